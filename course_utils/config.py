@@ -1,0 +1,179 @@
+"""Profiles, seeding and device selection: the knobs every notebook shares.
+
+A *profile* decides how much work a notebook does, so that the same notebook runs
+in a minute in CI (``smoke``), in minutes on a laptop (``quick``) and as the real
+experiment on a GPU (``full``). Choose one with the ``COURSE_PROFILE`` environment
+variable; notebooks never need editing.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "COURSE_PROFILE"
+DEVICE_ENV = "COURSE_DEVICE"
+
+
+class CourseError(RuntimeError):
+    """An error with a short message that tells the user what to do.
+
+    In a notebook, IPython shows only the message, not a wall of traceback.
+    """
+
+    def _render_traceback_(self):  # IPython hook
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ProfileError(CourseError, ValueError):
+    """Unknown profile name."""
+
+
+class DeviceUnavailableError(CourseError):
+    """A device was asked for that this machine does not have."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a notebook does.
+
+    ``train_size`` of ``None`` means all 50,000 training images (after the
+    10,000-image validation split).
+    """
+
+    name: str
+    train_size: int | None  # images used for training (None: all)
+    valid_size: int  # images held out for validation (taken from the 60k train file)
+    test_size: int | None  # test images used for evaluation (None: all 10,000)
+    epochs: int  # epochs for a standard training run
+    seeds: int  # repeats for experiments reported as mean +- std
+    batch_size: int = 128
+    grid: str = "smoke"  # which grid notebook 06 and the search tool use by default
+
+    def with_(self, **changes) -> "Profile":
+        """A copy with some fields changed (handy in exercises)."""
+        return replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    # CI on 2 CPU cores: every notebook in about a minute.
+    "smoke": Profile("smoke", train_size=1_000, valid_size=500, test_size=1_000,
+                     epochs=1, seeds=1, grid="smoke"),
+    # A student's laptop CPU: each notebook in at most about 10 minutes.
+    "quick": Profile("quick", train_size=6_000, valid_size=2_000, test_size=10_000,
+                     epochs=4, seeds=2, grid="quick"),
+    # A GPU: the real experiment.
+    "full": Profile("full", train_size=None, valid_size=10_000, test_size=None,
+                    epochs=30, seeds=3, grid="reference"),
+}
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def default_profile_name() -> str:
+    """``full`` where CUDA is available, ``quick`` otherwise."""
+    return "full" if cuda_available() else "quick"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called ``name``, else ``$COURSE_PROFILE``, else the default."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip() or default_profile_name()
+    key = name.strip().lower()
+    if key not in PROFILES:
+        valid = ", ".join(PROFILES)
+        raise ProfileError(
+            f"unknown profile {name!r}: set {PROFILE_ENV} to one of {valid}"
+        )
+    return PROFILES[key]
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
+    """Seed Python, NumPy and PyTorch (CPU and every GPU). Returns the seed.
+
+    ``deterministic=True`` also asks cuDNN for deterministic kernels, at some
+    cost in speed.
+    """
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    return seed
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The device to train on: CUDA, then Apple's MPS, then the CPU.
+
+    ``prefer`` (or ``$COURSE_DEVICE``) may be ``"auto"``, ``"cuda"``, ``"mps"``
+    or ``"cpu"``; asking for a device this machine lacks raises a clear error
+    instead of silently falling back.
+    """
+    if prefer is None:
+        prefer = os.environ.get(DEVICE_ENV, "").strip() or "auto"
+    choice = prefer.strip().lower()
+    kind = choice.split(":")[0]
+    if kind == "auto":
+        if cuda_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda":
+        if not cuda_available():
+            raise DeviceUnavailableError(
+                "CUDA was asked for but this machine has no usable CUDA GPU: "
+                f"unset {DEVICE_ENV} (or use 'cpu'), or run on a GPU machine"
+            )
+        return torch.device(choice)
+    if kind == "mps":
+        if not _mps_available():
+            raise DeviceUnavailableError(
+                f"MPS was asked for but is not available here: unset {DEVICE_ENV} or use 'cpu'"
+            )
+        return torch.device("mps")
+    if kind == "cpu":
+        return torch.device("cpu")
+    raise DeviceUnavailableError(
+        f"unknown device {prefer!r}: use auto, cuda, mps or cpu"
+    )
+
+
+def describe_environment() -> dict[str, str]:
+    """Versions, device and profile: the first thing to check when something is off."""
+    import platform
+
+    import matplotlib
+    import sklearn
+    import skorch
+    import torchvision
+
+    device = get_device()
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "skorch": skorch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "device": str(device),
+        "profile": get_profile().name,
+        "cpu threads": str(torch.get_num_threads()),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

@@ -1,0 +1,169 @@
+"""AlexNet (227x227) and the small AlexNet (67x67) the course trains on a CPU.
+
+Both share one definition: five convolutions with max-pooling after the first,
+second and fifth, then three fully connected layers. Options switch on the
+paper's ingredients one at a time (LRN, the two-tower grouping, overlapping
+pooling, its initialisation), so each notebook can test one claim.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .layers import InputAdapter, LocalResponseNorm
+
+#: Filters per convolution in the paper (both towers together).
+PAPER_CHANNELS = (96, 256, 384, 384, 256)
+#: Filters of the single-tower "One weird trick" variant (Krizhevsky, 2014).
+V2_CHANNELS = (64, 192, 384, 384, 256)
+
+# kernel, stride, padding of conv1..conv5
+_CONV_GEOMETRY = ((11, 4, 0), (5, 1, 2), (3, 1, 1), (3, 1, 1), (3, 1, 1))
+_POOL_AFTER = {1, 2, 5}
+_GROUPED = {2, 4, 5}  # conv3 talks to both towers; conv2, conv4, conv5 do not
+_BIAS_ONE = {"conv2", "conv4", "conv5", "fc6", "fc7"}  # the paper's bias-1 layers
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+INITS = ("he", "paper")
+
+
+def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Side of a conv or pooling output: floor((n + 2p - k) / s) + 1."""
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def feature_side(input_size: int, pool_kernel: int = 3, pool_stride: int = 2) -> int:
+    """Side of the last feature map for an input of ``input_size`` pixels."""
+    n = input_size
+    for i, (k, s, p) in enumerate(_CONV_GEOMETRY, start=1):
+        n = output_size(n, k, s, p)
+        if i in _POOL_AFTER:
+            n = output_size(n, pool_kernel, pool_stride)
+        if n < 1:
+            raise ValueError(f"input {input_size}x{input_size} is too small for AlexNet's "
+                             f"geometry (the feature map vanishes after conv{i})")
+    return n
+
+
+class AlexNet(nn.Module):
+    """AlexNet for ``input_size`` x ``input_size`` images (227 by default).
+
+    Args:
+        in_channels: 1 for Fashion-MNIST, 3 for colour images.
+        num_classes: size of the output layer.
+        dropout: dropout rate after fc6 and fc7 (the paper's 0.5).
+        lrn: Local Response Normalization after conv1 and conv2 (paper convention).
+        two_tower: the original two-GPU net: conv2, conv4 and conv5 grouped in two.
+        batchnorm: BatchNorm after conv1 and conv2 instead (the modern replacement).
+        pool_kernel, pool_stride: 3, 2 is the paper's overlapping pooling.
+        channels: filters of conv1..conv5.
+        activation: "relu" (the paper), "tanh" or "sigmoid".
+        init: "he" (He for convolutions, Xavier for linear layers, zero biases)
+            or "paper" (N(0, 0.01) weights, bias 1 in conv2, conv4, conv5, fc6, fc7).
+        input_size, hidden: image side and width of fc6/fc7.
+
+    The first stage, an :class:`InputAdapter`, accepts raw uint8 images of any
+    size (Fashion-MNIST's 28x28) and resizes them to ``input_size`` per batch.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5,
+                 lrn: bool = False, two_tower: bool = False, batchnorm: bool = False,
+                 pool_kernel: int = 3, pool_stride: int = 2,
+                 channels: Sequence[int] = PAPER_CHANNELS, activation: str = "relu",
+                 init: str = "he", input_size: int = 227, hidden: int = 4096):
+        super().__init__()
+        if lrn and batchnorm:
+            raise ValueError("choose lrn or batchnorm, not both")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if len(channels) != 5:
+            raise ValueError(f"channels needs five filter counts, got {len(channels)}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        groups = 2 if two_tower else 1
+        if two_tower and any(c % 2 for c in channels):
+            raise ValueError("two_tower needs an even number of filters in every convolution")
+        self.input_size = int(input_size)
+        side = feature_side(self.input_size, pool_kernel, pool_stride)
+        act = ACTIVATIONS[activation]
+
+        self.prep = InputAdapter(self.input_size)
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+        c_in = in_channels
+        for i, ((k, s, p), c_out) in enumerate(zip(_CONV_GEOMETRY, channels), start=1):
+            layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, k, s, p,
+                                           groups=groups if i in _GROUPED else 1)
+            layers[f"act{i}"] = act()
+            if i <= 2 and lrn:
+                layers[f"norm{i}"] = LocalResponseNorm(5, 1e-4, 0.75, 2.0, convention="paper")
+            if i <= 2 and batchnorm:
+                layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
+            if i in _POOL_AFTER:
+                layers[f"pool{i}"] = nn.MaxPool2d(pool_kernel, pool_stride)
+            c_in = c_out
+        self.features = nn.Sequential(layers)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc6", nn.Linear(c_in * side * side, hidden)), ("act6", act()),
+            ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(hidden, hidden)), ("act7", act()),
+            ("drop7", nn.Dropout(dropout)),
+            ("fc8", nn.Linear(hidden, num_classes)),  # plain linear logits
+        ]))
+        initialize(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(self.prep(x))))
+
+
+class AlexNetSmall(AlexNet):
+    """The same five convolutions on 67x67 input (the smallest the geometry allows:
+    67 -> 15 -> 7 -> 3 -> 1), with a 256 -> 128 -> 128 -> classes classifier.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5,
+                 input_size: int = 67, hidden: int = 128, **kwargs):
+        super().__init__(in_channels=in_channels, num_classes=num_classes, dropout=dropout,
+                         input_size=input_size, hidden=hidden, **kwargs)
+
+
+def initialize(model: nn.Module, scheme: str = "he") -> nn.Module:
+    """(Re-)initialise ``model``'s conv and linear layers in place.
+
+    ``"he"``: Kaiming-normal convolutions, Xavier-uniform linear layers, zero biases.
+    ``"paper"``: N(0, 0.01) weights; bias 1 in conv2, conv4, conv5, fc6 and fc7, else 0.
+    """
+    if scheme not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {scheme!r}")
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if isinstance(module, nn.Conv2d):
+            if scheme == "he":
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                nn.init.normal_(module.weight, 0.0, 0.01)
+        elif isinstance(module, nn.Linear):
+            if scheme == "he":
+                nn.init.xavier_uniform_(module.weight)
+            else:
+                nn.init.normal_(module.weight, 0.0, 0.01)
+        else:
+            continue
+        if module.bias is not None:
+            nn.init.constant_(module.bias, 1.0 if scheme == "paper" and leaf in _BIAS_ONE else 0.0)
+    return model
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def layer_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters of each conv and linear layer, by its short name (conv1 ... fc8)."""
+    return {name.rsplit(".", 1)[-1]: sum(p.numel() for p in m.parameters())
+            for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}

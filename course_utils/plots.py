@@ -1,0 +1,123 @@
+"""Figures every notebook shares. Each function returns its matplotlib Figure,
+with a title, labelled axes and a legend where there is more than one line.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _np(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def _image(img) -> np.ndarray:
+    """(1, H, W) or (H, W) image as a 2-D array for imshow."""
+    arr = _np(img)
+    return arr[0] if arr.ndim == 3 else arr
+
+
+def plot_history(history, title: str = "Training history"):
+    """Loss and accuracy per epoch, train against valid, from a skorch History
+    (``net.history``) or a list of dicts with the same keys.
+    """
+    rows = list(history)
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label, style in (("train_loss", "train", "-o"), ("valid_loss", "valid", "-s")):
+        if all(key in r for r in rows):
+            ax_loss.plot(epochs, [r[key] for r in rows], style, label=label)
+    for key, label, style in (("train_acc", "train", "-o"), ("valid_acc", "valid", "-s")):
+        if all(key in r for r in rows):
+            ax_acc.plot(epochs, [r[key] for r in rows], style, label=label)
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, classes: Sequence[str], normalize: bool = True,
+                          title: str = "Confusion matrix"):
+    """A seaborn heatmap of the confusion matrix, rows the true class."""
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(_np(y_true), _np(y_pred), labels=range(len(classes)))
+    data = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    sns.heatmap(data, annot=True, fmt=".2f" if normalize else "d", cmap="Blues",
+                xticklabels=classes, yticklabels=classes, ax=ax,
+                cbar_kws={"label": "share of true class" if normalize else "count"})
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n: int = 12,
+                       cols: int = 6, title: str = "Misclassified test images"):
+    """A gallery of the most confidently wrong predictions, each captioned with
+    the true label, the predicted label and its probability (and the true
+    label's probability).
+    """
+    y_true, y_pred, proba = _np(y_true), _np(y_pred), _np(proba)
+    wrong = np.flatnonzero(y_true != y_pred)
+    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]])][:n]
+    rows = max(1, int(np.ceil(len(wrong) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(_image(images[i]), cmap="gray_r")
+        ax.set_title(f"true: {classes[y_true[i]]} ({proba[i, y_true[i]]:.2f})\n"
+                     f"pred: {classes[y_pred[i]]} ({proba[i, y_pred[i]]:.2f})", fontsize=8)
+    if len(wrong) == 0:
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(f"{title} (true / predicted, with probabilities)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_samples(images, labels, classes: Sequence[str], per_class: int = 8,
+                       title: str = "Sample images per class"):
+    """A grid with one row per class and ``per_class`` examples in each."""
+    labels = _np(labels)
+    fig, axes = plt.subplots(len(classes), per_class,
+                             figsize=(per_class * 1.0, len(classes) * 1.05), squeeze=False)
+    for c, name in enumerate(classes):
+        idx = np.flatnonzero(labels == c)[:per_class]
+        for j, ax in enumerate(axes[c]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(idx):
+                ax.imshow(_image(images[idx[j]]), cmap="gray_r")
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_balance(splits: dict, classes: Sequence[str],
+                       title: str = "Images per class"):
+    """Grouped bars: images per class in each named split, e.g.
+    ``{"train": y_train, "test": y_test}``.
+    """
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / max(1, len(splits))
+    x = np.arange(len(classes))
+    for k, (name, labels) in enumerate(splits.items()):
+        counts = np.bincount(_np(labels), minlength=len(classes))
+        ax.bar(x + k * width - 0.4 + width / 2, counts, width, label=name)
+    ax.set_xticks(x, classes, rotation=30, ha="right")
+    ax.set(title=title, xlabel="class", ylabel="number of images")
+    ax.legend(title="split")
+    fig.tight_layout()
+    return fig
