@@ -118,6 +118,6 @@ def plot_class_balance(splits: dict, classes: Sequence[str],
         ax.bar(x + k * width - 0.4 + width / 2, counts, width, label=name)
     ax.set_xticks(x, classes, rotation=30, ha="right")
     ax.set(title=title, xlabel="class", ylabel="number of images")
-    ax.legend(title="split")
+    ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
