@@ -1,0 +1,77 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import config as C
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv(C.PROFILE_ENV, "smoke")
+    assert C.get_profile().name == "smoke"
+    monkeypatch.setenv(C.PROFILE_ENV, " Quick ")
+    assert C.get_profile().name == "quick"
+    assert C.get_profile("full").train_size is None
+
+
+def test_default_profile_depends_on_cuda(monkeypatch):
+    monkeypatch.delenv(C.PROFILE_ENV, raising=False)
+    monkeypatch.setattr(C, "cuda_available", lambda: False)
+    assert C.get_profile().name == "quick"
+    monkeypatch.setattr(C, "cuda_available", lambda: True)
+    assert C.get_profile().name == "full"
+
+
+def test_unknown_profile_lists_the_valid_ones(monkeypatch):
+    monkeypatch.setenv(C.PROFILE_ENV, "fast")
+    with pytest.raises(C.ProfileError, match="'fast'.*smoke, quick, full"):
+        C.get_profile()
+
+
+def test_profiles_grow_from_smoke_to_full():
+    s, q, f = (C.PROFILES[n] for n in ("smoke", "quick", "full"))
+    assert s.train_size < q.train_size and f.train_size is None
+    assert s.epochs <= q.epochs <= f.epochs and f.seeds >= 3
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+    C.seed_everything(7)
+    first = draw()
+    C.seed_everything(7)
+    assert draw() == first
+    C.seed_everything(8)
+    assert draw() != first
+
+
+def test_device_auto_and_cpu(monkeypatch):
+    monkeypatch.delenv(C.DEVICE_ENV, raising=False)
+    monkeypatch.setattr(C, "cuda_available", lambda: False)
+    monkeypatch.setattr(C, "_mps_available", lambda: False)
+    assert C.get_device() == torch.device("cpu")
+    assert C.get_device("cpu") == torch.device("cpu")
+
+
+def test_cuda_without_cuda_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(C, "cuda_available", lambda: False)
+    with pytest.raises(C.DeviceUnavailableError, match="no usable CUDA GPU"):
+        C.get_device("cuda")
+    monkeypatch.setenv(C.DEVICE_ENV, "cuda:1")
+    with pytest.raises(C.DeviceUnavailableError):
+        C.get_device()
+    with pytest.raises(C.DeviceUnavailableError, match="unknown device 'tpu'"):
+        C.get_device("tpu")
+
+
+def test_course_errors_render_as_one_line_in_ipython():
+    err = C.ProfileError("unknown profile 'x'")
+    assert err._render_traceback_() == ["ProfileError: unknown profile 'x'"]
+
+
+def test_describe_environment_names_device_and_profile(monkeypatch):
+    monkeypatch.setenv(C.PROFILE_ENV, "smoke")
+    info = C.describe_environment()
+    assert info["profile"] == "smoke" and info["torch"] == torch.__version__
+    assert info["device"] in {"cpu", "cuda", "mps"}

@@ -1,0 +1,133 @@
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import data as D
+from conftest import write_idx
+
+
+def test_read_idx_good_files(tiny_idx):
+    img_path, lbl_path, images, labels = tiny_idx
+    np.testing.assert_array_equal(D.read_idx(img_path, "images"), images)
+    np.testing.assert_array_equal(D.read_idx(lbl_path, "labels"), labels)
+
+
+def test_read_idx_truncated_names_the_file(tmp_path):
+    path = write_idx(tmp_path / "cut-idx3-ubyte", np.zeros((5, 28, 28)), truncate=100)
+    with pytest.raises(D.DatasetError, match="cut-idx3-ubyte.*truncated"):
+        D.read_idx(path, "images")
+
+
+def test_read_idx_truncated_gzip_names_the_file(tmp_path):
+    full = write_idx(tmp_path / "x", np.zeros((50, 28, 28)), compress=True)
+    cut = tmp_path / "cut-idx3-ubyte.gz"
+    cut.write_bytes(full.read_bytes()[:-30])
+    with pytest.raises(D.DatasetError, match="cut-idx3-ubyte.gz"):
+        D.read_idx(cut, "images")
+
+
+def test_read_idx_wrong_magic(tmp_path):
+    path = write_idx(tmp_path / "bad-idx1-ubyte", np.zeros(10), magic=2051)
+    with pytest.raises(D.DatasetError, match="bad-idx1-ubyte.*wrong magic number 2051"):
+        D.read_idx(path, "labels")
+
+
+def test_real_debian_files(real_data):
+    assert real_data.train_images.shape == (60_000, 28, 28)
+    assert real_data.test_images.shape == (10_000, 28, 28)
+    assert real_data.train_images.dtype == torch.uint8
+    assert real_data.train_labels.dtype == torch.int64
+    assert torch.bincount(real_data.train_labels).tolist() == [6000] * 10
+    assert torch.bincount(real_data.test_labels).tolist() == [1000] * 10
+    assert real_data.classes == D.CLASSES and len(D.CLASSES) == 10
+    mean = real_data.train_images.float().div(255).mean().item()
+    assert abs(mean - D.MEAN) < 5e-4
+
+
+def _copy_real(real_data, dest, decompress=True, layout_raw=False):
+    folder = dest / "FashionMNIST" / "raw" if layout_raw else dest
+    folder.mkdir(parents=True)
+    for stem in D.FILES.values():
+        src = D._find_file(__import__("pathlib").Path(real_data.source), stem)
+        if decompress and src.suffix == ".gz":
+            with gzip.open(src) as fin, open(folder / stem, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+        else:
+            shutil.copy(src, folder / src.name)
+    return folder
+
+
+def test_course_data_dir_is_used_alone(real_data, tmp_path, monkeypatch):
+    _copy_real(real_data, tmp_path / "mine", layout_raw=True)  # torchvision's layout, plain IDX
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path / "mine"))
+    loaded = D.load_fashion_mnist(download=False)
+    assert loaded.source == str(tmp_path / "mine" / "FashionMNIST" / "raw")
+    assert torch.equal(loaded.train_images, real_data.train_images)
+
+
+def test_empty_course_data_dir_gives_the_three_fixes(tmp_path, monkeypatch):
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(D.DataNotFoundError) as info:
+        D.load_fashion_mnist()
+    msg = str(info.value)
+    assert "apt-get install dataset-fashion-mnist" in msg and "COURSE_DATA_DIR" in msg
+    assert "internet" in msg
+
+
+def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(D.DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(D, "REPO_DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(D, "DEBIAN_DATA_DIR", tmp_path / "nothing")
+
+    def offline(root):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(D, "_download", offline)
+    with pytest.raises(D.DataNotFoundError, match="download failed: <urlopen error"):
+        D.load_fashion_mnist()
+
+
+def test_wrong_class_counts_are_reported(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 255, (60_000, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(60_000))  # all class 0
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 255, (10_000, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(10_000) % 10)
+    with pytest.raises(D.DatasetError, match="train-labels-idx1-ubyte: per-class counts"):
+        D.load_from(tmp_path)
+
+
+def test_cli_reports_source_and_sizes(capsys):
+    assert D.main(["--no-download"]) == 0
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST found in" in out and "train 1000, valid 500, test 1000" in out
+
+
+def test_cli_error_is_short_and_nonzero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
+    assert D.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_train_valid_split_is_stratified_and_seeded(real_data):
+    tr, va = D.train_valid_split(real_data.train_labels, 10_000, seed=3)
+    assert len(tr) == 50_000 and len(va) == 10_000
+    assert len(set(tr.tolist()) & set(va.tolist())) == 0
+    assert torch.bincount(real_data.train_labels[va]).tolist() == [1000] * 10
+    tr2, va2 = D.train_valid_split(real_data.train_labels, 10_000, seed=3)
+    _, va3 = D.train_valid_split(real_data.train_labels, 10_000, seed=4)
+    assert torch.equal(va, va2) and not torch.equal(va, va3)
+
+
+def test_course_splits_follow_the_profile(real_data):
+    s = D.course_splits("smoke", seed=0, data=real_data)
+    assert s.sizes() == {"train": 1000, "valid": 500, "test": 1000}
+    assert s.X_train.shape == (1000, 1, 28, 28) and s.X_train.dtype == torch.uint8
+    assert torch.bincount(s.y_train).tolist() == [100] * 10
+    q = D.course_splits("quick", seed=0, data=real_data)
+    assert q.sizes() == {"train": 6000, "valid": 2000, "test": 10_000}
+    assert torch.equal(D.course_splits("smoke", seed=0, data=real_data).X_train, s.X_train)

@@ -1,0 +1,69 @@
+import pytest
+import torch
+from torch import nn
+
+from course_utils.models import (V2_CHANNELS, AlexNet, AlexNetSmall, count_parameters,
+                                 feature_side, initialize, layer_parameters, output_size)
+
+PAPER_LAYERS = {"conv1": 34_944, "conv2": 307_456, "conv3": 885_120, "conv4": 663_936,
+                "conv5": 442_624, "fc6": 37_752_832, "fc7": 16_781_312, "fc8": 4_097_000}
+
+
+def test_full_alexnet_parameter_count():
+    assert count_parameters(AlexNet()) == 58_299_082
+
+
+def test_small_alexnet_parameter_count():
+    assert count_parameters(AlexNetSmall()) == 3_774_666
+
+
+def test_two_tower_matches_the_paper_per_layer():
+    net = AlexNet(in_channels=3, num_classes=1000, two_tower=True)
+    assert layer_parameters(net) == PAPER_LAYERS
+    assert net.features.conv2.groups == 2 and net.features.conv3.groups == 1
+
+
+@pytest.mark.parametrize("cls,size", [(AlexNet, 227), (AlexNetSmall, 67)])
+def test_output_shapes_from_raw_fashion_mnist(cls, size):
+    net = cls().eval()
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    assert net.prep(x).shape == (3, 1, size, size)
+    assert net(x).shape == (3, 10)
+
+
+def test_geometry():
+    assert [output_size(227, 11, 4), output_size(55, 3, 2), output_size(27, 3, 2),
+            output_size(13, 3, 2)] == [55, 27, 13, 6]
+    assert feature_side(227) == 6 and feature_side(67) == 1
+    assert feature_side(67, pool_kernel=2, pool_stride=2) == 1
+    with pytest.raises(ValueError, match="too small"):
+        AlexNetSmall(input_size=63)
+
+
+def test_options():
+    lrn = AlexNetSmall(lrn=True)
+    assert type(lrn.features.norm1).__name__ == "LocalResponseNorm"
+    assert isinstance(AlexNetSmall(batchnorm=True).features.norm2, nn.BatchNorm2d)
+    assert isinstance(AlexNetSmall(activation="tanh").features.act1, nn.Tanh)
+    v2 = AlexNet(channels=V2_CHANNELS)
+    assert v2.features.conv1.out_channels == 64 and count_parameters(v2) < 58_299_082
+    assert AlexNetSmall(dropout=0.2).classifier.drop6.p == 0.2
+    with pytest.raises(ValueError, match="lrn or batchnorm"):
+        AlexNetSmall(lrn=True, batchnorm=True)
+    with pytest.raises(ValueError, match="activation"):
+        AlexNetSmall(activation="gelu")
+
+
+def test_he_init_zero_biases_and_paper_init():
+    he = AlexNetSmall(init="he")
+    assert all(m.bias.abs().max() == 0 for m in he.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    paper = initialize(AlexNetSmall(), "paper")
+    layers = dict((n.rsplit(".", 1)[-1], m) for n, m in paper.named_modules()
+                  if isinstance(m, (nn.Conv2d, nn.Linear)))
+    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):
+        assert torch.all(layers[name].bias == 1)
+    for name in ("conv1", "conv3", "fc8"):
+        assert torch.all(layers[name].bias == 0)
+    assert abs(layers["fc6"].weight.std().item() - 0.01) < 0.002
+    with pytest.raises(ValueError, match="init"):
+        AlexNetSmall(init="xavier")

@@ -1,0 +1,49 @@
+"""pyproject.toml and environment.yml must name the same packages (conda can't run here)."""
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_TO_PIP = {"pytorch": "torch"}
+NOT_PACKAGES = {"python", "pip"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pyproject_names() -> set[str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {_name(r) for r in meta["dependencies"]}
+
+
+def environment_names() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        deps = dep["pip"] if isinstance(dep, dict) else [dep]
+        names |= {CONDA_TO_PIP.get(_name(d), _name(d)) for d in deps}
+    return names - NOT_PACKAGES
+
+
+def test_environment_yml_and_pyproject_name_the_same_packages():
+    assert pyproject_names() == environment_names()
+
+
+def test_required_packages_are_declared():
+    required = {"jupyterlab", "torch", "torchvision", "skorch", "scikit-learn", "matplotlib",
+                "seaborn", "torchinfo", "nbval", "pyyaml"}
+    assert required <= pyproject_names()
+
+
+def test_environment_pins_python_311_and_torch_range_admits_2_14_1():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    from packaging.specifiers import SpecifierSet
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_req = next(r for r in meta["dependencies"] if _name(r) == "torch")
+    spec = SpecifierSet(torch_req.split("#")[0].strip()[len("torch"):])
+    assert "2.14.1" in spec
+    assert "dev" in meta["optional-dependencies"]

@@ -1,0 +1,35 @@
+import nbformat
+import pytest
+
+from course_utils import runner
+
+
+def _notebook(path, code):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_course_notebooks_are_in_order_and_selectable():
+    books = runner.course_notebooks()
+    assert [b.name for b in books] == sorted(b.name for b in books)
+    assert runner.course_notebooks(["00"])[0].name == "00_getting_started.ipynb"
+    with pytest.raises(SystemExit, match="no notebook matches 99"):
+        runner.course_notebooks(["99"])
+
+
+def test_execute_writes_notebook_and_html_and_reports_failure(tmp_path):
+    good = _notebook(tmp_path / "good.ipynb", ["x = 6 * 7", "print(x)"])
+    bad = _notebook(tmp_path / "bad.ipynb", ["raise ValueError('boom')", "print('never')"])
+    out = tmp_path / "build"
+    status, seconds, _ = runner.execute(good, out, inplace=True)
+    assert status == "ok" and seconds > 0
+    executed = nbformat.read(out / "good.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "42\n"
+    assert "42" in (out / "good.html").read_text()
+    assert nbformat.read(good, as_version=4).cells[1].outputs  # written back in place
+    status, _, message = runner.execute(bad, out, inplace=True)
+    assert status == "FAILED" and "boom" in message
+    assert (out / "bad.html").is_file()
+    assert not nbformat.read(bad, as_version=4).cells[0].outputs  # not written back on failure

@@ -1,0 +1,80 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from course_utils.data import course_splits
+from course_utils.training import (RunCheckpoint, accuracy, best_epoch, make_classifier,
+                                   progress_enabled, train_seconds)
+
+
+@pytest.fixture(scope="module")
+def smoke_splits(real_data):
+    return course_splits("smoke", seed=0, data=real_data)
+
+
+def _cp(net):
+    return dict(net.callbacks_)["checkpoint"]
+
+
+def test_classifier_defaults_come_from_the_profile(smoke_splits, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    net = make_classifier(valid=(smoke_splits.X_valid, smoke_splits.y_valid), progress=False)
+    assert net.max_epochs == 1 and net.batch_size == 128 and net.device == "cpu"
+    names = [name for name, _ in net.callbacks]
+    assert names == ["train_acc", "lr_schedule", "early_stopping", "checkpoint"]
+    net = make_classifier(valid=None, progress=True, max_epochs=3)
+    names = [name for name, _ in net.callbacks]
+    assert names[0] == "progress" and "checkpoint" not in names and net.train_split is None
+
+
+def test_training_learns_and_loads_the_best_checkpoint(smoke_splits):
+    s = smoke_splits
+    net = make_classifier(valid=(s.X_valid, s.y_valid), max_epochs=3, progress=False, verbose=0)
+    net.fit(s.X_train, s.y_train)
+    epoch, best = best_epoch(net)
+    assert 1 <= epoch <= 3 and best > 0.2  # chance is 0.1
+    assert accuracy(net, s.X_valid, s.y_valid) == pytest.approx(best)  # load_best restored it
+    assert set(net.history[0]) >= {"train_acc", "valid_acc", "train_loss", "valid_loss", "event_lr"}
+    assert train_seconds(net) > 0
+    saved = torch.load(Path(_cp(net).dirname) / "params.pt", map_location="cpu")
+    for key, value in net.module_.state_dict().items():
+        torch.testing.assert_close(saved[key], value)
+
+
+def test_same_seed_same_result(smoke_splits):
+    s = smoke_splits
+    X, y = s.X_train[:300], s.y_train[:300]
+    kw = dict(valid=(s.X_valid[:200], s.y_valid[:200]), max_epochs=1, progress=False, verbose=0)
+    a = make_classifier(seed=5, **kw).fit(X, y)
+    b = make_classifier(seed=5, **kw).fit(X, y)
+    np.testing.assert_allclose(a.history[:, "train_loss"], b.history[:, "train_loss"], rtol=1e-5)
+
+
+def test_checkpoint_directories_are_unique(smoke_splits, tmp_path):
+    s = smoke_splits
+    X, y = s.X_train[:64], s.y_train[:64]
+    base = make_classifier(valid=(s.X_valid[:64], s.y_valid[:64]), max_epochs=1, progress=False,
+                           verbose=0, checkpoint_root=tmp_path)
+    twins = [clone(base).fit(X, y), clone(base).fit(X, y)]
+    dirs = {_cp(net).dirname for net in twins}
+    assert len(dirs) == 2 and all(Path(d).parent == tmp_path for d in dirs)
+    assert all((Path(d) / "params.pt").is_file() for d in dirs)
+    first = _cp(twins[0]).dirname
+    twins[0].fit(X, y)  # a refit gets a fresh directory too
+    assert _cp(twins[0]).dirname != first
+
+
+def test_run_checkpoint_is_clonable(tmp_path):
+    cp = RunCheckpoint(root=tmp_path)
+    assert clone(cp).root == tmp_path and "dirname" not in cp.get_params()
+
+
+def test_progress_switch(monkeypatch):
+    monkeypatch.setenv("COURSE_PROGRESS", "0")
+    assert progress_enabled() is False
+    monkeypatch.setenv("COURSE_PROGRESS", "1")
+    assert progress_enabled() is True
