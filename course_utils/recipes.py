@@ -1,0 +1,283 @@
+"""Two ways to train the full 227x227 AlexNet (notebook 07).
+
+- ``"paper"``: the recipe of Krizhevsky et al. (2012, sec. 5): SGD with momentum
+  0.9, weight decay 5e-4, learning rate 0.01 divided by 10 whenever the
+  validation accuracy stops improving (skorch's ``LRScheduler`` with
+  ``ReduceLROnPlateau``).
+- ``"adam_cosine"``: Adam with a cosine learning-rate schedule, the course's default.
+
+Both are built on :func:`course_utils.training.make_classifier`, so they get the
+course callbacks, the fixed validation split, the device choice and whatever
+CUDA fast path that factory sets up. :class:`Throughput` records images per
+second in the history.
+
+On a CPU the full AlexNet trains at about 8 images per second, so there a run
+is a *pipeline check*: a few steps on a small subset (:func:`run_plan`). Full
+training needs a GPU.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch.callbacks import Callback, LRScheduler
+
+from .config import CourseError, Profile, get_device, get_profile
+from .models import AlexNet
+from .training import make_classifier
+
+
+class RecipeError(CourseError, ValueError):
+    """An unknown recipe, or a run that cannot give the figures asked of it."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    title: str
+    optimizer: type
+    lr: float
+    optimizer_kwargs: dict
+    schedule: str  # "plateau" or "cosine"
+
+
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe("paper", "SGD, momentum 0.9, weight decay 5e-4, lr 0.01 / 10 on plateau",
+                    torch.optim.SGD, 0.01, {"momentum": 0.9, "weight_decay": 5e-4}, "plateau"),
+    "adam_cosine": Recipe("adam_cosine", "Adam, lr 1e-4, cosine schedule",
+                          torch.optim.Adam, 1e-4, {}, "cosine"),
+}
+
+#: Test accuracy the full-profile run must reach with its better recipe (GPU only).
+TEST_BOUND_FULL = 0.93
+#: ... and each recipe on its own, a sanity floor.
+TEST_FLOOR_FULL = 0.85
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise RecipeError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+# --------------------------------------------------------------------------- throughput
+
+class Throughput(Callback):
+    """Records, per epoch, the training images and the seconds spent on training
+    batches (validation excluded) as ``train_images``, ``train_seconds`` and
+    ``train_img_s``.
+
+    On CUDA the clock is read after each batch's loss has been copied to the
+    host by skorch, so queued GPU work is included.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._images = 0
+        self._seconds = 0.0
+        self._start = None
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self._start = time.perf_counter()
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if training and self._start is not None:
+            self._seconds += time.perf_counter() - self._start
+            self._images += len(batch[0])
+            self._start = None
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("train_images", int(self._images))
+        net.history.record("train_seconds", float(self._seconds))
+        net.history.record("train_img_s", self._images / self._seconds if self._seconds else
+                           float("nan"))
+
+
+def images_per_second(net, skip_first: bool = True) -> float:
+    """Training images per second over the run, from the history.
+
+    Uses :class:`Throughput`'s records when present (training batches only),
+    else skorch's ``train_batch_size`` and the epoch ``dur`` (which includes
+    validation). The first epoch, which pays for warm-up (cuDNN autotuning,
+    allocator growth), is left out when there is more than one.
+    """
+    history = net.history
+    if len(history) == 0:
+        raise RecipeError("the net has no history yet: fit it first")
+    rows = list(history)
+    if skip_first and len(rows) > 1:
+        rows = rows[1:]
+    if all("train_seconds" in r for r in rows):
+        images = sum(r["train_images"] for r in rows)
+        seconds = sum(r["train_seconds"] for r in rows)
+    else:
+        images = sum(sum(b.get("train_batch_size", 0) for b in r["batches"]) for r in rows)
+        seconds = sum(r["dur"] for r in rows)
+    if seconds <= 0:
+        raise RecipeError("no training time in the history")
+    return images / seconds
+
+
+# --------------------------------------------------------------------------- plans
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How much 07 trains: everything on a GPU in the full profile, a pipeline
+    check of a few steps on the CPU."""
+
+    profile: str
+    device: str
+    full_training: bool
+    train_size: int | None
+    valid_size: int
+    test_size: int | None
+    max_epochs: int
+    batch_size: int
+    plateau_patience: int
+    early_stopping_patience: int | None
+
+    @property
+    def note(self) -> str:
+        if self.full_training:
+            return (f"Full training: {self.max_epochs} epochs on all training images, "
+                    f"batch {self.batch_size}, on {self.device}.")
+        steps = math.ceil(self.train_size / self.batch_size) * self.max_epochs
+        return (f"Pipeline check only: {steps} training steps on {self.train_size} images "
+                f"({self.max_epochs} epoch(s), batch {self.batch_size}) on {self.device}. "
+                "The accuracies below mean nothing; full training needs a GPU "
+                "(COURSE_PROFILE=full on a CUDA machine).")
+
+
+#: The CPU pipeline checks: (train, valid, test) images, epochs, batch size.
+CPU_PLANS = {
+    "smoke": dict(train_size=32, valid_size=32, test_size=32, max_epochs=1, batch_size=16),
+    "quick": dict(train_size=192, valid_size=64, test_size=128, max_epochs=2, batch_size=32),
+}
+
+
+def run_plan(profile: Profile | str | None = None, device: str | torch.device | None = None
+             ) -> RunPlan:
+    """What 07 trains for ``profile`` on ``device``.
+
+    The full profile trains for real and needs CUDA; smoke and quick train a
+    few steps on a small subset wherever they run.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    dev = torch.device(device) if device is not None else get_device()
+    if prof.name == "full":
+        if dev.type != "cuda":
+            raise RecipeError(
+                "07 in the full profile trains the 227x227 AlexNet for real and needs a "
+                f"CUDA GPU (this run would use {dev.type}): run it on a GPU machine, or set "
+                "COURSE_PROFILE=quick for the CPU pipeline check")
+        return RunPlan(prof.name, str(dev), True, prof.train_size, prof.valid_size,
+                       prof.test_size, prof.epochs, prof.batch_size, plateau_patience=2,
+                       early_stopping_patience=6)
+    cfg = CPU_PLANS.get(prof.name)
+    if cfg is None:
+        raise RecipeError(f"no plan for profile {prof.name!r}")
+    return RunPlan(prof.name, str(dev), False, plateau_patience=1,
+                   early_stopping_patience=None, **cfg)
+
+
+def plan_profile(plan: RunPlan) -> Profile:
+    """The profile whose sizes :func:`course_utils.data.course_splits` should use."""
+    return get_profile(plan.profile).with_(train_size=plan.train_size,
+                                           valid_size=plan.valid_size,
+                                           test_size=plan.test_size)
+
+
+# --------------------------------------------------------------------------- classifiers
+
+def make_recipe(name: str, valid: tuple, plan: RunPlan, module=AlexNet, lr: float | None = None,
+                **kwargs):
+    """A classifier for recipe ``name``, sized by ``plan``; ``lr`` replaces the
+    recipe's starting learning rate; ``kwargs`` go to
+    :func:`course_utils.training.make_classifier` (e.g. ``module__dropout``)."""
+    recipe = get_recipe(name)
+    callbacks = [("throughput", Throughput())]
+    if recipe.schedule == "plateau":
+        callbacks.append(("lr_plateau", LRScheduler(
+            policy="ReduceLROnPlateau", monitor="valid_acc", mode="max", factor=0.1,
+            patience=plan.plateau_patience)))
+    opt_kwargs = {f"optimizer__{k}": v for k, v in recipe.optimizer_kwargs.items()}
+    return make_classifier(
+        module, valid=valid, max_epochs=plan.max_epochs, lr=recipe.lr if lr is None else lr,
+        batch_size=plan.batch_size, optimizer=recipe.optimizer,
+        cosine=recipe.schedule == "cosine", patience=plan.early_stopping_patience,
+        callbacks=callbacks, **opt_kwargs, **kwargs)
+
+
+def learning_rates(net) -> list[float]:
+    """The learning rate in force during each epoch."""
+    return [float(g) for g in (r.get("event_lr", np.nan) for r in net.history)]
+
+
+def check_pipeline(net, plan: RunPlan) -> None:
+    """The CPU check: every planned step ran and every loss is finite."""
+    steps = sum(len([b for b in r["batches"] if "train_loss" in b]) for r in net.history)
+    expected = math.ceil(plan.train_size / plan.batch_size) * len(net.history)
+    if len(net.history) == 0 or steps != expected:
+        raise RecipeError(f"expected {expected} training steps, the history has {steps}")
+    losses = list(net.history[:, "train_loss"]) + list(net.history[:, "valid_loss"])
+    if not all(math.isfinite(v) for v in losses):
+        raise RecipeError(f"a loss is not finite: {losses}")
+
+
+def results_table(nets: dict, test_accs: dict, plan: RunPlan) -> pd.DataFrame:
+    """One row per recipe: best validation epoch and accuracy, test accuracy,
+    epochs run, final learning rate, images per second, training time."""
+    rows = []
+    for name, net in nets.items():
+        accs = net.history[:, "valid_acc"]
+        best = int(np.argmax(accs))
+        rows.append({
+            "recipe": get_recipe(name).title,
+            "epochs run": len(net.history),
+            "best epoch": int(net.history[best, "epoch"]),
+            "valid acc": round(float(accs[best]), 4),
+            "test acc": round(float(test_accs[name]), 4),
+            "last lr": learning_rates(net)[-1],
+            "images/s": round(images_per_second(net), 1),
+            "train time (s)": round(float(sum(net.history[:, "dur"])), 1),
+            "profile": plan.profile, "device": plan.device,
+            "run": "full training" if plan.full_training else "pipeline check",
+        })
+    return pd.DataFrame(rows).set_index("recipe")
+
+
+def check_full_result(test_accs: dict, plan: RunPlan) -> str:
+    """In the full profile, the better recipe reaches :data:`TEST_BOUND_FULL` and
+    each reaches :data:`TEST_FLOOR_FULL`; elsewhere there is nothing to check."""
+    if not plan.full_training:
+        return "pipeline check: no accuracy bound (full training needs a GPU)"
+    best = max(test_accs.values())
+    if best < TEST_BOUND_FULL:
+        raise RecipeError(f"best test accuracy {best:.4f} < {TEST_BOUND_FULL}")
+    low = {k: v for k, v in test_accs.items() if v < TEST_FLOOR_FULL}
+    if low:
+        raise RecipeError(f"below the floor {TEST_FLOOR_FULL}: {low}")
+    return f"best test accuracy {best:.4f} >= {TEST_BOUND_FULL}"
+
+
+def plot_recipes(nets: dict, title: str = "The paper's recipe against Adam + cosine"):
+    """Validation accuracy and learning rate per epoch, one line per recipe."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_acc, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, net in nets.items():
+        epochs = net.history[:, "epoch"]
+        ax_acc.plot(epochs, net.history[:, "valid_acc"], "-o", label=get_recipe(name).title)
+        ax_lr.plot(epochs, learning_rates(net), "-o", label=get_recipe(name).title)
+    ax_acc.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy")
+    ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate", yscale="log")
+    for ax in (ax_acc, ax_lr):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,130 @@
+"""Per-layer counts of AlexNet: checked against the paper, torchvision and hand arithmetic."""
+import pytest
+from torch import nn
+
+from course_utils.architecture import (PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
+                                       TORCHVISION_CHANNELS, ArchitectureError, cost_split,
+                                       count_neurons, geometry, grouping_table,
+                                       input_size_table, layer_table, paper_alexnet,
+                                       paper_claims, paper_comparison, summarize,
+                                       torchvision_alexnet_parameters)
+from course_utils.models import AlexNet, AlexNetSmall, count_parameters, layer_parameters
+
+
+@pytest.fixture(scope="module")
+def two_tower():
+    return paper_alexnet(two_tower=True)
+
+
+@pytest.fixture(scope="module")
+def single():
+    return paper_alexnet(two_tower=False)
+
+
+@pytest.fixture(scope="module")
+def table(two_tower):
+    return layer_table(two_tower)
+
+
+def test_two_tower_net_has_the_papers_per_layer_counts(two_tower, single):
+    cmp = paper_comparison(two_tower, single)
+    assert cmp.loc[list(PAPER_LAYER_PARAMS), "matches paper"].all()
+    assert cmp.loc["total", "ours, two towers"] == sum(PAPER_LAYER_PARAMS.values()) == 60_965_224
+    assert cmp.loc["total", "ours, one tower"] == count_parameters(single)
+
+
+def test_grouping_halves_weights_of_conv2_4_5_but_not_biases(two_tower, single):
+    g = grouping_table()
+    assert list(g["groups"]) == [1, 2, 1, 2, 2]
+    # the arithmetic agrees with the real modules
+    assert dict(g["parameters, two towers"]) == {k: v for k, v in layer_parameters(two_tower).items()
+                                                 if k.startswith("conv")}
+    assert dict(g["parameters, one tower"]) == {k: v for k, v in layer_parameters(single).items()
+                                                if k.startswith("conv")}
+    for layer in ("conv2", "conv4", "conv5"):
+        row = g.loc[layer]
+        assert row["weights, two towers"] * 2 == row["weights, one tower"]
+        assert row["parameters, two towers"] * 2 - row["biases"] == row["parameters, one tower"]
+        assert 0.5 < row["ratio"] < 0.501
+    assert (g.loc[["conv1", "conv3"], "ratio"] == 1).all()
+
+
+def test_grouping_rejects_channels_that_do_not_split():
+    with pytest.raises(ArchitectureError, match="two towers"):
+        grouping_table(channels=(96, 255, 384, 384, 256))
+
+
+def test_layer_table_shapes_and_mult_adds_match_hand_arithmetic(table, two_tower):
+    assert table.loc["conv1", "output shape"] == "96x55x55"
+    assert table.loc["pool5", "output shape"] == "256x6x6"
+    assert table.loc["fc8", "output shape"] == "1000"
+    convs = {n: m for n, m in two_tower.named_modules() if isinstance(m, nn.Conv2d)}
+    sides = {"conv1": 55, "conv2": 27, "conv3": 13, "conv4": 13, "conv5": 13}
+    for name, side in sides.items():
+        conv = convs[f"features.{name}"]
+        per_pixel = conv.weight.numel() + conv.bias.numel()
+        assert table.loc[name, "mult-adds"] == per_pixel * side * side
+    assert table.loc["fc6", "mult-adds"] == 9216 * 4096 + 4096
+    assert table["parameters"].sum() == count_parameters(two_tower)
+    assert table["% parameters"].sum() == pytest.approx(100, abs=0.05)
+
+
+def test_convolutions_do_the_compute_and_fc_layers_hold_the_parameters(table):
+    split = cost_split(table)
+    assert 90 <= split.loc["convolutions", "% mult-adds"] <= 95
+    assert split.loc["fully connected", "% parameters"] > 95
+    assert split.loc["convolutions", "parameters"] + split.loc["fully connected", "parameters"] \
+        == 60_965_224
+
+
+def test_neuron_count_matches_the_layer_sides(two_tower):
+    by_hand = (96 * 55 * 55 + 256 * 27 * 27 + 384 * 13 * 13 * 2 + 256 * 13 * 13
+               + 4096 * 2 + 1000)
+    assert count_neurons(two_tower) == by_hand == 659_272
+
+
+def test_paper_claims_table(table):
+    claims = paper_claims(table, 659_272, "smoke", "cpu")
+    assert claims.loc["parameters (2012, sec. 1)", "ours"] == "60,965,224"
+    assert "conv3" in claims.loc["largest conv layer's share of parameters (2012, sec. 1)", "ours"]
+    assert set(claims["profile"]) == {"smoke"} and set(claims["device"]) == {"cpu"}
+
+
+def test_227_tiles_and_224_does_not():
+    t = input_size_table()
+    rows = t.reset_index().set_index(["input", "conv1 padding"])
+    assert rows.loc[("227x227", 0), "conv1 tiles exactly"]
+    assert rows.loc[("227x227", 0), "fc6 inputs"] == 9216
+    assert not rows.loc[("224x224", 0), "conv1 tiles exactly"]
+    assert rows.loc[("224x224", 0), "pool5"] == 5 and rows.loc[("224x224", 0), "fc6 inputs"] == 6400
+    assert rows.loc[("224x224", 2), "conv1"] == 55 and rows.loc[("224x224", 2), "fc6 inputs"] == 9216
+
+
+def test_geometry_agrees_with_a_built_224_net():
+    net = AlexNetSmall(input_size=224, hidden=8)
+    assert net.classifier.fc6.in_features == geometry(224)["fc6 inputs"]
+    with pytest.raises(ArchitectureError, match="too small"):
+        geometry(40)
+
+
+def test_torchvision_alexnet_has_its_own_filters():
+    assert torchvision_alexnet_parameters() == TORCHVISION_ALEXNET_PARAMS
+    ours = paper_alexnet(two_tower=False, channels=TORCHVISION_CHANNELS)
+    assert count_parameters(ours) == TORCHVISION_ALEXNET_PARAMS
+
+
+def test_v2_trick_cuts_conv_compute_not_fc_parameters():
+    from course_utils.architecture import v1_v2_table
+
+    v = v1_v2_table()
+    assert v.loc["V2, one tower", "filters"] == "64, 192, 384, 384, 256"
+    assert v.loc["V2, one tower", "fc parameters"] == v.loc["V1, one tower", "fc parameters"]
+    assert v.loc["V2, one tower", "conv mult-adds (M)"] < v.loc["V1, one tower", "conv mult-adds (M)"]
+    assert v.loc["V1, two towers", "total parameters"] == 60_965_224
+    assert v.loc["torchvision alexnet()", "total parameters"] == TORCHVISION_ALEXNET_PARAMS
+
+
+def test_summarize_wants_a_course_alexnet():
+    assert "Conv2d (conv1)" in str(summarize(AlexNetSmall()))
+    with pytest.raises(ArchitectureError, match="course AlexNet"):
+        summarize(nn.Linear(3, 4))
