@@ -51,3 +51,10 @@ lab: setup
 
 clean:
 	rm -rf build
+
+# Grid search (course_utils.search), resumable: run the same command again to go on.
+#   make grid GRID=grids/smoke.yaml [OUT=build/search/smoke] [ARGS="--jobs 2" | ARGS=--halving | ARGS=--report]
+GRID ?= grids/smoke.yaml
+.PHONY: grid
+grid: setup
+	$(BIN)/python -m course_utils.search $(GRID) $(if $(OUT),--out $(OUT)) $(ARGS)
