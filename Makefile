@@ -58,3 +58,14 @@ GRID ?= grids/smoke.yaml
 .PHONY: grid
 grid: setup
 	$(BIN)/python -m course_utils.search $(GRID) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+# GPU regression: every notebook in the full profile on a CUDA machine; the notebooks'
+# profile-aware asserts are the check. Fails at once, with one line, where CUDA is missing.
+.PHONY: test-gpu
+TORCH_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+test-gpu:
+	@$(TORCH_PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+	  >/dev/null 2>&1 || { echo "make test-gpu: CUDA is not available here; run it on a machine with an NVIDIA GPU (it trains every notebook in the full profile)." >&2; exit 1; }
+	@$(MAKE) --no-print-directory setup
+	COURSE_PROFILE=full COURSE_PROGRESS=0 MPLBACKEND=Agg \
+	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=7200 notebooks -v
