@@ -7,7 +7,8 @@ from skorch.history import History
 
 from course_utils.models import AlexNetSmall
 from course_utils.recipes import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
-                                  check_full_result, check_pipeline, images_per_second,
+                                  check_full_result, check_pipeline, check_results,
+                                  recipe_table, images_per_second,
                                   learning_rates, make_recipe, plan_profile, results_table,
                                   run_plan)
 
@@ -48,6 +49,9 @@ def test_recipes_are_the_papers_and_adam_cosine():
     adam = make_recipe("adam_cosine", _data(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
     assert adam.optimizer is torch.optim.Adam and adam.lr == RECIPES["adam_cosine"].lr
     assert "lr_schedule" in dict(adam.callbacks) and "lr_plateau" not in dict(adam.callbacks)
+    table = recipe_table()
+    assert table.loc["paper", "optimizer"] == "SGD" and table.loc["paper", "momentum"] == 0.9
+    assert table.loc["adam_cosine", "optimizer"] == "Adam"
     with pytest.raises(RecipeError, match="unknown recipe"):
         make_recipe("rmsprop", _data(8), run_plan("smoke", "cpu"))
 
@@ -64,6 +68,7 @@ def test_paper_recipe_divides_lr_by_ten_when_validation_stalls():
     check_pipeline(net, plan)
     assert net.history[:, "train_images"] == [32, 32, 32]
     assert images_per_second(net) > 0
+    assert "pipeline check passed for paper" in check_results({"paper": net}, {"paper": 0.1}, plan)
     table = results_table({"paper": net}, {"paper": 0.1}, plan)
     row = table.iloc[0]
     assert row["epochs run"] == 3 and row["test acc"] == 0.1 and row["run"] == "pipeline check"
@@ -117,4 +122,5 @@ def test_full_result_bounds():
     with pytest.raises(RecipeError, match="floor"):
         check_full_result({"paper": 0.94, "adam_cosine": 0.5}, full)
     assert "pipeline check" in check_full_result({"paper": 0.1}, run_plan("smoke", "cpu"))
+    assert "0.9400" in check_results({}, {"paper": 0.94}, full)
 
