@@ -5,12 +5,29 @@ course's callbacks (progress bar when interactive, cosine learning-rate
 schedule, early stopping on ``valid_acc``, train accuracy, a best-model
 checkpoint in a directory of its own), the fixed validation split and the
 device from :func:`course_utils.config.get_device`.
+
+The fast path is on by default and needs nothing from the caller:
+
+* in-memory tensors (or NumPy arrays) are cut into mini-batches by slicing
+  (:class:`TensorBatches`), not image by image through a ``DataLoader``; the
+  batches, and the random numbers drawn for shuffling, are the same as with
+  skorch's ``DataLoader``, so seeded results do not change;
+* weights and activations are channels-last;
+* on CUDA: the whole uint8 dataset is copied to the GPU once and batches are
+  indexed there, the forward pass runs under bf16 autocast (``amp="auto"``),
+  ``cudnn.benchmark`` is on, and batch losses are read back once per epoch
+  instead of once per step (no host sync per step). ``compile=True`` (skorch's
+  own switch) adds ``torch.compile``.
+
+``python -m course_utils.bench`` measures it against a per-image PIL pipeline.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -21,8 +38,10 @@ from skorch.callbacks import (Checkpoint, EarlyStopping, EpochScoring, LRSchedul
                               ProgressBar)
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
+from torch.utils.data import DataLoader, Subset
+from torch.utils.weak import WeakIdKeyDictionary
 
-from .config import get_device, get_profile, seed_everything
+from .config import CourseError, get_device, get_profile, seed_everything
 from .models import AlexNetSmall
 
 PROGRESS_ENV = "COURSE_PROGRESS"
@@ -61,11 +80,17 @@ class RunCheckpoint(Checkpoint):
 
     def __init__(self, root=None, monitor="valid_acc_best", load_best=True,
                  f_params="params.pt", f_optimizer=None, f_criterion=None, f_history=None,
-                 event_name="event_cp"):
+                 **kwargs):
+        kwargs.pop("dirname", None)  # always chosen afresh in initialize()
         self.root = root
         super().__init__(monitor=monitor, f_params=f_params, f_optimizer=f_optimizer,
                          f_criterion=f_criterion, f_history=f_history, dirname="",
-                         load_best=load_best, event_name=event_name)
+                         load_best=load_best, **kwargs)
+
+    def _get_param_names(self):
+        # skorch callbacks expose every attribute as a parameter; the directory
+        # must not be one, or clones would share it.
+        return [name for name in super()._get_param_names() if name != "dirname"]
 
     def initialize(self):
         root = Path(self.root) if self.root else default_checkpoint_root()
@@ -74,25 +99,230 @@ class RunCheckpoint(Checkpoint):
         return super().initialize()
 
 
-class CourseClassifier(NeuralNetClassifier):
-    """``NeuralNetClassifier`` that seeds itself before initialising (``seed=None``
-    to skip) and keeps 4-D weights channels-last, the faster layout for
-    convolutions on both CPU and GPU.
+# --------------------------------------------------------------------------- fast path
+
+#: ``amp`` values: "auto" is bf16 on a CUDA GPU that supports it, else full precision.
+AMP_CHOICES = ("auto", "bf16", "off")
+
+
+class AmpError(CourseError, ValueError):
+    """Unknown mixed-precision setting."""
+
+
+# Device copies of the datasets a net has iterated over, keyed by the CPU
+# tensor (or array) itself, so the data crosses to the GPU once, not per batch.
+_RESIDENT = WeakIdKeyDictionary()
+
+
+def _as_tensor(a):
+    if isinstance(a, torch.Tensor):
+        return a
+    with warnings.catch_warnings():  # read-only arrays: we never write to them
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.as_tensor(a)
+
+
+def resident(a, device) -> torch.Tensor:
+    """``a`` as a tensor on ``device``; non-CPU copies are made once and reused
+    (until ``a`` is modified in place, which makes a fresh copy)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return _as_tensor(a)
+    version = getattr(a, "_version", None)
+    entry = _RESIDENT.get(a)
+    if entry is not None and entry[0] == version and entry[1].device == device:
+        return entry[1]
+    copy = _as_tensor(a).to(device)
+    _RESIDENT[a] = (version, copy)
+    return copy
+
+
+def _sliceable(a, n: int) -> bool:
+    if isinstance(a, torch.Tensor):
+        return a.dim() >= 1 and len(a) == n
+    if isinstance(a, np.ndarray):
+        return a.ndim >= 1 and len(a) == n and (a.dtype.kind in "biuf")
+    return False
+
+
+def tensor_source(dataset):
+    """``(X, y, indices)`` when ``dataset`` is a plain :class:`skorch.dataset.Dataset`
+    over a tensor or array (possibly inside ``torch.utils.data.Subset`` objects,
+    as skorch's ``ValidSplit`` makes), else ``None``. ``indices`` is ``None`` for
+    the whole dataset."""
+    indices = None
+    while isinstance(dataset, Subset):
+        idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+        indices = idx if indices is None else idx[indices]
+        dataset = dataset.dataset
+    if type(dataset) is not Dataset or dataset.X_is_ndframe:
+        return None
+    X, y = dataset.X, dataset.y
+    n = len(dataset)
+    if not _sliceable(X, n) or not (y is None or _sliceable(y, n)):
+        return None
+    return X, y, indices
+
+
+class TensorBatches:
+    """Mini-batches sliced out of in-memory tensors: what skorch's ``DataLoader``
+    yields for a :class:`skorch.dataset.Dataset` of tensors, without calling
+    ``__getitem__`` once per image and collating.
+
+    It draws the same numbers from torch's global generator as a single-process
+    ``DataLoader`` (one for the iterator's base seed, one for the shuffle
+    sampler) and shuffles with the same permutation, so a seeded fit sees the
+    same batches, in the same order, and the same dropout masks. On a non-CPU
+    ``device`` the data is made :func:`resident` there and indexed on the device.
     """
 
-    def __init__(self, *args, seed=0, **kwargs):
+    def __init__(self, X, y=None, indices=None, *, batch_size: int, shuffle: bool = False,
+                 drop_last: bool = False, device="cpu"):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.X, self.y, self.indices = X, y, indices
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), drop_last
+        self.device = torch.device(device)
+        self.n = len(indices) if indices is not None else len(X)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.n // self.batch_size
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        # DataLoader.__iter__ draws its base seed; RandomSampler draws its seed.
+        torch.empty((), dtype=torch.int64).random_()
+        order = self.indices
+        if self.shuffle:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+            perm = torch.randperm(self.n, generator=generator)
+            order = perm if order is None else order[perm]
+        if order is None:
+            order = torch.arange(self.n)
+        X = resident(self.X, self.device)
+        y = None if self.y is None else resident(self.y, self.device)
+        order = order.to(X.device)
+        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            # skorch's Dataset stands in torch.Tensor([0]) for a missing y.
+            yb = torch.zeros(len(idx), 1) if y is None else y[idx]
+            yield X[idx], yb
+
+
+class CourseClassifier(NeuralNetClassifier):
+    """``NeuralNetClassifier`` with the course's fast path.
+
+    * seeds itself before initialising (``seed=None`` to skip);
+    * keeps 4-D weights channels-last, the faster layout for convolutions on
+      both CPU and GPU;
+    * ``tensor_batches=True``: slices batches out of in-memory tensors
+      (:class:`TensorBatches`) whenever the iterator is skorch's default
+      ``DataLoader`` with no options beyond batch size, shuffle and drop_last;
+    * ``amp="auto"``: bf16 autocast for the forward pass on CUDA (``"bf16"``
+      forces it on any device, ``"off"`` disables it); outputs come back as
+      float32 either way;
+    * on CUDA, turns ``cudnn.benchmark`` on (unless cuDNN was made
+      deterministic) and does not synchronise with the GPU per step.
+    """
+
+    def __init__(self, *args, seed=0, amp="auto", tensor_batches=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.seed = seed
+        self.amp = amp
+        self.tensor_batches = tensor_batches
 
+    # -- set-up
     def initialize(self):
         if self.seed is not None:
             seed_everything(self.seed)
+        self.amp_dtype_ = self._amp_dtype()
+        if self._on_cuda() and not torch.backends.cudnn.deterministic:
+            torch.backends.cudnn.benchmark = True
         return super().initialize()
 
     def initialize_module(self):
         super().initialize_module()
         self.module_.to(memory_format=torch.channels_last)
         return self
+
+    def _on_cuda(self) -> bool:
+        return torch.device(self.device or "cpu").type == "cuda"
+
+    def _amp_dtype(self):
+        amp = "off" if self.amp in (None, False) else str(self.amp).lower()
+        if amp not in AMP_CHOICES:
+            raise AmpError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
+        if amp == "bf16":
+            return torch.bfloat16
+        if amp == "auto" and self._on_cuda() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+
+    def autocast(self):
+        """The autocast context the forward pass runs in (a no-op without amp)."""
+        dtype = getattr(self, "amp_dtype_", None)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device or "cpu").type, dtype=dtype)
+
+    # -- steps
+    def infer(self, x, **fit_params):
+        with self.autocast():
+            y = super().infer(x, **fit_params)
+        if isinstance(y, torch.Tensor) and y.is_floating_point() and y.dtype != torch.float32:
+            y = y.float()  # the loss and the scores in full precision
+        return y
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        iterator = getattr(self, prefix)
+        kwargs = self.get_params_for(prefix)
+        simple = set(kwargs) <= {"batch_size", "shuffle", "drop_last"}
+        source = (tensor_source(dataset) if self.tensor_batches and simple
+                  and iterator is DataLoader else None)
+        if source is None:
+            return super().get_iterator(dataset, training=training)
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        return TensorBatches(*source, batch_size=batch_size,
+                             shuffle=bool(kwargs.get("shuffle", False)),
+                             drop_last=bool(kwargs.get("drop_last", False)),
+                             device=self.device or "cpu")
+
+    def _defer_loss_sync(self) -> bool:
+        if not self._on_cuda():
+            return False
+        # The progress bar shows each batch's loss, so it has to read it.
+        return not any(isinstance(cb, ProgressBar) for _, cb in getattr(self, "callbacks_", []))
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's loop, except that on CUDA the batch losses stay on the GPU
+        until the epoch ends (one host sync per epoch instead of one per step)."""
+        if iterator is None or not self._defer_loss_sync():
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        key = prefix + "_loss"
+        pending = []
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            self.history.record_batch(key, loss)
+            pending.append((self.history[-1, "batches", -1], loss))
+            batch_size = (len(batch[0]) if isinstance(batch, (tuple, list)) else len(batch))
+            self.history.record_batch(prefix + "_batch_size", batch_size)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        if pending:
+            values = torch.stack([loss.float() for _, loss in pending]).tolist()
+            for (row, _), value in zip(pending, values):
+                row[key] = value
+        self.history.record(prefix + "_batch_count", batch_count)
 
 
 def course_callbacks(max_epochs: int, *, cosine: bool = True, patience: int | None = 5,
@@ -137,7 +367,9 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
             callbacks (``patience=None`` disables early stopping).
         callbacks: extra ``(name, callback)`` pairs.
         **kwargs: anything skorch takes, e.g. ``module__dropout=0.3``,
-            ``optimizer__momentum=0.9``, ``optimizer__weight_decay=5e-4``.
+            ``optimizer__momentum=0.9``, ``optimizer__weight_decay=5e-4``,
+            ``compile=True`` (``torch.compile``), and :class:`CourseClassifier`'s
+            ``amp`` (``"auto"``: bf16 on CUDA) and ``tensor_batches`` (``True``).
     """
     profile = get_profile()
     max_epochs = profile.epochs if max_epochs is None else max_epochs

@@ -1,0 +1,506 @@
+"""How fast does the course train AlexNet? ``python -m course_utils.bench`` (or ``make bench``).
+
+Two pipelines train the same network side by side, in one run:
+
+* **(a) the reference pipeline** -- what a typical PyTorch course does: a
+  torchvision ``Resize`` + ``ToTensor`` on each PIL image, a ``DataLoader``
+  that collates them, and a plain fp32, NCHW training loop that reads the loss
+  back every step;
+* **(b) the course's pipeline** -- the Fashion-MNIST images stay one uint8
+  tensor, each batch is resized on the training device by the model's
+  :class:`~course_utils.layers.InputAdapter`, and training goes through the
+  same skorch net the notebooks use (:func:`~course_utils.training.make_classifier`,
+  with its fast path: batches sliced from the tensor, channels-last, and on
+  CUDA bf16 autocast, the dataset resident on the GPU, no host sync per step).
+
+Each figure is the median of several timed rounds after warm-up rounds, and the
+rounds of (a) and (b) alternate, so that a machine whose load changes (shared
+cores, thermal limits) penalises both alike. The script prints a table and
+writes ``build/bench.json``: the figures, ``ratio`` = (b) / (a), the device,
+the versions, the machine's matmul GFLOP/s and the model's achieved training
+GFLOP/s as ``fraction_of_matmul``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import CourseError, get_device, seed_everything
+from .data import load_fashion_mnist
+from .layers import InputAdapter
+from .models import AlexNet, AlexNetSmall, count_parameters
+from .training import REPO_ROOT, TensorBatches, make_classifier
+
+DEFAULT_OUT = REPO_ROOT / "build" / "bench.json"
+MODELS = {"small": AlexNetSmall, "full": AlexNet}
+PIPELINE_A = ("(a) reference: PIL Resize+ToTensor per image, DataLoader, "
+              "fp32 NCHW loop, loss read every step")
+PIPELINE_B = ("(b) course: one uint8 tensor, resized per batch on the device, "
+              "skorch net from make_classifier (fast path)")
+
+
+class BenchError(CourseError, ValueError):
+    """Benchmark settings that cannot work."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median(xs):
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def device_name(device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:  # the model name is more useful than "x86_64"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return name
+
+
+def measure_matmul(n: int | None = None, device=None, dtype=None, repeats: int = 5,
+                   warmup: int = 2) -> dict:
+    """The machine's dense matmul speed: the median of ``repeats`` n x n products.
+
+    Defaults: n = 2048 on the CPU (float32), 8192 on CUDA in bfloat16 (the
+    precision the course trains in there).
+    """
+    device = torch.device(device if device is not None else get_device())
+    cuda = device.type == "cuda"
+    n = n or (8192 if cuda else 2048)
+    dtype = dtype or (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
+                      else torch.float32)
+    if n < 1 or repeats < 1:
+        raise BenchError(f"matmul size and repeats must be positive, got n={n}, "
+                         f"repeats={repeats}")
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
+    b = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
+    times = []
+    for i in range(warmup + repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    seconds = _median(times)
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "repeats": repeats,
+            "seconds": seconds, "gflops": 2 * n ** 3 / seconds / 1e9}
+
+
+def model_flops(model: nn.Module, image_shape=(1, 28, 28)) -> dict:
+    """Floating-point operations per image of ``model`` (conv and linear layers,
+    counting a multiply-add as two).
+
+    ``train`` is forward + gradient of the weights (as much again) + gradient of
+    the inputs (as much again, except for the first layer, whose input, the
+    image, needs none).
+    """
+    layers: list[tuple[str, int]] = []
+
+    def hook(module, _inputs, output):
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            per_out = (module.in_channels // module.groups) * kh * kw
+            layers.append((name_of[module], 2 * output.numel() * per_out))
+        else:
+            layers.append((name_of[module], 2 * output.numel() * module.in_features))
+
+    name_of = {m: n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))}
+    handles = [m.register_forward_hook(hook) for m in name_of]
+    was_training = model.training
+    try:
+        model.eval()
+        param = next(model.parameters())
+        x = torch.zeros((1, *image_shape), dtype=torch.uint8, device=param.device)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    forward = sum(f for _, f in layers)
+    first = layers[0][1] if layers else 0
+    return {"forward": forward, "train": 3 * forward - first, "layers": dict(layers)}
+
+
+# --------------------------------------------------------------------------- pipeline (a)
+
+class PILResizeDataset(torch.utils.data.Dataset):
+    """What a typical course feeds its DataLoader: per image, a PIL image (as
+    torchvision's ``FashionMNIST`` makes one), ``Resize(size)``, ``ToTensor()``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, size: int):
+        from torchvision import transforms
+
+        if images.dtype != torch.uint8 or images.dim() not in (3, 4):
+            raise BenchError("images must be uint8, shaped (N, 28, 28) or (N, 1, 28, 28)")
+        self.images = images.reshape(len(images), *images.shape[-2:])
+        self.labels = labels
+        self.transform = transforms.Compose([transforms.Resize(size), transforms.ToTensor()])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        img = Image.fromarray(self.images[i].numpy(), mode="L")
+        return self.transform(img), int(self.labels[i])
+
+
+def reference_loader(images, labels, size: int, batch_size: int, shuffle: bool = True,
+                     workers: int = 0) -> torch.utils.data.DataLoader:
+    """Pipeline (a)'s DataLoader: float batches in [0, 1], (B, 1, size, size)."""
+    return torch.utils.data.DataLoader(
+        PILResizeDataset(images, labels, size), batch_size=batch_size, shuffle=shuffle,
+        num_workers=workers, persistent_workers=workers > 0)
+
+
+def course_batch(images: torch.Tensor, size: int, device="cpu") -> torch.Tensor:
+    """What pipeline (b)'s network sees for a batch of raw uint8 images."""
+    return InputAdapter(size)(images.to(device))
+
+
+def reference_batch(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """What pipeline (a)'s network sees for a DataLoader batch (the same model
+    normalises it; the resize was done by PIL already)."""
+    return InputAdapter(size, channels_last=False)(batch)
+
+
+def _cycle(loader):
+    while True:
+        yield from loader
+
+
+class ReferenceRun:
+    """Pipeline (a): a plain PyTorch loop over :func:`reference_loader`."""
+
+    def __init__(self, module_cls, images, labels, eval_images, eval_labels, *,
+                 batch_size: int, device, workers: int):
+        seed_everything(0)
+        self.device = torch.device(device)
+        self.model = module_cls()
+        self.model.prep.channels_last = False  # the reference works in NCHW
+        self.model.to(self.device)
+        size = self.model.input_size
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.criterion = nn.CrossEntropyLoss()
+        self.train_batches = _cycle(reference_loader(images, labels, size, batch_size,
+                                                     shuffle=True, workers=workers))
+        self.eval_loader = reference_loader(eval_images, eval_labels, size, batch_size,
+                                            shuffle=False, workers=workers)
+        self.data_batches = _cycle(reference_loader(images, labels, size, batch_size,
+                                                    shuffle=True, workers=workers))
+
+    def train(self, steps: int) -> int:
+        self.model.train()
+        seen = 0
+        for _ in range(steps):
+            X, y = next(self.train_batches)
+            X, y = X.to(self.device), y.to(self.device)
+            self.optimizer.zero_grad()
+            loss = self.criterion(self.model(X), y)
+            loss.backward()
+            self.optimizer.step()
+            loss.item()  # the reference logs the running loss: one sync per step
+            seen += len(y)
+        return seen
+
+    def evaluate(self) -> int:
+        self.model.eval()
+        seen = 0
+        with torch.no_grad():
+            for X, _ in self.eval_loader:
+                self.model(X.to(self.device)).argmax(1).cpu()
+                seen += len(X)
+        return seen
+
+    def data(self, steps: int) -> int:
+        seen = 0
+        for _ in range(steps):
+            X, _ = next(self.data_batches)
+            X.to(self.device)
+            seen += len(X)
+        return seen
+
+
+# --------------------------------------------------------------------------- pipeline (b)
+
+class CourseRun:
+    """Pipeline (b): the course's skorch net, fed the uint8 tensors directly."""
+
+    def __init__(self, module_cls, images, labels, eval_images, eval_labels, *,
+                 batch_size: int, device, compile: bool = False):
+        self.images, self.labels = images, labels
+        self.eval_images = eval_images
+        self.device = torch.device(device)
+        self.net = make_classifier(module_cls, valid=None, max_epochs=1,
+                                   batch_size=batch_size, device=str(self.device),
+                                   progress=False, verbose=0, seed=0, compile=compile)
+        self.net.initialize()
+
+    def train(self, steps: int) -> int:
+        # One epoch of partial_fit over the round's images: skorch's whole loop,
+        # callbacks included. ``steps`` is fixed by the images the run was given.
+        self.net.partial_fit(self.images, self.labels)
+        return len(self.labels)
+
+    def evaluate(self) -> int:
+        self.net.predict(self.eval_images)
+        return len(self.eval_images)
+
+    def data(self, steps: int) -> int:
+        batches = TensorBatches(self.images, self.labels, batch_size=self.net.batch_size,
+                                shuffle=True, device=self.device)
+        prep = self.net.module_.prep
+        seen = 0
+        for i, (X, _) in enumerate(batches):
+            if i == steps:
+                break
+            prep(X)
+            seen += len(X)
+        return seen
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+def _timed(fn, device, *args) -> float:
+    """Images per second of one call of ``fn`` (which returns the images it did)."""
+    _sync(device)
+    t0 = time.perf_counter()
+    n = fn(*args)
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def _interleaved(fa, fb, device, rounds: int, warmup: int, *args) -> tuple[list, list]:
+    """Rounds of (a) and (b) alternating (a b, b a, a b, ...); warm-up rounds dropped."""
+    a, b = [], []
+    for r in range(warmup + rounds):
+        order = ((fa, a), (fb, b)) if r % 2 == 0 else ((fb, b), (fa, a))
+        for fn, out in order:
+            speed = _timed(fn, device, *args)
+            if r >= warmup:
+                out.append(speed)
+    return a, b
+
+
+def bench_model(key: str, *, device, batch_size: int, steps: int, rounds: int, warmup: int,
+                eval_images: int, workers: int, compile: bool = False, data=None,
+                log=print) -> dict:
+    """Both pipelines on one model; returns its part of ``bench.json``."""
+    module_cls = MODELS[key]
+    data = data or load_fashion_mnist()
+    n_train = steps * batch_size
+    if n_train > len(data.train_labels) or eval_images > len(data.test_labels):
+        raise BenchError("steps x batch size must fit in the 60,000 training images and "
+                         "eval_images in the 10,000 test images")
+    images = data.train_images[:n_train].unsqueeze(1).contiguous()
+    labels = data.train_labels[:n_train]
+    ev_images = data.test_images[:eval_images].unsqueeze(1).contiguous()
+    ev_labels = data.test_labels[:eval_images]
+
+    a = ReferenceRun(module_cls, images, labels, ev_images, ev_labels,
+                     batch_size=batch_size, device=device, workers=workers)
+    b = CourseRun(module_cls, images, labels, ev_images, ev_labels,
+                  batch_size=batch_size, device=device, compile=compile)
+    model = b.net.module_
+    flops = model_flops(getattr(model, "_orig_mod", model))
+    log(f"  {module_cls.__name__}: training, {warmup} warm-up + {rounds} timed rounds of "
+        f"{steps} steps x {batch_size} images each pipeline ...")
+    train_a, train_b = _interleaved(a.train, b.train, device, rounds, warmup, steps)
+    log(f"  {module_cls.__name__}: evaluation and data ...")
+    eval_rounds = max(1, min(rounds, 3))
+    eval_a, eval_b = _interleaved(a.evaluate, b.evaluate, device, eval_rounds, 1)
+    data_a, data_b = _interleaved(a.data, b.data, device, eval_rounds, 1, steps)
+
+    def pipeline(desc, train, ev, dat, **extra):
+        return {"pipeline": desc, "train_img_s": _median(train), "train_img_s_rounds": train,
+                "eval_img_s": _median(ev), "data_img_s": _median(dat), **extra}
+
+    result = {
+        "model": module_cls.__name__,
+        "input_size": model.input_size if hasattr(model, "input_size")
+        else model._orig_mod.input_size,
+        "parameters": count_parameters(model),
+        "batch_size": batch_size, "eval_batch_size": batch_size,
+        "steps_per_round": steps, "rounds": rounds, "warmup_rounds": warmup,
+        "forward_gflop_per_image": flops["forward"] / 1e9,
+        "train_gflop_per_image": flops["train"] / 1e9,
+        "a": pipeline(PIPELINE_A, train_a, eval_a, data_a, memory_format="contiguous",
+                      precision="float32", workers=workers),
+        "b": pipeline(PIPELINE_B, train_b, eval_b, data_b, memory_format="channels_last",
+                      precision=str(b.net.amp_dtype_ or torch.float32).replace("torch.", ""),
+                      compile=compile),
+    }
+    result["ratio"] = result["b"]["train_img_s"] / result["a"]["train_img_s"]
+    result["achieved_gflops"] = result["b"]["train_img_s"] * result["train_gflop_per_image"]
+    return result
+
+
+def defaults_for(device) -> dict:
+    """Settings that finish in about a minute on 2 CPU cores, and measure a GPU properly."""
+    if torch.device(device).type == "cuda":
+        return dict(models=["small", "full"], batch_size=128, steps=20, rounds=5, warmup=1,
+                    eval_images=4096, workers=min(4, os.cpu_count() or 1), matmul_n=8192)
+    return dict(models=["small"], batch_size=128, steps=2, rounds=5, warmup=1,
+                eval_images=256, workers=0, matmul_n=2048)
+
+
+def run_benchmark(models=None, *, device=None, batch_size=None, steps=None, rounds=None,
+                  warmup=None, eval_images=None, workers=None, matmul_n=None,
+                  compile: bool = False, out=DEFAULT_OUT, log=print,
+                  command: str = "course_utils.bench.run_benchmark()") -> dict:
+    """Run the benchmark, write ``out`` (unless ``None``) and return the report."""
+    device = torch.device(device if device is not None else get_device())
+    d = defaults_for(device)
+    models = models or d["models"]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise BenchError(f"unknown model(s) {unknown}: choose from {sorted(MODELS)}")
+    settings = dict(batch_size=batch_size or d["batch_size"], steps=steps or d["steps"],
+                    rounds=rounds or d["rounds"], warmup=d["warmup"] if warmup is None else warmup,
+                    eval_images=eval_images or d["eval_images"],
+                    workers=d["workers"] if workers is None else workers)
+    if min(settings["batch_size"], settings["steps"], settings["rounds"],
+           settings["eval_images"]) < 1 or settings["warmup"] < 0:
+        raise BenchError("batch size, steps, rounds and eval images must be positive, "
+                         "warm-up rounds non-negative")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    log(f"Benchmark on {device} ({device_name(device)}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads")
+    matmul = measure_matmul(matmul_n or d["matmul_n"], device)
+    log(f"  matmul {matmul['n']}x{matmul['n']} {matmul['dtype']}: "
+        f"{matmul['gflops']:.1f} GFLOP/s")
+    data = load_fashion_mnist()
+    results = {}
+    for key in models:
+        r = bench_model(key, device=device, compile=compile, data=data, log=log, **settings)
+        r["fraction_of_matmul"] = r["achieved_gflops"] / matmul["gflops"]
+        results[key] = r
+    import skorch
+    import torchvision
+
+    main = results[models[0]]
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "skorch": skorch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average": {"before": list(load_before) if load_before else None,
+                         "after": list(os.getloadavg()) if load_before else None},
+        "matmul": matmul,
+        "matmul_gflops": matmul["gflops"],
+        "model": main["model"],
+        "batch_size": main["batch_size"],
+        "pipelines": {"a": main["a"], "b": main["b"]},
+        "ratio": main["ratio"],
+        "achieved_gflops": main["achieved_gflops"],
+        "fraction_of_matmul": main["fraction_of_matmul"],
+        "models": results,
+    }
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def format_table(report: dict) -> str:
+    """The report as a plain-text table."""
+    head = (f"{'model':<13}{'input':>6}{'batch':>6}  {'pipeline':<44}{'train img/s':>12}"
+            f"{'eval img/s':>11}{'data img/s':>11}")
+    lines = [f"device: {report['device']} ({report['device_name']}), torch {report['torch']}, "
+             f"{report['threads']} threads", head, "-" * len(head)]
+    for r in report["models"].values():
+        for k, label in (("a", "(a) PIL Resize+ToTensor, DataLoader"),
+                         ("b", f"(b) uint8 tensor, skorch, {r['b']['precision']}")):
+            p = r[k]
+            lines.append(f"{r['model'] if k == 'a' else '':<13}"
+                         f"{r['input_size'] if k == 'a' else '':>6}"
+                         f"{r['batch_size'] if k == 'a' else '':>6}  {label:<44}"
+                         f"{p['train_img_s']:>12.1f}{p['eval_img_s']:>11.1f}"
+                         f"{p['data_img_s']:>11.0f}")
+        lines.append(f"{'':<27}ratio (b)/(a) = {r['ratio']:.2f}; (b) achieves "
+                     f"{r['achieved_gflops']:.1f} GFLOP/s = {r['fraction_of_matmul']:.2f} of matmul")
+    m = report["matmul"]
+    lines.append(f"matmul {m['n']}x{m['n']} {m['dtype']}: {m['gflops']:.1f} GFLOP/s; "
+                 f"load average before/after: {_fmt_load(report['load_average'])}")
+    return "\n".join(lines)
+
+
+def _fmt_load(load) -> str:
+    if not load or not load.get("before"):
+        return "n/a"
+    return f"{load['before'][0]:.2f} / {load['after'][0]:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.bench",
+        description="Training images/s of AlexNet: a per-image PIL pipeline (a) against "
+                    "the course's pipeline (b), interleaved in one run.")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS),
+                        help="default: small on the CPU, small and full on CUDA")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--batch-size", type=int, help="default 128")
+    parser.add_argument("--steps", type=int, help="training steps per timed round "
+                        "(default 2 on the CPU, 20 on CUDA)")
+    parser.add_argument("--rounds", type=int, help="timed rounds; the median is reported "
+                        "(default 5)")
+    parser.add_argument("--warmup", type=int, help="warm-up rounds, not timed (default 1)")
+    parser.add_argument("--eval-images", type=int, help="test images per evaluation round")
+    parser.add_argument("--workers", type=int, help="DataLoader workers for (a) "
+                        "(default 0 on the CPU, up to 4 on CUDA)")
+    parser.add_argument("--matmul-n", type=int, help="matmul size (default 2048 CPU, 8192 CUDA)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the (b) net")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON report path")
+    args = parser.parse_args(argv)
+    try:
+        device = get_device(args.device) if args.device else None
+        report = run_benchmark(args.models, device=device, batch_size=args.batch_size,
+                               steps=args.steps, rounds=args.rounds, warmup=args.warmup,
+                               eval_images=args.eval_images, workers=args.workers,
+                               matmul_n=args.matmul_n, compile=args.compile, out=args.out,
+                               command=" ".join(["python -m course_utils.bench",
+                                                 *(argv if argv is not None else sys.argv[1:])]))
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(format_table(report))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
