@@ -69,3 +69,9 @@ test-gpu:
 	@$(MAKE) --no-print-directory setup
 	COURSE_PROFILE=full COURSE_PROGRESS=0 MPLBACKEND=Agg \
 	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=7200 notebooks -v
+
+# Training images/s: per-image PIL pipeline (a) vs the course's tensor pipeline (b), interleaved
+# in one run; prints a table, writes build/bench.json. make bench ARGS="--models small full"
+.PHONY: bench
+bench: setup
+	$(BIN)/python -m course_utils.bench $(ARGS)
