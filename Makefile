@@ -2,7 +2,8 @@
 #   make setup   .venv + `pip install -e ".[dev]"` + check that Fashion-MNIST is there
 #   make run     execute every notebook in order -> build/*.ipynb, build/*.html
 #   make test    unit tests + nbval over notebooks/ in the smoke profile
-#   make lab     JupyterLab on 127.0.0.1 with a token
+#   make lab     JupyterLab on 127.0.0.1 with a token (make lab PORT=8890 for another port)
+#   make test-browser  notebook 00 run in JupyterLab in headless Chromium (needs apt chromium)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,10 +11,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: help setup data run test test-unit test-notebooks lab outputs clean
+.PHONY: help setup data run test test-unit test-notebooks test-browser lab outputs clean
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 setup: $(STAMP) data
 
@@ -37,10 +38,10 @@ outputs: setup
 
 test: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -v
+	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v
 
 test-unit: setup
-	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests -v
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -v
 
 test-notebooks: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 \
@@ -48,6 +49,12 @@ test-notebooks: setup
 
 lab: setup
 	$(BIN)/python -m course_utils.lab --port $(PORT)
+
+# JupyterLab (make lab's command) driven by Playwright in Debian's Chromium: runs notebook 00,
+# checks it, saves build/lab-00.png. Needs `apt-get install chromium`; never downloads a browser.
+test-browser: setup
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+	  $(BIN)/python -m pytest tests/browser -v -s
 
 clean:
 	rm -rf build

@@ -1,0 +1,186 @@
+"""JupyterLab for the course: the engine behind ``make lab``.
+
+    python -m course_utils.lab                 # port 8888, opens your browser
+    python -m course_utils.lab --port 8890     # another port
+    python -m course_utils.lab --no-browser    # just print the URL
+
+JupyterLab runs from this Python (the course's ``.venv``), serves the repository
+folder, listens on 127.0.0.1 only and is protected by a fresh random token. Once the
+server answers, the URL with its token is printed. Ctrl-C stops it.
+
+JupyterLab's news popup ("Would you like to get notified about official Jupyter
+news?") and its update check are turned off through configuration: the settings
+defaults in ``course_utils/lab_settings/overrides.json`` (the lab's
+``app_settings_dir``), and on the server side ``LabApp.news_url=None`` and
+``jupyterlab.NeverCheckForUpdate``. Nothing is fetched from the internet.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+from .config import CourseError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8888
+
+
+class LabError(CourseError):
+    """JupyterLab could not be started."""
+
+
+def new_token() -> str:
+    """A random token (48 hex characters) for one server."""
+    return secrets.token_hex(24)
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    """A port that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def check_port(port: int) -> int:
+    if not 1024 <= port <= 65535:
+        raise LabError(f"port {port} is out of range: choose one between 1024 and 65535, "
+                       "e.g. make lab PORT=8890")
+    if not port_is_free(port):
+        raise LabError(f"port {port} on {HOST} is already in use (another JupyterLab?): "
+                       f"stop it, or run make lab PORT={port + 2}")
+    return port
+
+
+def lab_url(port: int, token: str, path: str = "lab") -> str:
+    return f"http://{HOST}:{port}/{path}?token={token}"
+
+
+def lab_argv(port: int, token: str, root: Path = REPO_ROOT, open_browser: bool = False) -> list[str]:
+    """The command line that starts JupyterLab from this Python."""
+    argv = [
+        sys.executable, "-m", "jupyterlab",
+        f"--ServerApp.ip={HOST}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",  # never move silently to another port
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.open_browser={open_browser}",
+        # No news popup, no update check, no request to the internet.
+        f"--LabApp.app_settings_dir={SETTINGS_DIR}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
+        argv.append("--allow-root")
+    return argv
+
+
+def wait_until_ready(port: int, token: str, proc: subprocess.Popen | None = None,
+                     timeout: float = 120.0) -> float:
+    """Poll the server's status API until it answers; returns the seconds waited."""
+    start = time.monotonic()
+    url = f"http://{HOST}:{port}/api/status?token={token}"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise LabError(f"JupyterLab exited with code {proc.returncode} before it was ready; "
+                           "its log is above")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if time.monotonic() - start > timeout:
+            raise LabError(f"JupyterLab did not answer on port {port} within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop a server started by :func:`start` (SIGTERM, then SIGKILL)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.lab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port on {HOST} (default {DEFAULT_PORT})")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a browser; just print the URL")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds to wait for the server to start")
+    parser.add_argument("lab_options", nargs="*", metavar="-- OPTION",
+                        help="extra JupyterLab options after --, e.g. -- --LabApp.expose_app_in_browser=True")
+    args = parser.parse_args(argv)
+
+    try:
+        port = check_port(args.port)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    token = new_token()
+    proc = subprocess.Popen(lab_argv(port, token) + args.lab_options, cwd=REPO_ROOT)
+
+    def _terminate(signum, frame):  # `kill PID` stops the server too
+        stop(proc)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        try:
+            seconds = wait_until_ready(port, token, proc, timeout=args.timeout)
+        except LabError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            stop(proc)
+            return 1
+        url = lab_url(port, token)
+        notebook = lab_url(port, token, "lab/tree/notebooks/00_getting_started.ipynb")
+        print("\n" + "=" * 78)
+        print(f"JupyterLab is ready ({seconds:.1f} s). Open this URL in your browser:\n")
+        print(f"    {url}\n")
+        print(f"Start with notebook 00:\n    {notebook}\n")
+        print("Press Ctrl-C here to stop the server.")
+        print("=" * 78 + "\n", flush=True)
+        if not args.no_browser:
+            try:
+                webbrowser.open(notebook)
+            except Exception:  # no browser on this machine: the URL is printed above
+                pass
+        return proc.wait()
+    except KeyboardInterrupt:
+        print("\nStopping JupyterLab ...", flush=True)
+        return 0
+    finally:
+        stop(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

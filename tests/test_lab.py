@@ -1,0 +1,72 @@
+"""`make lab` (course_utils.lab) without starting a server: the command line, the
+settings that turn the news popup off, and the errors. The real server and browser
+are exercised by tests/browser (`make test-browser`)."""
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from course_utils import lab
+
+
+def _option(argv, name):
+    values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+    assert len(values) == 1, f"--{name} given {len(values)} times in {argv}"
+    return values[0]
+
+
+def test_lab_binds_localhost_with_the_token_and_this_python():
+    token = lab.new_token()
+    argv = lab.lab_argv(8899, token)
+    assert argv[:3] == [lab.sys.executable, "-m", "jupyterlab"]
+    assert _option(argv, "ServerApp.ip") == "127.0.0.1"
+    assert _option(argv, "ServerApp.port") == "8899"
+    assert _option(argv, "ServerApp.port_retries") == "0"  # the printed port is the real one
+    assert _option(argv, "IdentityProvider.token") == token
+    assert _option(argv, "ServerApp.root_dir") == str(lab.REPO_ROOT)
+
+
+def test_news_and_update_checks_are_off():
+    argv = lab.lab_argv(8899, "x" * 48)
+    assert _option(argv, "LabApp.news_url") == "None"
+    assert _option(argv, "LabApp.check_for_updates_class") == "jupyterlab.NeverCheckForUpdate"
+    settings_dir = _option(argv, "LabApp.app_settings_dir")
+    overrides = json.loads((lab.SETTINGS_DIR / "overrides.json").read_text())
+    assert settings_dir == str(lab.SETTINGS_DIR)
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+
+
+def test_tokens_are_long_and_fresh():
+    tokens = {lab.new_token() for _ in range(20)}
+    assert len(tokens) == 20
+    assert all(len(t) == 48 and int(t, 16) >= 0 for t in tokens)
+
+
+def test_url_carries_the_token():
+    assert lab.lab_url(8890, "abc") == "http://127.0.0.1:8890/lab?token=abc"
+
+
+def test_busy_port_gets_a_clear_error(capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert not lab.port_is_free(port)
+        with pytest.raises(lab.LabError, match=f"port {port} .* already in use.*make lab PORT="):
+            lab.check_port(port)
+        assert lab.main(["--port", str(port), "--no-browser"]) == 2  # no server started
+    err = capsys.readouterr().err
+    assert err.startswith("error: port") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("port", [80, 70000])
+def test_out_of_range_port_is_refused(port):
+    with pytest.raises(lab.LabError, match="between 1024 and 65535"):
+        lab.check_port(port)
+
+
+def test_free_port_is_free():
+    assert lab.port_is_free(lab.free_port())
