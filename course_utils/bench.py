@@ -346,13 +346,16 @@ def bench_model(key: str, *, device, batch_size: int, steps: int, rounds: int, w
         "input_size": model.input_size if hasattr(model, "input_size")
         else model._orig_mod.input_size,
         "parameters": count_parameters(model),
-        "batch_size": batch_size, "eval_batch_size": batch_size,
+        "batch_size": batch_size,
         "steps_per_round": steps, "rounds": rounds, "warmup_rounds": warmup,
         "forward_gflop_per_image": flops["forward"] / 1e9,
         "train_gflop_per_image": flops["train"] / 1e9,
-        "a": pipeline(PIPELINE_A, train_a, eval_a, data_a, memory_format="contiguous",
-                      precision="float32", workers=workers),
-        "b": pipeline(PIPELINE_B, train_b, eval_b, data_b, memory_format="channels_last",
+        "a": pipeline(PIPELINE_A, train_a, eval_a, data_a, eval_batch_size=batch_size,
+                      memory_format="contiguous", precision="float32", workers=workers),
+        "b": pipeline(PIPELINE_B, train_b, eval_b, data_b,
+                      eval_batch_size=b.net.get_params_for("iterator_valid").get(
+                          "batch_size", batch_size),
+                      memory_format="channels_last",
                       precision=str(b.net.amp_dtype_ or torch.float32).replace("torch.", ""),
                       compile=compile),
     }

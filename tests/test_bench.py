@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, Subset
 
 from course_utils import bench
 from course_utils.models import AlexNetSmall, output_size
-from course_utils.training import (AmpError, CourseClassifier, TensorBatches, make_classifier,
-                                   resident, tensor_source)
+from course_utils.training import (EVAL_BATCH_SIZE, AmpError, CourseClassifier, TensorBatches,
+                                   make_classifier, resident, tensor_source)
 
 
 @pytest.fixture
@@ -152,13 +152,24 @@ def test_net_uses_the_fast_iterator_only_where_it_is_safe(images):
         assert isinstance(net.get_iterator(net.get_dataset(X, y), training=True), DataLoader)
 
 
+def test_evaluation_runs_in_larger_batches(images):
+    X, y = images
+    net = make_classifier(valid=None, **_quiet(batch_size=8))
+    assert net.iterator_valid__batch_size == EVAL_BATCH_SIZE
+    it = net.get_iterator(net.get_dataset(X), training=False)
+    assert it.batch_size == EVAL_BATCH_SIZE and len(it) == 1
+    assert make_classifier(valid=None, **_quiet(batch_size=1024)).iterator_valid__batch_size == 1024
+    net = make_classifier(valid=None, iterator_valid__batch_size=4, **_quiet(batch_size=8))
+    assert len(net.get_iterator(net.get_dataset(X), training=False)) == 10
+
+
 def test_fast_path_fits_exactly_like_skorchs_dataloader(images):
     X, y = images
     results = []
     for fast in (True, False):
         net = make_classifier(valid=(X[:9], y[:9]), checkpoint=False, tensor_batches=fast,
                               **_quiet(batch_size=8))
-        net.fit(X, y)
+        net.fit(X[:20], y[:20])
         results.append((net.history[:, "train_loss"], net.history[:, "valid_acc"],
                         net.predict_proba(X[:5]), net.module_.state_dict()))
     (loss_a, acc_a, p_a, w_a), (loss_b, acc_b, p_b, w_b) = results
@@ -179,12 +190,12 @@ def test_losses_read_once_per_epoch_give_the_same_history(images):
     X, y = images
     kw = dict(module=AlexNetSmall, criterion=torch.nn.CrossEntropyLoss, batch_size=8,
               max_epochs=2, train_split=None, verbose=0, iterator_train__shuffle=True)
-    a = CourseClassifier(**kw).fit(X, y)
-    b = _DeferredOnCPU(**kw).fit(X, y)
+    a = CourseClassifier(**kw).fit(X[:20], y[:20])
+    b = _DeferredOnCPU(**kw).fit(X[:20], y[:20])
     for key in ("train_loss",):
         assert a.history[:, key] == b.history[:, key]
     losses = b.history[-1, "batches", :, "train_loss"]
-    assert len(losses) == 5 and all(type(v) is float for v in losses)
+    assert len(losses) == 3 and all(type(v) is float for v in losses)
 
 
 def test_amp_setting(images):
