@@ -149,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     token = new_token()
     proc = subprocess.Popen(lab_argv(port, token) + args.lab_options, cwd=REPO_ROOT)
 
-    def _terminate(signum, frame):  # `kill PID` stops the server too
-        stop(proc)
-        sys.exit(128 + signum)
+    def _terminate(signum, frame):  # `kill PID` stops the server too, in `finally` below
+        raise SystemExit(128 + signum)  # (waiting here would deadlock with proc.wait())
 
     signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -138,15 +138,45 @@ def lab(tmp_path_factory):
         assert len(token) >= 32, "the token should be long and random"
         yield url, token, proc.pid
     finally:
-        # Stop the server by its PID (the process group it leads), then make sure.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        # Stop the server by its PID: `kill PID` must stop JupyterLab too (course_utils.lab
+        # stops its server on SIGTERM). Whatever is left in its process group is killed
+        # and reported.
+        leftovers = _stop_by_pid(proc)
         log.close()
+    assert not leftovers, f"still running after SIGTERM to {proc.pid}: {leftovers}"
+
+
+def _stop_by_pid(proc: subprocess.Popen, timeout: float = 30) -> list[int]:
+    """SIGTERM to ``proc``; returns the PIDs of its process group still alive after
+    ``timeout`` s (then SIGKILLed)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    deadline = time.monotonic() + 10
+    alive = _group_members(proc.pid)
+    while alive and time.monotonic() < deadline:  # the server shuts down after its parent
+        time.sleep(0.2)
+        alive = _group_members(proc.pid)
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return alive
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def test_lab_answers_only_with_its_token_and_has_news_off(lab):
