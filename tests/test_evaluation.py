@@ -23,7 +23,7 @@ def test_quick_plan_trains_more_than_the_profile():
     assert quick.profile.train_size == 20_000 and quick.max_epochs == 6
     assert quick.bound == TEST_BOUNDS["quick"] == 0.85
     smoke = training_plan("smoke")
-    assert smoke.profile.train_size == 1_000 and smoke.max_epochs == 1
+    assert smoke.profile.train_size == 1_000 and smoke.max_epochs == 3
     assert training_plan("full").bound == 0.92 and training_plan("full").profile.train_size is None
     assert "20,000 training images" in quick.note
 
