@@ -172,7 +172,7 @@ class RunPlan:
 #: The CPU pipeline checks: (train, valid, test) images, epochs, batch size.
 CPU_PLANS = {
     "smoke": dict(train_size=32, valid_size=32, test_size=32, max_epochs=1, batch_size=16),
-    "quick": dict(train_size=192, valid_size=64, test_size=128, max_epochs=2, batch_size=32),
+    "quick": dict(train_size=128, valid_size=64, test_size=64, max_epochs=2, batch_size=32),
 }
 
 
