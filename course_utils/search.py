@@ -854,8 +854,8 @@ def _execute_dask(tasks, address):
 
     client, own = connect_dask(address)
     try:
-        for task in tasks:
-            task["checkpoint_root"] = None  # the worker's own temp folder
+        for task in tasks:  # the worker's own temp folder, deleted by the worker
+            task["checkpoint_root"], task["delete_checkpoint"] = None, True
         futures = client.map(run_config, tasks, pure=False)
         by_future = dict(zip(futures, tasks))
         for fut in as_completed(futures):
