@@ -1,0 +1,425 @@
+"""Notebook 01: ReLU against tanh and sigmoid (Krizhevsky et al., 2012, sec. 3.1, Figure 1).
+
+* the three functions and their derivatives, and how often sigmoid units sit
+  where their local gradient is tiny (:func:`activation_curves`,
+  :func:`saturation_share`);
+* the mean |gradient| per layer at initialisation (:func:`gradient_by_layer`);
+* the paper's Figure 1 experiment: the same small CNN trained with each
+  activation, the same initialisation and the same optimiser, and the epochs
+  and seconds each takes to reach a fixed training error
+  (:class:`SmallCNN`, :func:`train_activation`, :func:`time_to_target`);
+* dead ReLUs: units never active on a validation batch (:func:`dead_unit_share`).
+
+How much work each step does depends on the profile: :func:`settings`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .config import CourseError, Profile, get_profile
+from .layers import InputAdapter
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+INITS = ("xavier", "he", "default")
+#: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.
+PAPER_SPEEDUP = 6.0
+PAPER_TARGET_ERROR = 0.25
+
+
+class ActivationError(CourseError, ValueError):
+    """Bad argument to one of this module's functions."""
+
+
+def _check_activation(name: str) -> str:
+    if name not in ACTIVATIONS:
+        raise ActivationError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return name
+
+
+# --------------------------------------------------------------------------- settings
+
+@dataclass(frozen=True)
+class Settings:
+    """How much work notebook 01 does in one profile."""
+
+    train_size: int  # training images of the Figure 1 experiment (a stratified subset)
+    epochs: int  # budget of the Figure 1 experiment
+    width: int  # filters of the small CNN's convolutions (the first has half)
+    target_error: float  # training error each activation must reach
+    lr: float  # SGD learning rate (momentum 0.9) shared by all activations
+    bad_lr: float  # a learning rate that is too high, for the dead-ReLU demo
+    dead_epochs: int  # epochs of training before counting dead ReLUs
+    grad_depth: int  # conv layers of the net in the gradient-flow picture
+    batch: int  # images in the batches used for gradients and activation statistics
+
+
+SETTINGS = {
+    "smoke": Settings(train_size=1_000, width=16, epochs=2, target_error=0.60, lr=0.01, bad_lr=0.5, dead_epochs=1,
+                      grad_depth=8, batch=256),
+    "quick": Settings(train_size=3_000, width=16, epochs=8, target_error=0.25, lr=0.01, bad_lr=0.5, dead_epochs=3,
+                      grad_depth=8, batch=512),
+    "full": Settings(train_size=50_000, width=32, epochs=30, target_error=0.10, lr=0.01, bad_lr=0.5, dead_epochs=5,
+                     grad_depth=8, batch=1000),
+}
+
+#: Bounds the notebook asserts, per profile (set from measured runs, with margin).
+BOUNDS = {
+    # the ReLU net's final training error must be at most this
+    "relu_final_error": {"smoke": 0.88, "quick": 0.26, "full": 0.12},
+    # ReLU must reach the target in at most as many epochs as sigmoid
+    "relu_not_slower_than_sigmoid": {"smoke": False, "quick": True, "full": True},
+    # at the bad learning rate, the share of dead ReLUs must exceed the sound one's by this
+    "dead_margin": {"smoke": -1.0, "quick": 0.0, "full": 0.0},
+}
+
+
+def settings(profile: Profile | str | None = None) -> Settings:
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    return SETTINGS[prof.name]
+
+
+# --------------------------------------------------------------------------- the functions
+
+def activation_curves(x: np.ndarray | None = None) -> pd.DataFrame:
+    """Each activation and its derivative on ``x`` (default: -6..6 in 241 steps).
+
+    Columns: ``x``, ``sigmoid``, ``d_sigmoid``, ``tanh``, ``d_tanh``, ``relu``,
+    ``d_relu`` (ReLU's derivative taken as 0 at 0, as PyTorch does).
+    """
+    x = np.linspace(-6, 6, 241) if x is None else np.asarray(x, dtype=float)
+    s = 1.0 / (1.0 + np.exp(-x))
+    t = np.tanh(x)
+    return pd.DataFrame({
+        "x": x, "sigmoid": s, "d_sigmoid": s * (1 - s), "tanh": t, "d_tanh": 1 - t * t,
+        "relu": np.maximum(x, 0.0), "d_relu": (x > 0).astype(float),
+    })
+
+
+def plot_activation_curves(curves: pd.DataFrame | None = None, threshold: float = 0.01):
+    """Two panels: the functions, and their derivatives with the saturation threshold."""
+    c = activation_curves() if curves is None else curves
+    fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in ACTIVATIONS:
+        ax_f.plot(c["x"], c[name], label=name)
+        ax_d.plot(c["x"], c[f"d_{name}"], label=f"{name}'")
+    ax_d.axhline(threshold, color="grey", ls="--", lw=1, label=f"local gradient = {threshold}")
+    ax_f.set(title="Activation functions", xlabel="pre-activation z", ylabel="f(z)",
+             ylim=(-1.2, 3))
+    ax_d.set(title="Their derivatives (the local gradient)", xlabel="pre-activation z",
+             ylabel="f'(z)")
+    for ax in (ax_f, ax_d):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def sigmoid_saturation_bound(threshold: float = 0.01) -> float:
+    """|z| beyond which sigmoid'(z) < threshold (4.585 for 0.01)."""
+    if not 0 < threshold < 0.25:
+        raise ActivationError(f"threshold must be in (0, 0.25), sigmoid' peaks at 0.25; "
+                              f"got {threshold}")
+    s = (1 + np.sqrt(1 - 4 * threshold)) / 2  # s(1-s) = threshold, upper root
+    return float(np.log(s / (1 - s)))
+
+
+# --------------------------------------------------------------------------- the small CNN
+
+class SmallCNN(nn.Module):
+    """A small CNN on 28x28 Fashion-MNIST with one activation everywhere.
+
+    ``depth`` convolutions (3x3 after a 5x5 first one), max-pooling after the
+    first two, then one linear layer: ``depth=3`` is a four-layer net like the
+    paper's Figure 1 CIFAR-10 net. All layers get the same ``init``
+    (``"xavier"``: Glorot-uniform weights, zero biases), whatever the activation.
+    """
+
+    def __init__(self, activation: str = "relu", depth: int = 3, width: int = 32,
+                 num_classes: int = 10, init: str = "xavier"):
+        super().__init__()
+        act = ACTIVATIONS[_check_activation(activation)]
+        if depth < 2:
+            raise ActivationError(f"depth must be at least 2, got {depth}")
+        if init not in INITS:
+            raise ActivationError(f"init must be one of {INITS}, got {init!r}")
+        self.prep = InputAdapter(28, channels_last=False)
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+        c_in = 1
+        for i in range(1, depth + 1):
+            c_out = width // 2 if i == 1 else width
+            k = 5 if i == 1 else 3
+            layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, k, padding=k // 2)
+            layers[f"act{i}"] = act()
+            if i <= 2:
+                layers[f"pool{i}"] = nn.MaxPool2d(2)
+            c_in = c_out
+        self.features = nn.Sequential(layers)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(c_in * 7 * 7, num_classes)
+        if init != "default":
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    if init == "xavier":
+                        nn.init.xavier_uniform_(m.weight)
+                    else:
+                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flatten(self.features(self.prep(x))))
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The conv and linear layers of ``model``, by short name, in order."""
+    return [(name.rsplit(".", 1)[-1], m) for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def gradient_by_layer(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> pd.Series:
+    """Mean |dLoss/dW| of each conv and linear layer's weights for one batch
+    (cross-entropy loss, the model in train mode, nothing updated)."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(model(X), y)
+    loss.backward()
+    grads = {name: float(m.weight.grad.abs().mean()) for name, m in weight_layers(model)}
+    model.zero_grad(set_to_none=True)
+    return pd.Series(grads, name="mean |grad|")
+
+
+def gradient_flow(X: torch.Tensor, y: torch.Tensor, depth: int = 8, seed: int = 0,
+                  activations: Iterable[str] = ("sigmoid", "tanh", "relu"),
+                  init: str = "xavier") -> pd.DataFrame:
+    """Mean |gradient| per layer (rows) for each activation (columns), each net
+    freshly initialised with the same seed and scheme."""
+    cols = {}
+    for name in activations:
+        torch.manual_seed(seed)
+        cols[name] = gradient_by_layer(SmallCNN(name, depth=depth, init=init), X, y)
+    out = pd.DataFrame(cols)
+    out.index.name = "layer"
+    return out
+
+
+def plot_gradient_flow(table: pd.DataFrame, title: str = "Mean |gradient| per layer at "
+                       "initialisation"):
+    """Grouped bars per layer, log scale (the gradient shrinks by orders of magnitude)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    table.plot.bar(ax=ax, logy=True, rot=0)
+    ax.set(title=title, xlabel="layer (input side on the left)",
+           ylabel="mean |dLoss/dW| (log scale)")
+    ax.legend(title="activation")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def _collect_outputs(model: nn.Module, X: torch.Tensor, kind: type) -> "OrderedDict[str, torch.Tensor]":
+    """Outputs of every ``kind`` module (e.g. nn.ReLU) for the batch ``X``, by name."""
+    outs: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, kind):
+            short = name.rsplit(".", 1)[-1]
+            hooks.append(m.register_forward_hook(
+                lambda _m, _i, o, short=short: outs.__setitem__(short, o.detach())))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(X)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    if not outs:
+        raise ActivationError(f"the model has no {kind.__name__} layers")
+    return outs
+
+
+def saturation_share(model: nn.Module, X: torch.Tensor, threshold: float = 0.01) -> pd.DataFrame:
+    """Per sigmoid layer (and ``"all"``): the share of unit activations on ``X``
+    whose local gradient s(1 - s) is below ``threshold`` (saturated units), and
+    the mean local gradient (at most 0.25: even an unsaturated sigmoid shrinks
+    the gradient by 4x or more at every layer)."""
+    sigmoid_saturation_bound(threshold)  # validates threshold
+    outs = _collect_outputs(model, X, nn.Sigmoid)
+    rows = {}
+    for name, s in outs.items():
+        local = s * (1 - s)
+        rows[name] = {"saturated share": float((local < threshold).float().mean()),
+                      "mean local gradient": float(local.mean()), "units": s.numel()}
+    table = pd.DataFrame(rows).T
+    w = table["units"] / table["units"].sum()
+    table.loc["all"] = [float((table["saturated share"] * w).sum()),
+                        float((table["mean local gradient"] * w).sum()), table["units"].sum()]
+    table["units"] = table["units"].astype(int)
+    table.index.name = "layer"
+    return table
+
+
+def dead_unit_share(model: nn.Module, X: torch.Tensor) -> pd.Series:
+    """Per ReLU layer, the share of units never active (output 0 for every image
+    of ``X``, and every position of a feature map), and ``"all"``.
+
+    A unit is a channel of a conv layer, a neuron of a linear layer.
+    """
+    outs = _collect_outputs(model, X, nn.ReLU)
+    shares, dead, units = {}, 0, 0
+    for name, o in outs.items():
+        per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)  # (units, everything else)
+        never = ~(per_unit > 0).any(dim=1)
+        shares[name] = float(never.float().mean())
+        dead += int(never.sum())
+        units += never.numel()
+    shares["all"] = dead / units
+    return pd.Series(shares, name="dead share")
+
+
+# --------------------------------------------------------------------------- Figure 1
+
+def time_to_target(errors: Sequence[float], seconds: Sequence[float], target: float
+                   ) -> tuple[float, float]:
+    """(epochs, seconds) until the training error first reaches ``target``.
+
+    ``errors[i]`` and ``seconds[i]`` belong to epoch ``i + 1`` (seconds is the
+    duration of that epoch). Epochs are interpolated linearly between the two
+    epochs that straddle the target, so 1.5 means "half way through epoch 2";
+    seconds are scaled the same way. ``(nan, nan)`` if the target is never reached.
+    """
+    errors, seconds = np.asarray(errors, float), np.asarray(seconds, float)
+    if errors.shape != seconds.shape or errors.ndim != 1 or len(errors) == 0:
+        raise ActivationError("errors and seconds must be two equal-length, non-empty lists "
+                              "(one value per epoch)")
+    hit = np.flatnonzero(errors <= target)
+    if len(hit) == 0:
+        return float("nan"), float("nan")
+    i = int(hit[0])
+    cum = np.cumsum(seconds)
+    if i == 0:
+        return 1.0, float(cum[0])
+    prev, cur = errors[i - 1], errors[i]
+    frac = (prev - target) / (prev - cur) if prev != cur else 1.0
+    return float(i + frac), float(cum[i - 1] + frac * seconds[i])
+
+
+def make_activation_net(activation: str, lr: float, max_epochs: int, seed: int = 0,
+                        depth: int = 3, **kwargs):
+    """The Figure 1 set-up as a course classifier: :class:`SmallCNN` with
+    ``activation``, SGD with momentum 0.9, a constant learning rate, no early
+    stopping, no checkpoint, no validation (the claim is about training error)."""
+    from .training import make_classifier
+
+    _check_activation(activation)
+    return make_classifier(SmallCNN, valid=None, max_epochs=max_epochs, lr=lr,
+                           optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+                           cosine=False, patience=None, checkpoint=False, seed=seed,
+                           module__activation=activation, module__depth=depth,
+                           verbose=0, **kwargs)
+
+
+def train_activations(X, y, activations: Iterable[str] = ("relu", "tanh", "sigmoid"),
+                      lr: float = 0.01, max_epochs: int = 10, seed: int = 0, **kwargs) -> dict:
+    """Fit one net per activation (same seed, init, optimiser and data): name -> net."""
+    nets = {}
+    for name in activations:
+        net = make_activation_net(name, lr=lr, max_epochs=max_epochs, seed=seed, **kwargs)
+        nets[name] = net.fit(X, y)
+    return nets
+
+
+def training_curves(nets: Mapping[str, object]) -> pd.DataFrame:
+    """Training error per epoch (rows) for each net (columns), from its history."""
+    cols = {name: 1.0 - np.asarray(net.history[:, "train_acc"], float)
+            for name, net in nets.items()}
+    out = pd.DataFrame(cols, index=pd.RangeIndex(1, 1 + max(len(c) for c in cols.values()),
+                                                 name="epoch"))
+    return out
+
+
+def speed_table(nets: Mapping[str, object], target: float, reference: str = "relu"
+                ) -> pd.DataFrame:
+    """Per activation: epochs and seconds to reach ``target`` training error,
+    final training error, and how many times slower than ``reference`` it is."""
+    rows = {}
+    for name, net in nets.items():
+        errors = 1.0 - np.asarray(net.history[:, "train_acc"], float)
+        secs = np.asarray(net.history[:, "dur"], float)
+        ep, sec = time_to_target(errors, secs, target)
+        rows[name] = {"epochs_to_target": ep, "seconds_to_target": sec,
+                      "final_train_error": float(errors[-1]), "epochs_run": len(errors),
+                      "sec_per_epoch": float(secs.mean())}
+    table = pd.DataFrame(rows).T
+    if reference not in table.index:
+        raise ActivationError(f"reference {reference!r} is not among {list(table.index)}")
+    ref = table.loc[reference, "epochs_to_target"]
+    table["slowdown_vs_" + reference] = table["epochs_to_target"] / ref
+    table.index.name = "activation"
+    return table
+
+
+def plot_training_error(curves: pd.DataFrame, target: float,
+                        title: str = "Training error per epoch (same CNN, init and SGD)"):
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name in curves.columns:
+        ax.plot(curves.index, curves[name], "-o", label=name)
+    ax.axhline(target, color="grey", ls="--", lw=1, label=f"target error {target:.0%}")
+    ax.set(title=title, xlabel="epoch", ylabel="training error")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_subset(splits, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified subset of ``size`` training images (all of them if fewer)."""
+    from .data import stratified_indices
+
+    idx = stratified_indices(splits.y_train, size, seed)
+    return splits.X_train[idx], splits.y_train[idx]
+
+
+def dead_relu_experiment(X, y, X_valid, lrs: Sequence[float], max_epochs: int,
+                         seed: int = 0, **kwargs) -> pd.DataFrame:
+    """Train the ReLU :class:`SmallCNN` once per learning rate (same seed), then
+    count the never-active units on ``X_valid``: one row per learning rate with
+    each ReLU layer's dead share, ``all``, and the final training error."""
+    rows = {}
+    for lr in lrs:
+        net = make_activation_net("relu", lr=lr, max_epochs=max_epochs, seed=seed, **kwargs)
+        net.fit(X, y)
+        row = dead_unit_share(net.module_, X_valid).to_dict()
+        row["final train error"] = 1.0 - float(net.history[-1, "train_acc"])
+        rows[f"lr={lr:g}"] = row
+    out = pd.DataFrame(rows).T
+    out.index.name = "learning rate"
+    return out
+
+
+def figure1_claims(speed: pd.DataFrame, target: float) -> list[dict]:
+    """Rows for :func:`course_utils.experiments.claim_table` from :func:`speed_table`:
+    how many times more epochs tanh and sigmoid need than ReLU to reach ``target``."""
+    rows = []
+    relu = speed.loc["relu", "epochs_to_target"]
+    for name, paper in (("tanh", f"{PAPER_SPEEDUP:g}x (CIFAR-10, {PAPER_TARGET_ERROR:.0%} error)"),
+                        ("sigmoid", "not reported")):
+        if name not in speed.index:
+            continue
+        ep = speed.loc[name, "epochs_to_target"]
+        if np.isnan(relu):
+            ours = "ReLU did not reach the target"
+        elif np.isnan(ep):
+            ours = f"> {speed.loc[name, 'epochs_run'] / relu:.1f}x ({name} never reached it)"
+        else:
+            ours = f"{ep / relu:.2f}x ({ep:.1f} vs {relu:.1f} epochs)"
+        rows.append({"claim": f"epochs {name} needs / epochs ReLU needs, to {target:.0%} "
+                              "training error", "paper": paper, "ours": ours})
+    return rows
