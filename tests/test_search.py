@@ -141,6 +141,10 @@ def test_dask_local_cluster(tmp_path):
     recs = lines(tmp_path)
     assert len(recs) == 2 and all(r["status"] == "ok" for r in recs)
     assert sorted(frame["lr"]) == [1e-4, 1e-3]
+    # the workers' own checkpoint folders are gone
+    import tempfile
+
+    assert not [p for r in recs for p in Path(tempfile.gettempdir()).glob(f"{r['id']}-e1-*")]
 
 
 def test_failed_configuration_is_recorded_and_the_search_goes_on(tmp_path):
