@@ -13,9 +13,10 @@ Two pipelines train the same network side by side, in one run:
   with its fast path: batches sliced from the tensor, channels-last, and on
   CUDA bf16 autocast, the dataset resident on the GPU, no host sync per step).
 
-Each figure is the median of several timed rounds after warm-up rounds, and the
-rounds of (a) and (b) alternate, so that a machine whose load changes (shared
-cores, thermal limits) penalises both alike. The script prints a table and
+Each figure is the median of several timed rounds after warm-up rounds. Every
+round runs (a) and (b) back to back (alternating which goes first), so that a
+machine whose load changes (shared cores, thermal limits) penalises both alike,
+and ``ratio`` is the median of the per-round ratios. The script prints a table and
 writes ``build/bench.json``: the figures, ``ratio`` = (b) / (a), the device,
 the versions, the machine's matmul GFLOP/s and the model's achieved training
 GFLOP/s as ``fraction_of_matmul``.
@@ -64,6 +65,16 @@ def _median(xs):
     return float(statistics.median(xs)) if xs else float("nan")
 
 
+def _timed(fn, device) -> float:
+    """Work per second of one call of ``fn`` (which returns the work it did:
+    images, or GFLOP)."""
+    _sync(device)
+    t0 = time.perf_counter()
+    n = fn()
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
 def device_name(device) -> str:
     device = torch.device(device)
     if device.type == "cuda":
@@ -78,35 +89,44 @@ def device_name(device) -> str:
     return name
 
 
-def measure_matmul(n: int | None = None, device=None, dtype=None, repeats: int = 5,
-                   warmup: int = 2) -> dict:
-    """The machine's dense matmul speed: the median of ``repeats`` n x n products.
+class MatmulProbe:
+    """One n x n matrix product; calling it returns the GFLOP it did.
 
     Defaults: n = 2048 on the CPU (float32), 8192 on CUDA in bfloat16 (the
     precision the course trains in there).
     """
-    device = torch.device(device if device is not None else get_device())
-    cuda = device.type == "cuda"
-    n = n or (8192 if cuda else 2048)
-    dtype = dtype or (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
-                      else torch.float32)
-    if n < 1 or repeats < 1:
-        raise BenchError(f"matmul size and repeats must be positive, got n={n}, "
-                         f"repeats={repeats}")
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
-    b = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
-    times = []
-    for i in range(warmup + repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        a @ b
-        _sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    seconds = _median(times)
-    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "repeats": repeats,
-            "seconds": seconds, "gflops": 2 * n ** 3 / seconds / 1e9}
+
+    def __init__(self, n: int | None = None, device=None, dtype=None):
+        self.device = torch.device(device if device is not None else get_device())
+        cuda = self.device.type == "cuda"
+        self.n = n or (8192 if cuda else 2048)
+        self.dtype = dtype or (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
+                               else torch.float32)
+        if self.n < 1:
+            raise BenchError(f"matmul size must be positive, got n={self.n}")
+        gen = torch.Generator().manual_seed(0)
+        self.a = torch.randn(self.n, self.n, generator=gen).to(self.device, self.dtype)
+        self.b = torch.randn(self.n, self.n, generator=gen).to(self.device, self.dtype)
+
+    def __call__(self) -> float:
+        self.a @ self.b
+        return 2 * self.n ** 3 / 1e9
+
+    def describe(self, samples: list[float]) -> dict:
+        gflops = _median(samples)
+        return {"n": self.n, "dtype": str(self.dtype).replace("torch.", ""),
+                "repeats": len(samples), "seconds": 2 * self.n ** 3 / 1e9 / gflops,
+                "gflops": gflops, "gflops_samples": samples}
+
+
+def measure_matmul(n: int | None = None, device=None, dtype=None, repeats: int = 5,
+                   warmup: int = 2) -> dict:
+    """The machine's dense matmul speed: the median of ``repeats`` n x n products."""
+    if repeats < 1 or warmup < 0:
+        raise BenchError(f"repeats must be positive, got {repeats}")
+    probe = MatmulProbe(n, device, dtype)
+    samples = [_timed(probe, probe.device) for _ in range(warmup + repeats)][warmup:]
+    return probe.describe(samples)
 
 
 def model_flops(model: nn.Module, image_shape=(1, 28, 28)) -> dict:
@@ -287,30 +307,23 @@ class CourseRun:
 
 # --------------------------------------------------------------------------- the benchmark
 
-def _timed(fn, device, *args) -> float:
-    """Images per second of one call of ``fn`` (which returns the images it did)."""
-    _sync(device)
-    t0 = time.perf_counter()
-    n = fn(*args)
-    _sync(device)
-    return n / (time.perf_counter() - t0)
-
-
-def _interleaved(fa, fb, device, rounds: int, warmup: int, *args) -> tuple[list, list]:
-    """Rounds of (a) and (b) alternating (a b, b a, a b, ...); warm-up rounds dropped."""
-    a, b = [], []
+def _interleaved(fns, device, rounds: int, warmup: int) -> list[list[float]]:
+    """Rounds of ``fns`` alternating in order (a b c, c b a, a b c, ...), so that a
+    change in the machine's load hits each alike; warm-up rounds are dropped.
+    Returns the speeds of each function, round by round."""
+    speeds = [[] for _ in fns]
     for r in range(warmup + rounds):
-        order = ((fa, a), (fb, b)) if r % 2 == 0 else ((fb, b), (fa, a))
-        for fn, out in order:
-            speed = _timed(fn, device, *args)
+        order = list(enumerate(fns))
+        for i, fn in (order if r % 2 == 0 else order[::-1]):
+            speed = _timed(fn, device)
             if r >= warmup:
-                out.append(speed)
-    return a, b
+                speeds[i].append(speed)
+    return speeds
 
 
 def bench_model(key: str, *, device, batch_size: int, steps: int, rounds: int, warmup: int,
                 eval_images: int, workers: int, compile: bool = False, data=None,
-                log=print) -> dict:
+                matmul: MatmulProbe | None = None, log=print) -> dict:
     """Both pipelines on one model; returns its part of ``bench.json``."""
     module_cls = MODELS[key]
     data = data or load_fashion_mnist()
@@ -331,11 +344,13 @@ def bench_model(key: str, *, device, batch_size: int, steps: int, rounds: int, w
     flops = model_flops(getattr(model, "_orig_mod", model))
     log(f"  {module_cls.__name__}: training, {warmup} warm-up + {rounds} timed rounds of "
         f"{steps} steps x {batch_size} images each pipeline ...")
-    train_a, train_b = _interleaved(a.train, b.train, device, rounds, warmup, steps)
+    fns = [lambda: a.train(steps), lambda: b.train(steps)] + ([matmul] if matmul else [])
+    train_a, train_b, *mm = _interleaved(fns, device, rounds, warmup)
     log(f"  {module_cls.__name__}: evaluation and data ...")
     eval_rounds = max(1, min(rounds, 3))
-    eval_a, eval_b = _interleaved(a.evaluate, b.evaluate, device, eval_rounds, 1)
-    data_a, data_b = _interleaved(a.data, b.data, device, eval_rounds, 1, steps)
+    eval_a, eval_b = _interleaved([a.evaluate, b.evaluate], device, eval_rounds, 1)
+    data_a, data_b = _interleaved([lambda: a.data(steps), lambda: b.data(steps)], device,
+                                  eval_rounds, 1)
 
     def pipeline(desc, train, ev, dat, **extra):
         return {"pipeline": desc, "train_img_s": _median(train), "train_img_s_rounds": train,
@@ -359,17 +374,24 @@ def bench_model(key: str, *, device, batch_size: int, steps: int, rounds: int, w
                       precision=str(b.net.amp_dtype_ or torch.float32).replace("torch.", ""),
                       compile=compile),
     }
-    result["ratio"] = result["b"]["train_img_s"] / result["a"]["train_img_s"]
+    # Each round runs (a) and (b) back to back, so the ratio is taken per round
+    # (a paired comparison) and the median reported: a load that changes from
+    # round to round cancels out of it.
+    result["ratio_rounds"] = [vb / va for va, vb in zip(train_a, train_b)]
+    result["ratio"] = _median(result["ratio_rounds"])
+    result["ratio_of_medians"] = result["b"]["train_img_s"] / result["a"]["train_img_s"]
     result["achieved_gflops"] = result["b"]["train_img_s"] * result["train_gflop_per_image"]
+    if mm:
+        result["matmul_gflops_samples"] = mm[0]
     return result
 
 
 def defaults_for(device) -> dict:
     """Settings that finish in about a minute on 2 CPU cores, and measure a GPU properly."""
     if torch.device(device).type == "cuda":
-        return dict(models=["small", "full"], batch_size=128, steps=20, rounds=5, warmup=1,
+        return dict(models=["small", "full"], batch_size=128, steps=100, rounds=5, warmup=1,
                     eval_images=4096, workers=min(4, os.cpu_count() or 1), matmul_n=8192)
-    return dict(models=["small"], batch_size=128, steps=2, rounds=5, warmup=1,
+    return dict(models=["small"], batch_size=128, steps=1, rounds=11, warmup=2,
                 eval_images=256, workers=0, matmul_n=2048)
 
 
@@ -395,15 +417,19 @@ def run_benchmark(models=None, *, device=None, batch_size=None, steps=None, roun
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     log(f"Benchmark on {device} ({device_name(device)}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads")
-    matmul = measure_matmul(matmul_n or d["matmul_n"], device)
-    log(f"  matmul {matmul['n']}x{matmul['n']} {matmul['dtype']}: "
-        f"{matmul['gflops']:.1f} GFLOP/s")
+    # The matmul is timed once per training round, between the two pipelines,
+    # so that it sees the same machine (load, clocks) as they do.
+    probe = MatmulProbe(matmul_n or d["matmul_n"], device)
+    for _ in range(2):
+        _timed(probe, device)  # warm-up
     data = load_fashion_mnist()
     results = {}
     for key in models:
-        r = bench_model(key, device=device, compile=compile, data=data, log=log, **settings)
-        r["fraction_of_matmul"] = r["achieved_gflops"] / matmul["gflops"]
+        r = bench_model(key, device=device, compile=compile, data=data, matmul=probe, log=log,
+                        **settings)
+        r["fraction_of_matmul"] = r["achieved_gflops"] / _median(r["matmul_gflops_samples"])
         results[key] = r
+    matmul = probe.describe([g for r in results.values() for g in r["matmul_gflops_samples"]])
     import skorch
     import torchvision
 
@@ -453,10 +479,12 @@ def format_table(report: dict) -> str:
                          f"{r['batch_size'] if k == 'a' else '':>6}  {label:<44}"
                          f"{p['train_img_s']:>12.1f}{p['eval_img_s']:>11.1f}"
                          f"{p['data_img_s']:>11.0f}")
-        lines.append(f"{'':<27}ratio (b)/(a) = {r['ratio']:.2f}; (b) achieves "
+        lines.append(f"{'':<27}ratio (b)/(a) = {r['ratio']:.2f} (median of {len(r['ratio_rounds'])} "
+                     f"paired rounds); (b) achieves "
                      f"{r['achieved_gflops']:.1f} GFLOP/s = {r['fraction_of_matmul']:.2f} of matmul")
     m = report["matmul"]
-    lines.append(f"matmul {m['n']}x{m['n']} {m['dtype']}: {m['gflops']:.1f} GFLOP/s; "
+    lines.append(f"matmul {m['n']}x{m['n']} {m['dtype']}: {m['gflops']:.1f} GFLOP/s (median of "
+                 f"{m['repeats']}, timed between the training rounds); "
                  f"load average before/after: {_fmt_load(report['load_average'])}")
     return "\n".join(lines)
 
@@ -477,10 +505,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--batch-size", type=int, help="default 128")
     parser.add_argument("--steps", type=int, help="training steps per timed round "
-                        "(default 2 on the CPU, 20 on CUDA)")
+                        "(default 1 on the CPU, 100 on CUDA)")
     parser.add_argument("--rounds", type=int, help="timed rounds; the median is reported "
-                        "(default 5)")
-    parser.add_argument("--warmup", type=int, help="warm-up rounds, not timed (default 1)")
+                        "(default 11 on the CPU, 5 on CUDA)")
+    parser.add_argument("--warmup", type=int, help="warm-up rounds, not timed "
+                        "(default 2 on the CPU, 1 on CUDA)")
     parser.add_argument("--eval-images", type=int, help="test images per evaluation round")
     parser.add_argument("--workers", type=int, help="DataLoader workers for (a) "
                         "(default 0 on the CPU, up to 4 on CUDA)")
