@@ -208,13 +208,36 @@ class TensorBatches:
             order = torch.arange(self.n)
         X = resident(self.X, self.device)
         y = None if self.y is None else resident(self.y, self.device)
-        order = order.to(X.device)
+        # On the CPU, gather with NumPy: torch would split each small copy
+        # across its threads, and on a busy machine waiting for both threads
+        # to be scheduled costs more than the copy.
+        Xn, yn = _numpy_view(X), None if y is None else _numpy_view(y)
+        if Xn is not None and (y is None or yn is not None):
+            X, y, order = Xn, yn, order.numpy()
+            wrap = torch.from_numpy
+        else:
+            order = order.to(X.device)
+            wrap = _identity
         stop = self.n - self.n % self.batch_size if self.drop_last else self.n
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             # skorch's Dataset stands in torch.Tensor([0]) for a missing y.
-            yb = torch.zeros(len(idx), 1) if y is None else y[idx]
-            yield X[idx], yb
+            yb = torch.zeros(len(idx), 1) if y is None else wrap(y[idx])
+            yield wrap(X[idx]), yb
+
+
+def _identity(x):
+    return x
+
+
+def _numpy_view(t: torch.Tensor):
+    """``t``'s memory as a NumPy array, if it is a plain CPU tensor, else None."""
+    if t.device.type != "cpu" or t.requires_grad:
+        return None
+    try:
+        return t.numpy()
+    except (TypeError, RuntimeError):  # bfloat16 and other types NumPy lacks
+        return None
 
 
 class CourseClassifier(NeuralNetClassifier):

@@ -257,3 +257,16 @@ def test_bad_settings_are_refused(tmp_path):
                             out=None, log=lambda *a: None)
     assert bench.main(["--models", "small", "--batch-size", "-2", "--matmul-n", "8",
                        "--out", str(tmp_path / "x.json")]) == 2
+
+
+def test_compile_flag_keeps_the_fast_path(images):
+    # skorch's own compile=True wraps the module in torch.compile; the "eager"
+    # backend checks the wiring (channels-last first, then compile) in seconds.
+    X, y = images
+    net = make_classifier(valid=(X[:8], y[:8]), checkpoint=False, compile=True,
+                          compile__backend="eager", **_quiet(batch_size=8))
+    net.fit(X[:16], y[:16])
+    assert type(net.module_).__name__ == "OptimizedModule"
+    assert np.isfinite(net.history[-1, "train_loss"]) and net.predict(X[:3]).shape == (3,)
+    flops = bench.model_flops(net.module_._orig_mod)
+    assert flops["forward"] == bench.model_flops(AlexNetSmall())["forward"]
