@@ -695,8 +695,9 @@ def run_config(task: dict) -> dict:
             torch.cuda.empty_cache()
         if task.get("delete_checkpoint", True):
             shutil.rmtree(ckpt, ignore_errors=True)
-    record.update(wall_seconds=round(time.perf_counter() - start, 3),
-                  host=platform.node(), pid=os.getpid(), versions=library_versions(),
+    # results depend (slightly) on the thread count: float sums run in another order
+    record.update(threads=torch.get_num_threads(),
+                  wall_seconds=round(time.perf_counter() - start, 3), host=platform.node(), pid=os.getpid(), versions=library_versions(),
                   finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     record["_checkpoint"] = ckpt
     return record

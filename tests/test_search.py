@@ -62,6 +62,7 @@ def test_tiny_grid_trains_every_configuration_and_reports(jobs1):
         assert 0.0 <= r["valid_acc"] <= 1.0 and r["best_epoch"] == 1
         assert r["train_seconds"] > 0 and r["device"] == "cpu" and r["seed"] == 0
         assert {"torch", "skorch", "scikit-learn", "python"} <= set(r["versions"])
+        assert r["threads"] >= 1
     # one summary line per finished configuration
     assert sum(line.startswith("[") and "valid_acc" in line for line in logs) == 4
     # report: sorted summary, the best, the heatmap
