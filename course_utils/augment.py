@@ -1,0 +1,374 @@
+"""Data augmentation the AlexNet way, on whole batches of tensors (section 4.1 of the paper).
+
+The paper enlarged its training set 2048-fold with two cheap, label-preserving
+transformations computed on the CPU while the GPU trained:
+
+1. **random crops and horizontal flips**: 224x224 patches cut at random from the
+   256x256 images, each mirrored with probability 1/2. Scaled to Fashion-MNIST:
+   28x28 patches cut from the image padded to 32x32 (:func:`random_crop`,
+   :func:`random_flip`);
+2. **"fancy PCA" colour augmentation**: add to every pixel of an image a
+   multiple of the principal components of the RGB pixel values, with
+   magnitudes proportional to the eigenvalues times a random
+   ``alpha ~ N(0, 0.1)`` drawn once per image (:class:`FancyPCA`). With one
+   grey channel there is one component, and the same recipe becomes a random
+   brightness shift proportional to the pixels' spread (:func:`gray_lighting`).
+
+Everything here works on a batch tensor on whatever device it lives on, so the
+augmentation runs on the GPU next to the model. :class:`AugmentedAlexNetSmall`
+applies it to each training batch inside the model, which is all skorch needs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import CourseError, get_profile
+from .models import AlexNetSmall
+
+#: The paper's standard deviation of the random PCA coefficients.
+PAPER_ALPHA_STD = 0.1
+
+#: Training budget for notebook 08 (images, epochs, test images, validation images).
+#: Small training sets overfit fast, which is where augmentation shows; small batches
+#: give enough updates on a CPU.
+RUNS = {
+    "smoke": dict(train=200, epochs=2, test=200, valid=100, batch_size=32),
+    "quick": dict(train=600, epochs=6, test=1_000, valid=300, batch_size=32),
+    "full": dict(train=5_000, epochs=40, test=None, valid=10_000, batch_size=128),
+}
+#: Lowest test accuracy accepted for each model in notebook 08 (set from measured runs,
+#: with a wide margin).
+BOUNDS = {"smoke": 0.1, "quick": 0.25, "full": 0.85}
+#: The variants notebook 08 compares: name -> skorch module kwargs for AugmentedAlexNetSmall.
+VARIANTS = {
+    "none": dict(module__augment_padding=0, module__augment_flip=False,
+                 module__augment_lighting=0.0),
+    "crops + flips": dict(module__augment_padding=2, module__augment_flip=True,
+                          module__augment_lighting=0.0),
+    "crops + flips + lighting": dict(module__augment_padding=2, module__augment_flip=True,
+                                     module__augment_lighting=PAPER_ALPHA_STD),
+}
+
+
+class AugmentError(CourseError, ValueError):
+    """Augmentation asked for something impossible (wrong shape, crop too large...)."""
+
+
+def _check_batch(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise AugmentError(f"expected a batch shaped (N, C, H, W), got {shape}: "
+                           "add a batch dimension with x.unsqueeze(0)")
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float in [0, 1]; float input is returned as is."""
+    return x.float().div(255.0) if x.dtype == torch.uint8 else x
+
+
+def crop(x: torch.Tensor, top: torch.Tensor | int, left: torch.Tensor | int,
+         size: int) -> torch.Tensor:
+    """Cut a ``size`` x ``size`` patch from every image of the batch ``x``.
+
+    ``top`` and ``left`` are ints (the same patch everywhere) or tensors of N
+    offsets (one patch per image). Works for any dtype, on any device.
+    """
+    _check_batch(x)
+    n, c, h, w = x.shape
+    if size > h or size > w:
+        raise AugmentError(f"crop of {size}x{size} does not fit in {h}x{w} images")
+    dev = x.device
+    top = torch.as_tensor(top, device=dev).expand(n)
+    left = torch.as_tensor(left, device=dev).expand(n)
+    if (top < 0).any() or (left < 0).any() or (top > h - size).any() or (left > w - size).any():
+        raise AugmentError(f"crop offsets must lie in [0, {h - size}] x [0, {w - size}]")
+    ar = torch.arange(size, device=dev)
+    rows = (top[:, None] + ar)[:, None, :, None]  # (N, 1, size, 1)
+    cols = (left[:, None] + ar)[:, None, None, :]  # (N, 1, 1, size)
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    chan = torch.arange(c, device=dev)[None, :, None, None]
+    return x[batch, chan, rows, cols]
+
+
+def random_crop(x: torch.Tensor, size: int | None = None, padding: int = 2,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pad each image by ``padding`` pixels (zeros, i.e. background) and cut a
+    ``size`` x ``size`` patch at a random place, independently per image.
+
+    ``size`` defaults to the original side, so the output has the input's shape
+    and each image is shifted by up to ``padding`` pixels: the paper's 224-from-256
+    crops, scaled down (Fashion-MNIST is already centred, so there is no room to
+    crop without padding).
+    """
+    _check_batch(x)
+    if padding < 0:
+        raise AugmentError(f"padding must be >= 0, got {padding}")
+    n, _, h, w = x.shape
+    size = h if size is None else int(size)
+    if padding:
+        x = F.pad(x, (padding, padding, padding, padding))
+    hp, wp = h + 2 * padding, w + 2 * padding
+    if size > min(hp, wp):
+        raise AugmentError(f"crop of {size} does not fit in the padded {hp}x{wp} images")
+    top = torch.randint(0, hp - size + 1, (n,), generator=generator).to(x.device)
+    left = torch.randint(0, wp - size + 1, (n,), generator=generator).to(x.device)
+    return crop(x, top, left, size)
+
+
+def random_flip(x: torch.Tensor, p: float = 0.5,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability ``p``."""
+    _check_batch(x)
+    if not 0.0 <= p <= 1.0:
+        raise AugmentError(f"flip probability must be in [0, 1], got {p}")
+    mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
+    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+
+
+# --------------------------------------------------------------------------- fancy PCA
+
+class FancyPCA:
+    """The paper's colour augmentation: to every pixel ``[R, G, B]`` of an image add
+
+    ``[p1, p2, p3] @ [a1 * s1, a2 * s2, a3 * s3]``
+
+    where ``p_i`` are the eigenvectors of the 3x3 covariance of RGB pixel values
+    over the training set, ``a_i ~ N(0, alpha_std)`` is drawn once per image per
+    training pass, and ``s_i`` is the size of the component.
+
+    The paper writes ``s_i = lambda_i`` (the eigenvalue, a variance). Its
+    magnitude then depends on whether pixels are 0-255 or 0-1, so common
+    implementations (Caffe ports, fb.resnet.torch) use ``sqrt(lambda_i)``, the
+    standard deviation along the component, which is in pixel units whatever the
+    scale. ``scale="std"`` (default) does that, ``scale="eigenvalue"`` is the literal
+    formula.
+
+    Pixels are floats in [0, 1] (uint8 is converted); the result is clipped to [0, 1].
+    """
+
+    def __init__(self, eigenvalues, eigenvectors, alpha_std: float = PAPER_ALPHA_STD,
+                 scale: str = "std"):
+        if scale not in ("std", "eigenvalue"):
+            raise AugmentError(f"scale must be 'std' or 'eigenvalue', got {scale!r}")
+        self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float32)
+        self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32)
+        c = self.eigenvalues.numel()
+        if self.eigenvectors.shape != (c, c):
+            raise AugmentError(f"need a {c}x{c} eigenvector matrix for {c} eigenvalues, "
+                               f"got {tuple(self.eigenvectors.shape)}")
+        self.alpha_std = float(alpha_std)
+        self.scale = scale
+
+    @classmethod
+    def fit(cls, images, alpha_std: float = PAPER_ALPHA_STD, scale: str = "std",
+            max_pixels: int = 1_000_000, seed: int = 0) -> "FancyPCA":
+        """PCA of the pixel values of ``images``: a batch (N, C, H, W), or one image
+        (H, W, C) as NumPy/skimage gives it. At most ``max_pixels`` random pixels are used.
+        """
+        x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+        if x.dim() == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
+            x = x.permute(2, 0, 1)[None]  # one H x W x C image
+        elif x.dim() == 3:
+            x = x[None]
+        _check_batch(x)
+        pixels = to_float(x).permute(1, 0, 2, 3).reshape(x.shape[1], -1).double()
+        if pixels.shape[1] > max_pixels:
+            g = torch.Generator().manual_seed(seed)
+            pixels = pixels[:, torch.randperm(pixels.shape[1], generator=g)[:max_pixels]]
+        if pixels.shape[1] < 2:
+            raise AugmentError("need at least two pixels to estimate a covariance")
+        cov = torch.atleast_2d(torch.cov(pixels))
+        vals, vecs = torch.linalg.eigh(cov)  # ascending
+        order = torch.argsort(vals, descending=True)
+        return cls(vals[order].clamp_min(0).float(), vecs[:, order].float(), alpha_std, scale)
+
+    @property
+    def channels(self) -> int:
+        return self.eigenvalues.numel()
+
+    def magnitudes(self) -> torch.Tensor:
+        """``s_i``: sqrt(eigenvalue) or the eigenvalue, depending on ``scale``."""
+        return self.eigenvalues.sqrt() if self.scale == "std" else self.eigenvalues
+
+    def shift(self, alphas: torch.Tensor) -> torch.Tensor:
+        """The per-image colour offset (N, C) for coefficients ``alphas`` (N, C)."""
+        return (alphas * self.magnitudes().to(alphas.device)) @ self.eigenvectors.to(alphas.device).T
+
+    def __call__(self, x: torch.Tensor, alphas: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        _check_batch(x)
+        if x.shape[1] != self.channels:
+            raise AugmentError(f"this PCA was fitted on {self.channels}-channel pixels, "
+                               f"the batch has {x.shape[1]} channels")
+        x = to_float(x)
+        if alphas is None:
+            alphas = torch.randn(x.shape[0], self.channels, generator=generator) * self.alpha_std
+        alphas = torch.as_tensor(alphas, dtype=x.dtype).to(x.device)
+        return (x + self.shift(alphas)[:, :, None, None]).clamp_(0.0, 1.0)
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{v:.4g}" for v in self.eigenvalues.tolist())
+        return f"FancyPCA(eigenvalues=[{vals}], alpha_std={self.alpha_std}, scale={self.scale!r})"
+
+
+def gray_lighting(x: torch.Tensor, sigma: float, alpha_std: float = PAPER_ALPHA_STD,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fancy PCA with one channel: add ``alpha * sigma`` to every pixel of each image,
+    ``alpha ~ N(0, alpha_std)`` per image, where ``sigma`` is the standard deviation of
+    the training pixels (Fashion-MNIST: :data:`course_utils.data.STD`). Output in [0, 1].
+    """
+    return FancyPCA([sigma ** 2], [[1.0]], alpha_std, "std")(x, generator=generator)
+
+
+# --------------------------------------------------------------------------- in the model
+
+class BatchAugment(nn.Module):
+    """Random crop (from a padded image), flip and lighting for a training batch.
+
+    Active only in training mode: ``model.eval()`` turns it into the identity
+    (apart from scaling uint8 to [0, 1]), so validation and test see the plain images.
+    """
+
+    def __init__(self, padding: int = 2, flip: bool = True, lighting: float = 0.0,
+                 sigma: float | None = None):
+        super().__init__()
+        from .data import STD
+        if padding < 0 or lighting < 0:
+            raise AugmentError("padding and lighting must be >= 0")
+        self.padding, self.flip, self.lighting = int(padding), bool(flip), float(lighting)
+        self.sigma = STD if sigma is None else float(sigma)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.padding or self.flip or self.lighting)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.active):
+            return x
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        x = to_float(x)
+        if self.padding:
+            x = random_crop(x, padding=self.padding)
+        if self.flip:
+            x = random_flip(x)
+        if self.lighting:
+            x = gray_lighting(x, self.sigma, self.lighting)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, flip={self.flip}, lighting={self.lighting}"
+
+
+class AugmentedAlexNetSmall(AlexNetSmall):
+    """:class:`AlexNetSmall` that augments each training batch before its input adapter.
+
+    The augmentation has no parameters, so the weights (``state_dict``) are the
+    same as a plain AlexNetSmall's. With skorch::
+
+        make_classifier(AugmentedAlexNetSmall, module__augment_padding=2,
+                        module__augment_flip=True, module__augment_lighting=0.1)
+    """
+
+    def __init__(self, augment_padding: int = 2, augment_flip: bool = True,
+                 augment_lighting: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.augment = BatchAugment(augment_padding, augment_flip, augment_lighting)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.augment(x))
+
+
+def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
+                          lighting: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """``n`` augmented versions of each image in ``x`` (M, 1, H, W) -> (M, n, H, W)
+    floats in [0, 1]: what the network sees across ``n`` epochs."""
+    _check_batch(x)
+    aug = BatchAugment(padding, True, lighting).train()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        out = [aug(x) for _ in range(n)]
+    return torch.stack(out, 1)[:, :, 0]
+
+
+def run_budget(profile=None) -> dict:
+    """The sizes notebook 08 trains with in this profile."""
+    prof = profile or get_profile()
+    return dict(RUNS[prof.name])
+
+
+def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
+    """How many different training patches one image yields: positions x mirrors."""
+    return (side - crop_side + 1) ** 2 * (2 if flips else 1)
+
+
+def paper_table(runs: list[dict], profile: str = "", device: str = ""):
+    """The paper's augmentation claims next to our runs (``runs`` in :data:`VARIANTS` order)."""
+    import pandas as pd
+
+    by = {r["name"]: r for r in runs}
+    none, cf, cfl = by["none"], by["crops + flips"], by["crops + flips + lighting"]
+    gap = lambda r: r["train_acc"] - r["test_acc"]  # noqa: E731
+    rows = [
+        {"claim": "without crops and flips the net overfits substantially",
+         "paper": "qualitative ('substantial overfitting')",
+         "ours": f"train-test gap {gap(none):+.3f} without, {gap(cf):+.3f} with crops + flips"},
+        {"claim": "crops and flips improve test accuracy",
+         "paper": "needed for the reported results",
+         "ours": f"{100 * (cf['test_acc'] - none['test_acc']):+.1f} points"},
+        {"claim": "fancy PCA lighting lowers top-1 error",
+         "paper": "by over 1 point (ImageNet, colour)",
+         "ours": f"{100 * (cfl['test_acc'] - cf['test_acc']):+.1f} points (grayscale analogue)"},
+    ]
+    table = pd.DataFrame(rows)
+    table["profile"], table["device"] = profile, device
+    return table
+
+
+# --------------------------------------------------------------------------- plots
+
+def plot_augmentations(examples: torch.Tensor, originals: torch.Tensor | None = None,
+                       row_labels=None, title: str = "Random crops and flips"):
+    """A grid: one row per image, the original first, then its augmented versions
+    (``examples`` from :func:`augmentation_examples`)."""
+    import matplotlib.pyplot as plt
+
+    rows, cols = examples.shape[:2]
+    extra = originals is not None
+    fig, axes = plt.subplots(rows, cols + extra, figsize=(1.2 * (cols + extra), 1.3 * rows),
+                             squeeze=False)
+    for r in range(rows):
+        imgs = ([to_float(originals[r])[0]] if extra else []) + list(examples[r])
+        for c, img in enumerate(imgs):
+            ax = axes[r, c]
+            ax.imshow(img.cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title("original" if extra and c == 0 else f"pass {c + 1 - extra}",
+                             fontsize=8)
+        if row_labels is not None:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fancy_pca(image, pca: FancyPCA, alphas, title: str = "Fancy PCA colour augmentation"):
+    """One colour photo (H, W, 3 uint8) under several PCA coefficient vectors ``alphas``
+    (rows of 3 numbers, e.g. ``[0, 0, 0]`` for the original)."""
+    import matplotlib.pyplot as plt
+
+    x = torch.as_tensor(np.asarray(image)).permute(2, 0, 1)[None]
+    alphas = torch.as_tensor(np.asarray(alphas, dtype=np.float32))
+    out = pca(x.expand(len(alphas), -1, -1, -1), alphas=alphas)
+    fig, axes = plt.subplots(1, len(alphas), figsize=(2.4 * len(alphas), 2.8), squeeze=False)
+    for ax, img, a in zip(axes[0], out, alphas):
+        ax.imshow(img.permute(1, 2, 0).numpy())
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xlabel("alpha = [" + ", ".join(f"{v:+.2f}" for v in a.tolist()) + "]", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

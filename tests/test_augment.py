@@ -1,0 +1,128 @@
+"""Augmentation: crops, flips, fancy PCA and the in-model wrapper (no training)."""
+import numpy as np
+import pytest
+import torch
+
+from course_utils.augment import (AugmentedAlexNetSmall, AugmentError, BatchAugment, FancyPCA,
+                                  augmentation_examples, crop, gray_lighting, random_crop,
+                                  random_flip)
+from course_utils.config import CourseError
+from course_utils.models import AlexNetSmall
+
+
+def batch(n=6, c=1, side=8):
+    return torch.arange(n * c * side * side, dtype=torch.float32).reshape(n, c, side, side)
+
+
+def test_crop_cuts_the_requested_patch_per_image():
+    x = batch()
+    top, left = torch.tensor([0, 1, 2, 3, 0, 4]), torch.tensor([4, 3, 2, 1, 0, 0])
+    out = crop(x, top, left, 4)
+    assert out.shape == (6, 1, 4, 4)
+    for i in range(6):
+        t, l = int(top[i]), int(left[i])
+        assert torch.equal(out[i], x[i, :, t:t + 4, l:l + 4])
+
+
+def test_crop_rejects_bad_sizes_and_offsets():
+    with pytest.raises(AugmentError):
+        crop(batch(), 0, 0, 9)
+    with pytest.raises(AugmentError):
+        crop(batch(), 5, 0, 4)
+    with pytest.raises(CourseError):
+        crop(torch.zeros(8, 8), 0, 0, 4)  # no batch dimension
+
+
+def test_random_crop_shifts_within_padding_and_keeps_dtype():
+    torch.manual_seed(0)
+    x = torch.zeros(200, 1, 10, 10, dtype=torch.uint8)
+    x[:, :, 5, 5] = 255  # a single bright pixel
+    out = random_crop(x, padding=2)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    rows, cols = torch.nonzero(out[:, 0] == 255, as_tuple=True)[1:]
+    assert len(rows) == 200  # the pixel is never cropped away
+    assert rows.min() >= 3 and rows.max() <= 7 and cols.min() >= 3 and cols.max() <= 7
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # shifts really vary
+
+
+def test_random_flip_mirrors_about_half_and_only_mirrors():
+    torch.manual_seed(0)
+    x = batch(n=400)
+    out = random_flip(x)
+    same = (out == x).flatten(1).all(1)
+    flipped = (out == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | flipped).all())
+    assert 150 < int(flipped.sum()) < 250
+    assert torch.equal(random_flip(x, p=0.0), x)
+    with pytest.raises(AugmentError):
+        random_flip(x, p=1.5)
+
+
+def test_fancy_pca_recovers_a_known_colour_axis():
+    g = torch.Generator().manual_seed(0)
+    axis = torch.tensor([1.0, 1.0, 0.0]) / 2 ** 0.5
+    t = torch.randn(4, 1, 16, 16, generator=g) * 0.2  # variation only along `axis`
+    imgs = 0.5 + t * axis[None, :, None, None] + 0.001 * torch.randn(4, 3, 16, 16, generator=g)
+    pca = FancyPCA.fit(imgs)
+    assert pca.eigenvalues[0] == pytest.approx(0.04, rel=0.1)
+    assert abs(float(pca.eigenvectors[:, 0] @ axis)) == pytest.approx(1.0, abs=1e-3)
+    assert pca.eigenvalues[0] > 100 * pca.eigenvalues[1]
+
+
+def test_fancy_pca_adds_the_same_offset_to_every_pixel():
+    pca = FancyPCA([0.04, 0.01, 0.0], torch.eye(3), scale="std")
+    x = torch.full((2, 3, 4, 4), 0.5)
+    out = pca(x, alphas=torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]))
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([0.7, 0.5, 0.5]))
+    assert torch.allclose(out[1, :, 0, 0], torch.tensor([0.5, 0.4, 0.5]))
+    assert torch.allclose(out, out[:, :, :1, :1].expand_as(out))
+    literal = FancyPCA([0.04, 0.01, 0.0], torch.eye(3), scale="eigenvalue")
+    assert torch.allclose(literal(x, alphas=torch.tensor([[1.0, 0, 0]] * 2))[0, 0], torch.tensor(0.54))
+
+
+def test_fancy_pca_fits_an_hwc_photo_and_checks_channels():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    pca = FancyPCA.fit(photo)
+    assert pca.channels == 3 and torch.all(pca.eigenvalues[:-1] >= pca.eigenvalues[1:])
+    with pytest.raises(AugmentError):
+        pca(torch.zeros(2, 1, 4, 4))
+    with pytest.raises(AugmentError):
+        FancyPCA([1.0, 2.0], torch.eye(3))
+
+
+def test_gray_lighting_is_a_brightness_shift_with_the_paper_spread():
+    torch.manual_seed(0)
+    x = torch.full((2000, 1, 2, 2), 0.5)
+    out = gray_lighting(x, sigma=0.3, alpha_std=0.1)
+    shifts = (out - x)[:, 0].flatten(1)
+    assert torch.allclose(shifts, shifts[:, :1].expand_as(shifts))  # one shift per image
+    assert float(shifts[:, 0].std()) == pytest.approx(0.03, rel=0.1)
+
+
+def test_batch_augment_is_identity_in_eval_mode_and_changes_in_train_mode():
+    x = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    aug = BatchAugment(padding=2, flip=True, lighting=0.1)
+    assert torch.equal(aug.eval()(x), x)
+    torch.manual_seed(0)
+    out = aug.train()(x)
+    assert out.dtype == torch.float32 and out.shape == (16, 1, 28, 28)
+    assert not torch.allclose(out, x.float() / 255)
+
+
+def test_augmented_model_has_plain_weights_and_augments_only_in_training():
+    model = AugmentedAlexNetSmall(augment_padding=2, augment_lighting=0.1)
+    plain = AlexNetSmall()
+    assert model.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    model.eval(), plain.eval()
+    assert torch.allclose(model(x), plain(x), atol=1e-5)
+
+
+def test_augmentation_examples_are_reproducible():
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    a = augmentation_examples(x, n=5, seed=1)
+    assert a.shape == (3, 5, 28, 28)
+    assert torch.equal(a, augmentation_examples(x, n=5, seed=1))
+    assert not torch.equal(a, augmentation_examples(x, n=5, seed=2))
