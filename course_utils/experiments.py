@@ -95,7 +95,8 @@ def run_variants(variants: Mapping[str, Mapping[str, Any]], splits, *,
         on_run: called with each finished row (e.g. ``print``), for progress.
         **common: keyword arguments shared by every variant, e.g.
             ``module__channels=...``, ``optimizer=torch.optim.SGD``, ``lr=0.01``.
-            Early stopping and the checkpoint are off unless given here.
+            Early stopping, the checkpoint and skorch's per-epoch log are off
+            unless given here (``verbose=1`` brings the log back).
 
     Returns:
         A DataFrame with :data:`RUN_COLUMNS`: ``gap`` is train minus valid
@@ -108,7 +109,7 @@ def run_variants(variants: Mapping[str, Mapping[str, Any]], splits, *,
     max_epochs = profile.epochs if max_epochs is None else int(max_epochs)
     if max_epochs < 1:
         raise ExperimentError(f"max_epochs must be at least 1, got {max_epochs}")
-    common = {"patience": None, "checkpoint": False, **common}
+    common = {"patience": None, "checkpoint": False, "verbose": 0, **common}
     n_eval = len(splits.y_train) if train_eval_size is None else min(train_eval_size,
                                                                      len(splits.y_train))
     X_tr_eval, y_tr_eval = splits.X_train[:n_eval], splits.y_train[:n_eval]
