@@ -27,7 +27,7 @@ PAPER_TOP1_GAIN, PAPER_TOP5_GAIN = 0.004, 0.003
 
 #: Bounds the notebook asserts, per profile: minimum test accuracy of every
 #: pooling variant (set from measured runs, with margin).
-BOUNDS = {"min_test_acc": {"smoke": 0.20, "quick": 0.78, "full": 0.88}}
+BOUNDS = {"min_test_acc": {"smoke": 0.20, "quick": 0.78, "full": 0.86}}
 
 
 class PoolingError(CourseError, ValueError):
