@@ -3,7 +3,12 @@
 - ``"paper"``: the recipe of Krizhevsky et al. (2012, sec. 5): SGD with momentum
   0.9, weight decay 5e-4, learning rate 0.01 divided by 10 whenever the
   validation accuracy stops improving (skorch's ``LRScheduler`` with
-  ``ReduceLROnPlateau``).
+  ``ReduceLROnPlateau``). One addition: a linear warm-up of the learning rate
+  over the first steps (:class:`LinearWarmup`). Measured on the CPU, with the
+  course's He initialisation and with the paper's N(0, 0.01) one alike, lr 0.01
+  with momentum 0.9 from the first step sent the loss from 5.5 to 32 and left
+  the net predicting one or two classes at chance level 40 steps later; with
+  30 warm-up steps the same run learned.
 - ``"adam_cosine"``: Adam with a cosine learning-rate schedule, the course's default.
 
 Both are built on :func:`course_utils.training.make_classifier`, so they get the
@@ -46,7 +51,8 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "paper": Recipe("paper", "SGD, momentum 0.9, weight decay 5e-4, lr 0.01 / 10 on plateau",
+    "paper": Recipe("paper", "SGD, momentum 0.9, weight decay 5e-4, lr 0.01 / 10 on plateau "
+                    "(after a warm-up)",
                     torch.optim.SGD, 0.01, {"momentum": 0.9, "weight_decay": 5e-4}, "plateau"),
     "adam_cosine": Recipe("adam_cosine", "Adam, lr 1e-4, cosine schedule",
                           torch.optim.Adam, 1e-4, {}, "cosine"),
@@ -63,7 +69,7 @@ def recipe_table() -> pd.DataFrame:
     rows = [{"recipe": r.name, "optimizer": r.optimizer.__name__, "start lr": r.lr,
              "momentum": r.optimizer_kwargs.get("momentum", "-"),
              "weight decay": r.optimizer_kwargs.get("weight_decay", 0),
-             "schedule": {"plateau": "lr / 10 when valid_acc stalls (ReduceLROnPlateau)",
+             "schedule": {"plateau": "linear warm-up, then lr / 10 when valid_acc stalls",
                           "cosine": "cosine annealing over the epochs"}[r.schedule]}
             for r in RECIPES.values()]
     return pd.DataFrame(rows).set_index("recipe")
@@ -114,6 +120,26 @@ class Throughput(Callback):
         net.history.record("train_img_s", self._images / seconds if seconds else float("nan"))
 
 
+class LinearWarmup(Callback):
+    """Raises the learning rate linearly from ``lr / steps`` to ``lr`` over the
+    first ``steps`` training steps, then leaves it alone (a plateau schedule
+    takes over). Keep ``steps`` within the first epoch."""
+
+    def __init__(self, steps: int):
+        self.steps = int(steps)
+
+    def on_train_begin(self, net, **kwargs):
+        self.step_ = 0
+        self.base_lrs_ = [g["lr"] for g in net.optimizer_.param_groups]
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training or self.step_ >= self.steps:
+            return
+        self.step_ += 1
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base * self.step_ / self.steps
+
+
 def images_per_second(net, skip_first: bool = True) -> float:
     """Training images per second over the run, from the history.
 
@@ -156,6 +182,7 @@ class RunPlan:
     batch_size: int
     plateau_patience: int
     early_stopping_patience: int | None
+    warmup_steps: int = 0
 
     @property
     def note(self) -> str:
@@ -171,8 +198,10 @@ class RunPlan:
 
 #: The CPU pipeline checks: (train, valid, test) images, epochs, batch size.
 CPU_PLANS = {
-    "smoke": dict(train_size=32, valid_size=32, test_size=32, max_epochs=1, batch_size=16),
-    "quick": dict(train_size=128, valid_size=64, test_size=64, max_epochs=2, batch_size=32),
+    "smoke": dict(train_size=32, valid_size=32, test_size=32, max_epochs=1, batch_size=16,
+                  warmup_steps=1),
+    "quick": dict(train_size=128, valid_size=64, test_size=64, max_epochs=2, batch_size=32,
+                  warmup_steps=2),
 }
 
 
@@ -193,7 +222,7 @@ def run_plan(profile: Profile | str | None = None, device: str | torch.device | 
                 "COURSE_PROFILE=quick for the CPU pipeline check")
         return RunPlan(prof.name, str(dev), True, prof.train_size, prof.valid_size,
                        prof.test_size, prof.epochs, prof.batch_size, plateau_patience=2,
-                       early_stopping_patience=6)
+                       early_stopping_patience=6, warmup_steps=200)
     cfg = CPU_PLANS.get(prof.name)
     if cfg is None:
         raise RecipeError(f"no plan for profile {prof.name!r}")
@@ -211,16 +240,20 @@ def plan_profile(plan: RunPlan) -> Profile:
 # --------------------------------------------------------------------------- classifiers
 
 def make_recipe(name: str, valid: tuple, plan: RunPlan, module=AlexNet, lr: float | None = None,
-                **kwargs):
+                callbacks=(), **kwargs):
     """A classifier for recipe ``name``, sized by ``plan``; ``lr`` replaces the
     recipe's starting learning rate; ``kwargs`` go to
     :func:`course_utils.training.make_classifier` (e.g. ``module__dropout``)."""
     recipe = get_recipe(name)
+    extra = list(callbacks)
     callbacks = [("throughput", Throughput())]
     if recipe.schedule == "plateau":
+        if plan.warmup_steps:
+            callbacks.append(("lr_warmup", LinearWarmup(plan.warmup_steps)))
         callbacks.append(("lr_plateau", LRScheduler(
             policy="ReduceLROnPlateau", monitor="valid_acc", mode="max", factor=0.1,
             patience=plan.plateau_patience)))
+    callbacks.extend(extra)
     opt_kwargs = {f"optimizer__{k}": v for k, v in recipe.optimizer_kwargs.items()}
     return make_classifier(
         module, valid=valid, max_epochs=plan.max_epochs, lr=recipe.lr if lr is None else lr,

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from skorch.callbacks import Callback
 from skorch.history import History
 
 from course_utils.models import AlexNetSmall
@@ -72,6 +73,29 @@ def test_paper_recipe_divides_lr_by_ten_when_validation_stalls():
     table = results_table({"paper": net}, {"paper": 0.1}, plan)
     row = table.iloc[0]
     assert row["epochs run"] == 3 and row["test acc"] == 0.1 and row["run"] == "pipeline check"
+
+
+class _LrRecorder(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.lrs = []
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.lrs.append(net.optimizer_.param_groups[0]["lr"])
+
+
+def test_paper_recipe_warms_up_then_holds_the_learning_rate():
+    plan = RunPlan("smoke", "cpu", False, 64, 16, 16, max_epochs=1, batch_size=16,
+                   plateau_patience=5, early_stopping_patience=None, warmup_steps=3)
+    recorder = _LrRecorder()
+    net = make_recipe("paper", _data(16, seed=1), plan, module=AlexNetSmall, verbose=0,
+                      progress=False, callbacks=[("lr_record", recorder)])
+    assert [n for n, _ in net.callbacks][-3:] == ["lr_warmup", "lr_plateau", "lr_record"]
+    net.fit(*_data(64))
+    assert recorder.lrs == pytest.approx([0.01 / 3, 0.02 / 3, 0.01, 0.01])
+    full = make_recipe("paper", _data(16), run_plan("full", torch.device("cuda")),
+                            module=AlexNetSmall)
+    assert dict(full.callbacks)["lr_warmup"].steps == 200
 
 
 def test_check_pipeline_catches_a_nan_loss():
