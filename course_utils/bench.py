@@ -391,7 +391,7 @@ def defaults_for(device) -> dict:
     if torch.device(device).type == "cuda":
         return dict(models=["small", "full"], batch_size=128, steps=100, rounds=5, warmup=1,
                     eval_images=4096, workers=min(4, os.cpu_count() or 1), matmul_n=8192)
-    return dict(models=["small"], batch_size=128, steps=1, rounds=11, warmup=2,
+    return dict(models=["small"], batch_size=128, steps=2, rounds=11, warmup=1,
                 eval_images=256, workers=0, matmul_n=2048)
 
 
@@ -505,18 +505,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--batch-size", type=int, help="default 128")
     parser.add_argument("--steps", type=int, help="training steps per timed round "
-                        "(default 1 on the CPU, 100 on CUDA)")
+                        "(default 2 on the CPU, 100 on CUDA)")
     parser.add_argument("--rounds", type=int, help="timed rounds; the median is reported "
                         "(default 11 on the CPU, 5 on CUDA)")
     parser.add_argument("--warmup", type=int, help="warm-up rounds, not timed "
-                        "(default 2 on the CPU, 1 on CUDA)")
+                        "(default 1)")
     parser.add_argument("--eval-images", type=int, help="test images per evaluation round")
     parser.add_argument("--workers", type=int, help="DataLoader workers for (a) "
                         "(default 0 on the CPU, up to 4 on CUDA)")
     parser.add_argument("--matmul-n", type=int, help="matmul size (default 2048 CPU, 8192 CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the (b) net")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's "
+                        "choice, one per core); 1 is often faster on a busy, shared machine")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON report path")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            print("error: --threads must be at least 1", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
     try:
         device = get_device(args.device) if args.device else None
         report = run_benchmark(args.models, device=device, batch_size=args.batch_size,
