@@ -185,19 +185,27 @@ def conv1_activations(image: torch.Tensor, pixel_scale: float = 1.0, seed: int =
 
 def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, channels=(0, 1, 2, 3),
                       title: str = "conv1 feature maps before and after LRN"):
-    """Two rows (before, after LRN), one column per channel, shared colour scale per column."""
-    fig, axes = plt.subplots(2, len(channels), figsize=(2.6 * len(channels), 5.4),
+    """Three rows, one column per channel: the map before LRN, after LRN (each
+    with its own colour scale), and what each position was divided by
+    (before / after; blank where the unit is 0)."""
+    ratio = torch.where(after != 0, before / after.where(after != 0, torch.ones_like(after)),
+                        torch.full_like(after, float("nan")))
+    rows = ((before, "before LRN", "viridis"), (after, "after LRN", "viridis"),
+            (ratio, "divided by", "magma"))
+    fig, axes = plt.subplots(3, len(channels), figsize=(2.7 * len(channels), 7.8),
                              squeeze=False)
     for col, c in enumerate(channels):
-        vmax = float(before[0, c].max()) or 1.0
-        for row, (t, label) in enumerate(((before, "before"), (after, "after"))):
+        for row, (t, label, cmap) in enumerate(rows):
             ax = axes[row, col]
-            im = ax.imshow(t[0, c].numpy(), cmap="viridis", vmin=0, vmax=vmax)
-            ax.set_title(f"channel {c}, {label}\nmax {float(t[0, c].max()):.3g}", fontsize=9)
+            im = ax.imshow(t[0, c].numpy(), cmap=cmap)
+            finite = t[0, c][torch.isfinite(t[0, c])]
+            top = float(finite.max()) if finite.numel() else float("nan")
+            ax.set_title(f"channel {c}, {label}\nmax {top:.3g}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.colorbar(im, ax=axes[:, col].tolist(), shrink=0.6)
+            fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

@@ -64,3 +64,15 @@ def test_variants():
     v = L.lrn_variants()
     assert v["LRN (paper)"] == {"module__lrn": True}
     assert v["BatchNorm"] == {"module__batchnorm": True}
+
+
+def test_plot_feature_maps_has_three_rows():
+    import matplotlib
+    matplotlib.use("Agg")
+    x = torch.rand(1, 4, 6, 6) * 300
+    x[0, :, 0, 0] = 0.0
+    fig = L.plot_feature_maps(x, LocalResponseNorm()(x), channels=(0, 1))
+    maps = [ax for ax in fig.axes if ax.get_title()]
+    assert len(maps) == 6 and "divided by" in maps[4].get_title()
+    ratio = maps[4].get_images()[0].get_array()
+    assert not np.isfinite(np.ma.filled(ratio.astype(float), np.nan)[0, 0])  # zero unit: blank
