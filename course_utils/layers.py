@@ -78,15 +78,26 @@ class InputAdapter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:  # (N, H, W) -> (N, 1, H, W)
             x = x.unsqueeze(1)
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-        x = (x - self.mean) / self.std
+        if x.dtype == torch.uint8 and x.device.type == "cpu":
+            # A uint8 pixel has 256 values: normalise the 256 once, with the same
+            # operations as below (so the same float32 results), and look each
+            # pixel up with NumPy. One single-threaded pass instead of four
+            # multi-threaded ones, which on a busy CPU wait on each other.
+            table = self._normalise(torch.arange(256, dtype=torch.uint8)).numpy()
+            x = torch.from_numpy(table[x.numpy()])
+        else:
+            x = self._normalise(x)
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
                               align_corners=False)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
         return f"size={self.size}, mean={self.mean}, std={self.std}"

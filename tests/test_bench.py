@@ -270,3 +270,27 @@ def test_compile_flag_keeps_the_fast_path(images):
     assert np.isfinite(net.history[-1, "train_loss"]) and net.predict(X[:3]).shape == (3,)
     flops = bench.model_flops(net.module_._orig_mod)
     assert flops["forward"] == bench.model_flops(AlexNetSmall())["forward"]
+
+
+@pytest.mark.parametrize("size", [67, 28])
+def test_input_adapter_lookup_table_is_exact(size):
+    # On the CPU, uint8 pixels are normalised through a 256-entry table; it must
+    # give bit for bit what the plain tensor operations give (and do on a GPU).
+    import torch.nn.functional as F
+
+    from course_utils.layers import InputAdapter
+
+    x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(1))
+    x.view(-1)[:256] = torch.arange(256, dtype=torch.uint8)  # every value once
+    adapter = InputAdapter(size)
+    expected = (x.float().div_(255.0) - adapter.mean) / adapter.std
+    if size != 28:
+        expected = F.interpolate(expected, size=(size, size), mode="bilinear",
+                                 align_corners=False)
+    for inp in (x, x[:, 0], x.transpose(2, 3).transpose(2, 3).contiguous(
+            memory_format=torch.channels_last)):
+        out = adapter(inp)
+        assert out.dtype == torch.float32 and out.shape == (6, 1, size, size)
+        assert torch.equal(out, expected)
+        assert out.is_contiguous(memory_format=torch.channels_last)
