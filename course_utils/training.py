@@ -134,11 +134,20 @@ def resident(a, device) -> torch.Tensor:
         return _as_tensor(a)
     version = getattr(a, "_version", None)
     entry = _RESIDENT.get(a)
-    if entry is not None and entry[0] == version and entry[1].device == device:
+    if entry is not None and entry[0] == version and same_device(entry[1].device, device):
         return entry[1]
     copy = _as_tensor(a).to(device)
     _RESIDENT[a] = (version, copy)
     return copy
+
+
+def same_device(have: torch.device, want: torch.device) -> bool:
+    """Is a tensor on ``have`` already on ``want``? ("cuda" means the current GPU.)"""
+    if have.type != want.type:
+        return False
+    if want.index is None and want.type == "cuda":
+        return have.index == torch.cuda.current_device()
+    return want.index is None or have.index == want.index
 
 
 def _sliceable(a, n: int) -> bool:

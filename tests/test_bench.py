@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 from course_utils import bench
 from course_utils.models import AlexNetSmall, output_size
 from course_utils.training import (EVAL_BATCH_SIZE, AmpError, CourseClassifier, TensorBatches,
-                                   make_classifier, resident, tensor_source)
+                                   make_classifier, resident, same_device, tensor_source)
 
 
 @pytest.fixture
@@ -211,10 +211,17 @@ def test_amp_setting(images):
         make_classifier(valid=None, amp="fp8", **_quiet()).initialize()
 
 
-def test_resident_copies_are_plain_tensors_on_the_cpu(images):
+def test_resident_copies_are_made_once(images):
     X, _ = images
     assert resident(X, "cpu") is X
     assert torch.equal(resident(X.numpy(), "cpu"), X)
+    # "meta" stands in for a GPU: a copy is made once, and again after X changes.
+    first = resident(X, "meta")
+    assert first.device.type == "meta" and resident(X, "meta") is first
+    X.add_(0)  # an in-place change bumps the version
+    assert resident(X, "meta") is not first
+    assert same_device(torch.device("meta"), torch.device("meta"))
+    assert not same_device(torch.device("cpu"), torch.device("meta"))
 
 
 # --------------------------------------------------------------------------- the report
