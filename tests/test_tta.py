@@ -1,0 +1,83 @@
+"""10-crop test-time augmentation (no training)."""
+import pytest
+import torch
+from torch import nn
+
+from course_utils.augment import AugmentError
+from course_utils.models import AlexNetSmall
+from course_utils.tta import (VIEWS, centre_probabilities, ten_crops, tta_accuracies, tta_table,
+                              view_probabilities)
+
+
+def test_ten_crops_are_centre_corners_and_mirrors():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    views = ten_crops(x, padding=0, size=4)
+    assert views.shape == (10, 2, 1, 4, 4) and len(VIEWS) == 10
+    assert torch.equal(views[0], x[:, :, 1:5, 1:5])  # centre
+    assert torch.equal(views[1], x[:, :, :4, :4])  # top-left
+    assert torch.equal(views[4], x[:, :, 2:, 2:])  # bottom-right
+    for i in range(5):
+        assert torch.equal(views[5 + i], views[i].flip(-1))
+
+
+def test_ten_crops_with_padding_keep_the_size_and_the_centre_is_the_image():
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    views = ten_crops(x, padding=2)
+    assert views.shape == (10, 3, 1, 28, 28) and views.dtype == torch.uint8
+    assert torch.equal(views[0], x)
+    assert torch.equal(views[1][:, :, 2:, 2:], x[:, :, :26, :26])  # shifted down-right
+
+
+def test_ten_crops_reject_odd_margins_and_big_crops():
+    with pytest.raises(AugmentError):
+        ten_crops(torch.zeros(1, 1, 6, 6), padding=0, size=5)
+    with pytest.raises(AugmentError):
+        ten_crops(torch.zeros(1, 1, 6, 6), padding=0, size=8)
+
+
+class Lookup(nn.Module):
+    """A fake classifier whose logits are the mean of the left and right halves."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        x = x.float()
+        half = x.shape[-1] // 2
+        return torch.stack([x[..., :half].mean((1, 2, 3)), x[..., half:].mean((1, 2, 3))], 1) * 50
+
+
+def test_view_probabilities_average_flips_symmetrically():
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, :, :, :3] = 1.0  # bright on the left: the centre view says class 0
+    views, seconds = view_probabilities(Lookup(), x, padding=0 + 2)
+    assert views.shape == (10, 4, 2) and seconds >= 0
+    assert torch.allclose(views.sum(-1), torch.ones(10, 4))
+    assert bool((views[0].argmax(1) == 0).all()) and bool((views[5].argmax(1) == 1).all())
+    accs = tta_accuracies(views, torch.zeros(4, dtype=torch.long))
+    assert accs["centre crop (1 view)"] == 1.0
+    assert accs["centre + flip (2 views)"] in (0.0, 1.0)  # a tie at exactly 0.5 goes to class 0
+
+
+def test_tta_table_on_a_real_model_counts_views_and_costs():
+    torch.manual_seed(0)
+    model = AlexNetSmall()
+    x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    y = torch.randint(0, 10, (6,))
+    table = tta_table(model, x, y, profile="smoke", device="cpu")
+    assert list(table["forward passes per image"]) == [1, 2, 5, 10]
+    assert table.loc[0, "gain vs centre (points)"] == 0
+    assert table.attrs["seconds"]["ten"] > 0
+    probs, _ = centre_probabilities(model, x)
+    views, _ = view_probabilities(model, x)
+    assert torch.allclose(probs, views[0], atol=1e-5)
+
+
+def test_paper_table_reports_gain_and_cost():
+    from course_utils.tta import paper_table
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    table = tta_table(AlexNetSmall(), x, torch.arange(4), profile="smoke", device="cpu")
+    out = paper_table(table, "smoke", "cpu")
+    assert len(out) == 2 and "points" in out.loc[0, "ours"] and "x the time" in out.loc[1, "ours"]
