@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import CourseError, get_profile
+from .experiments import claim_table
 from .models import AlexNetSmall
 
 #: The paper's standard deviation of the random PCA coefficients.
@@ -307,8 +308,6 @@ def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
 
 def paper_table(runs: list[dict], profile: str = "", device: str = ""):
     """The paper's augmentation claims next to our runs (``runs`` in :data:`VARIANTS` order)."""
-    import pandas as pd
-
     by = {r["name"]: r for r in runs}
     none, cf, cfl = by["none"], by["crops + flips"], by["crops + flips + lighting"]
     gap = lambda r: r["train_acc"] - r["test_acc"]  # noqa: E731
@@ -323,9 +322,8 @@ def paper_table(runs: list[dict], profile: str = "", device: str = ""):
          "paper": "by over 1 point (ImageNet, colour)",
          "ours": f"{100 * (cfl['test_acc'] - cf['test_acc']):+.1f} points (grayscale analogue)"},
     ]
-    table = pd.DataFrame(rows)
-    table["profile"], table["device"] = profile, device
-    return table
+    # one row per claim: paper against ours, with profile and device
+    return claim_table(rows, profile, device).reset_index()
 
 
 # --------------------------------------------------------------------------- plots

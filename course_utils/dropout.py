@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .config import CourseError
+from .experiments import claim_table
 from .training import accuracy
 
 #: Training budget for notebook 09 and the dropout rates it compares.
@@ -190,8 +191,6 @@ def gap_table(runs: list[dict], data) -> "object":
 
 def paper_table(gaps, conv, scaling, profile: str = "", device: str = ""):
     """The paper's three dropout statements next to our measurements."""
-    import pandas as pd
-
     g = gaps.set_index("dropout rate")["train - valid gap"]
     half = conv.set_index("dropout rate")["x iterations of no dropout"]
     p_half = 0.5 if 0.5 in half.index else half.index[-1]
@@ -207,6 +206,5 @@ def paper_table(gaps, conv, scaling, profile: str = "", device: str = ""):
          "ours": f"inverted dropout: as is {acc[0]:.3f}, extra x0.5 {acc[1]:.3f}, "
                  f"MC average {acc[2]:.3f}"},
     ]
-    table = pd.DataFrame(rows)
-    table["profile"], table["device"] = profile, device
-    return table
+    # one row per claim: paper against ours, with profile and device
+    return claim_table(rows, profile, device).reset_index()

@@ -177,7 +177,7 @@ def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | None = None,
+def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None = None,
                 device=None) -> pd.DataFrame:
     """The small table every claim gets: what the paper reports, what we got,
     and the profile and device ours was measured on.
@@ -186,14 +186,14 @@ def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | None = Non
     """
     if not rows:
         raise ExperimentError("claim_table needs at least one row")
-    profile = profile or get_profile()
+    name = profile.name if isinstance(profile, Profile) else (profile or get_profile().name)
     device = str(device if device is not None else get_device())
     table = []
     for row in rows:
         missing = {"claim", "paper", "ours"} - set(row)
         if missing:
             raise ExperimentError(f"claim row lacks {sorted(missing)}: {dict(row)}")
-        table.append({**row, "profile": profile.name, "device": device})
+        table.append({**row, "profile": name, "device": device})
     return pd.DataFrame(table).set_index("claim")
 
 

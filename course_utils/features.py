@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .config import CourseError
+from .experiments import claim_table
 
 #: Training budget for notebook 12, and how many images go into neighbours and t-SNE.
 RUNS = {
@@ -207,8 +208,6 @@ def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str
                 device: str = ""):
     """Figure 4's observation, measured: neighbours in fc7 space share the query's class
     more often than neighbours in pixel space."""
-    import pandas as pd
-
     rows = [
         {"claim": "images close in the last hidden layer are similar to the network",
          "paper": "Figure 4: the 6 nearest training images share the query's class (qualitative)",
@@ -217,6 +216,5 @@ def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str
          "paper": "qualitative ('not close in L2')",
          "ours": f"{agree_pixels:.3f} of the {k} nearest in pixel space share the class"},
     ]
-    out = pd.DataFrame(rows)
-    out["profile"], out["device"] = profile, device
-    return out
+    # one row per claim: paper against ours, with profile and device
+    return claim_table(rows, profile, device).reset_index()

@@ -26,6 +26,7 @@ from torch import nn
 
 from .config import CourseError
 from .data import Splits, stratified_indices
+from .experiments import claim_table
 from .models import V2_CHANNELS, AlexNet, AlexNetSmall
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
@@ -246,8 +247,6 @@ def transfer_table(runs: list[dict], paper: dict | None = None, profile: str = "
 
 def paper_table(runs: list[dict], profile: str = "", device: str = ""):
     """The paper's pretrain-then-fine-tune result (Table 2) next to ours."""
-    import pandas as pd
-
     by = {r["name"]: r["test_acc"] for r in runs}
     rows = [
         {"claim": "pretraining on more data, then fine-tuning, beats training on the task alone",
@@ -259,6 +258,5 @@ def paper_table(runs: list[dict], profile: str = "", device: str = ""):
          "paper": "-",
          "ours": f"frozen convolutions {by.get('frozen', float('nan')):.3f} accuracy"},
     ]
-    out = pd.DataFrame(rows)
-    out["profile"], out["device"] = profile, device
-    return out
+    # one row per claim: paper against ours, with profile and device
+    return claim_table(rows, profile, device).reset_index()

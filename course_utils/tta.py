@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import AugmentError, crop
+from .experiments import claim_table
 
 #: The ten views, in the order :func:`ten_crops` returns them.
 VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",
@@ -137,8 +138,6 @@ def plot_ten_crops(image: torch.Tensor, padding: int = 2, title: str = "The ten 
 
 def paper_table(table, profile: str = "", device: str = ""):
     """The paper's 10-crop test next to ours (``table`` from :func:`tta_table`)."""
-    import pandas as pd
-
     t = table.set_index("test")
     secs = table.attrs.get("seconds", {})
     rows = [
@@ -151,6 +150,5 @@ def paper_table(table, profile: str = "", device: str = ""):
          "ours": f"{secs.get('ratio', float('nan')):.1f}x the time of one pass "
                  f"({secs.get('ten', float('nan')):.1f} s vs {secs.get('centre', float('nan')):.1f} s)"},
     ]
-    out = pd.DataFrame(rows)
-    out["profile"], out["device"] = profile, device
-    return out
+    # one row per claim: paper against ours, with profile and device
+    return claim_table(rows, profile, device).reset_index()
