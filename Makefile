@@ -38,7 +38,8 @@ outputs: setup
 
 test: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v
+	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v \
+	    --durations=15 --junitxml=build/test-report.xml
 
 test-unit: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -v
