@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from course_utils import data as course_data
 
@@ -22,6 +23,13 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress:
     path.parent.mkdir(parents=True, exist_ok=True)
     (gzip.open if compress else open)(path, "wb").write(raw)
     return path
+
+
+def random_batch(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random 28x28 uint8 images with labels cycling through the 10 classes."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
+            torch.arange(n) % 10)
 
 
 @pytest.fixture

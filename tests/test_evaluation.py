@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import random_batch
 from course_utils.data import CLASSES
 from course_utils.evaluation import (TEST_BOUNDS, AccuracyBoundError, EvaluationError,
                                      callback_table, check_test_accuracy,
@@ -11,11 +12,6 @@ from course_utils.evaluation import (TEST_BOUNDS, AccuracyBoundError, Evaluation
 from course_utils.models import AlexNetSmall
 from course_utils.training import make_classifier
 
-
-def _data(n, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
-            torch.arange(n) % 10)
 
 
 def test_quick_plan_trains_more_than_the_profile():
@@ -50,7 +46,7 @@ def test_classification_table_matches_hand_counts():
 
 
 def test_callback_table_lists_the_course_callbacks():
-    net = make_classifier(AlexNetSmall, valid=_data(8), max_epochs=3, progress=False)
+    net = make_classifier(AlexNetSmall, valid=random_batch(8), max_epochs=3, progress=False)
     table = callback_table(net)
     for name in ("train_acc", "lr_schedule", "early_stopping", "checkpoint", "print_log"):
         assert name in table.index
@@ -59,7 +55,7 @@ def test_callback_table_lists_the_course_callbacks():
 
 
 def test_save_and_reload_restores_the_trained_weights(tmp_path):
-    X, y = _data(32)
+    X, y = random_batch(32)
     net = make_classifier(AlexNetSmall, valid=None, max_epochs=1, batch_size=16, seed=1,
                           progress=False, verbose=0)
     net.fit(X, y)
@@ -72,7 +68,7 @@ def test_save_and_reload_restores_the_trained_weights(tmp_path):
 
 
 def test_predict_one_ranks_the_classes():
-    X, y = _data(4)
+    X, y = random_batch(4)
     net = make_classifier(AlexNetSmall, valid=None, max_epochs=1, progress=False, verbose=0)
     net.initialize()
     top = predict_one(net, X[0], CLASSES, top=3)

@@ -6,6 +6,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from conftest import random_batch
 from course_utils.models import AlexNetSmall
 from course_utils.recipes import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
                                   check_full_result, check_pipeline, check_results,
@@ -13,11 +14,6 @@ from course_utils.recipes import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
                                   learning_rates, make_recipe, plan_profile, results_table,
                                   run_plan)
 
-
-def _data(n, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
-            torch.arange(n) % 10)
 
 
 def test_full_profile_needs_cuda():
@@ -40,29 +36,29 @@ def test_cpu_profiles_plan_a_pipeline_check_and_say_so(name):
 
 
 def test_recipes_are_the_papers_and_adam_cosine():
-    paper = make_recipe("paper", _data(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
+    paper = make_recipe("paper", random_batch(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
     assert paper.optimizer is torch.optim.SGD and paper.lr == 0.01
     assert paper.optimizer__momentum == 0.9 and paper.optimizer__weight_decay == 5e-4
     names = dict(paper.callbacks)
     assert "lr_schedule" not in names
     assert names["lr_plateau"].policy == "ReduceLROnPlateau"
     assert names["lr_plateau"].monitor == "valid_acc"
-    adam = make_recipe("adam_cosine", _data(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
+    adam = make_recipe("adam_cosine", random_batch(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
     assert adam.optimizer is torch.optim.Adam and adam.lr == RECIPES["adam_cosine"].lr
     assert "lr_schedule" in dict(adam.callbacks) and "lr_plateau" not in dict(adam.callbacks)
     table = recipe_table()
     assert table.loc["paper", "optimizer"] == "SGD" and table.loc["paper", "momentum"] == 0.9
     assert table.loc["adam_cosine", "optimizer"] == "Adam"
     with pytest.raises(RecipeError, match="unknown recipe"):
-        make_recipe("rmsprop", _data(8), run_plan("smoke", "cpu"))
+        make_recipe("rmsprop", random_batch(8), run_plan("smoke", "cpu"))
 
 
 def test_paper_recipe_divides_lr_by_ten_when_validation_stalls():
     # A learning rate so small that nothing changes: valid_acc stalls at once.
     plan = RunPlan("smoke", "cpu", False, 32, 16, 16, max_epochs=3, batch_size=16,
                    plateau_patience=0, early_stopping_patience=None)
-    X, y = _data(32)
-    net = make_recipe("paper", _data(16, seed=1), plan, module=AlexNetSmall, lr=1e-7,
+    X, y = random_batch(32)
+    net = make_recipe("paper", random_batch(16, seed=1), plan, module=AlexNetSmall, lr=1e-7,
                       verbose=0, progress=False)
     net.fit(X, y)
     assert learning_rates(net) == pytest.approx([1e-7, 1e-7, 1e-8])
@@ -88,21 +84,21 @@ def test_paper_recipe_warms_up_then_holds_the_learning_rate():
     plan = RunPlan("smoke", "cpu", False, 64, 16, 16, max_epochs=1, batch_size=16,
                    plateau_patience=5, early_stopping_patience=None, warmup_steps=3)
     recorder = _LrRecorder()
-    net = make_recipe("paper", _data(16, seed=1), plan, module=AlexNetSmall, verbose=0,
+    net = make_recipe("paper", random_batch(16, seed=1), plan, module=AlexNetSmall, verbose=0,
                       progress=False, callbacks=[("lr_record", recorder)])
     assert [n for n, _ in net.callbacks][-3:] == ["lr_warmup", "lr_plateau", "lr_record"]
-    net.fit(*_data(64))
+    net.fit(*random_batch(64))
     assert recorder.lrs == pytest.approx([0.01 / 3, 0.02 / 3, 0.01, 0.01])
-    full = make_recipe("paper", _data(16), run_plan("full", torch.device("cuda")),
+    full = make_recipe("paper", random_batch(16), run_plan("full", torch.device("cuda")),
                             module=AlexNetSmall)
     assert dict(full.callbacks)["lr_warmup"].steps == 200
 
 
 def test_check_pipeline_catches_a_nan_loss():
     plan = RunPlan("smoke", "cpu", False, 16, 16, 16, 1, 16, 1, None)
-    net = make_recipe("adam_cosine", _data(16, seed=1), plan, module=AlexNetSmall, verbose=0,
+    net = make_recipe("adam_cosine", random_batch(16, seed=1), plan, module=AlexNetSmall, verbose=0,
                       progress=False)
-    net.fit(*_data(16))
+    net.fit(*random_batch(16))
     check_pipeline(net, plan)
     net.history.record("train_loss", math.nan)
     with pytest.raises(RecipeError, match="not finite"):
