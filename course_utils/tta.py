@@ -26,7 +26,7 @@ VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",
 
 #: Training budget for notebook 10.
 RUNS = {
-    "smoke": dict(train=300, epochs=3, test=200, valid=100, batch_size=32),
+    "smoke": dict(train=1000, epochs=3, test=500, valid=200, batch_size=32),
     "quick": dict(train=800, epochs=6, test=1_000, valid=300, batch_size=32),
     "full": dict(train=None, epochs=30, test=None, valid=10_000, batch_size=128),
 }

@@ -45,9 +45,15 @@ def _assert_same_batches(a, b):
 
 # --------------------------------------------------------------------------- matmul, FLOPs
 
-def test_matmul_measurement_is_consistent():
+def test_matmul_measurement_is_consistent(monkeypatch):
     m = bench.measure_matmul(64, device="cpu", repeats=2, warmup=1)
-    assert m["n"] == 64 and m["dtype"] == "float32" and m["repeats"] == 2
+    assert m["n"] == 64 and m["repeats"] == 2
+    # the precision the course trains in on this CPU
+    assert m["dtype"] == ("bfloat16" if bench.cpu_supports_bf16() else "float32")
+    monkeypatch.setattr(bench, "cpu_supports_bf16", lambda: False)
+    assert bench.measure_matmul(64, device="cpu", repeats=1, warmup=0)["dtype"] == "float32"
+    monkeypatch.setattr(bench, "cpu_supports_bf16", lambda: True)
+    assert bench.measure_matmul(64, device="cpu", repeats=1, warmup=0)["dtype"] == "bfloat16"
     assert m["seconds"] > 0 and np.isfinite(m["gflops"]) and m["gflops"] > 0
     assert m["gflops"] == pytest.approx(2 * 64 ** 3 / m["seconds"] / 1e9)
     with pytest.raises(bench.BenchError, match="positive"):
@@ -198,10 +204,18 @@ def test_losses_read_once_per_epoch_give_the_same_history(images):
     assert len(losses) == 3 and all(type(v) is float for v in losses)
 
 
-def test_amp_setting(images):
+def test_amp_setting(images, monkeypatch):
+    import course_utils.training as training
+
     X, y = images
+    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: False)
     net = make_classifier(valid=None, **_quiet(batch_size=8)).initialize()
-    assert net.amp == "auto" and net.amp_dtype_ is None  # the CPU trains in float32
+    assert net.amp == "auto" and net.amp_dtype_ is None  # no native bf16: float32
+    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: True)
+    net = make_classifier(valid=None, **_quiet(batch_size=8)).initialize()
+    assert net.amp_dtype_ is torch.bfloat16  # native bf16 (AVX512-BF16/AMX): autocast
+    net = make_classifier(valid=None, amp="off", **_quiet(batch_size=8)).initialize()
+    assert net.amp_dtype_ is None
     net = make_classifier(valid=None, amp="bf16", **_quiet(batch_size=8)).initialize()
     assert net.amp_dtype_ is torch.bfloat16
     out = net.infer(X[:4])

@@ -65,6 +65,18 @@ def test_cuda_without_cuda_is_a_clear_error(monkeypatch):
         C.get_device("tpu")
 
 
+@pytest.mark.parametrize("flags,expected", [("fpu sse avx2 avx512f avx512_bf16", True),
+                                             ("fpu sse amx_tile amx_bf16", True),
+                                             ("fpu sse avx2 avx512f", False)])
+def test_cpu_bf16_detection_reads_the_cpu_flags(tmp_path, monkeypatch, flags, expected):
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(C, "Path", lambda _: info)
+    assert C.cpu_supports_bf16.__wrapped__() is expected
+    monkeypatch.setattr(C, "Path", lambda _: tmp_path / "missing")
+    assert C.cpu_supports_bf16.__wrapped__() is False
+
+
 def test_course_errors_render_as_one_line_in_ipython():
     err = C.ProfileError("unknown profile 'x'")
     assert err._render_traceback_() == ["ProfileError: unknown profile 'x'"]

@@ -36,6 +36,18 @@ def test_formula_by_hand_on_a_tiny_tensor():
     torch.testing.assert_close(lrn(a).flatten(), expected)
 
 
+def test_lrn_keeps_its_dtype_and_computes_in_float32():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 4, 4) * 30
+    lrn = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    out = lrn(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    # as accurate as bf16 can hold the result: the normalisation is not rounded away
+    torch.testing.assert_close(out.float(), lrn(x.bfloat16().float()), rtol=8e-3, atol=1e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert lrn(x).dtype == torch.float32  # float32 in, float32 out
+
+
 def test_lrn_rejects_bad_arguments():
     with pytest.raises(ValueError, match="convention"):
         LocalResponseNorm(convention="tf")
