@@ -48,7 +48,7 @@ TORCHVISION_KEYS = {
 RUNS = {
     "smoke": dict(pretrain=300, pretrain_epochs=2, shots=10, epochs=3, test=300, valid=100,
                   batch_size=32),
-    "quick": dict(pretrain=1_500, pretrain_epochs=4, shots=20, epochs=10, test=1_000, valid=250,
+    "quick": dict(pretrain=1_500, pretrain_epochs=4, shots=20, epochs=30, test=1_000, valid=250,
                   batch_size=32),
     "full": dict(pretrain=None, pretrain_epochs=20, shots=20, epochs=40, test=None, valid=5_000,
                  batch_size=128),
