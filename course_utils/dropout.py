@@ -18,6 +18,7 @@ from torch import nn
 
 from .config import CourseError
 from .experiments import claim_table
+from .runs import batched_softmax
 from .training import accuracy
 
 #: Training budget for notebook 09 and the dropout rates it compares.
@@ -85,20 +86,13 @@ def expectation_table(p: float = 0.5, seed: int = 0, passes: int = 200):
     return pd.DataFrame(rows)
 
 
-@torch.no_grad()
-def _eval_probs(module: nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    dev = next(module.parameters()).device
-    return torch.cat([torch.softmax(module(X[i:i + batch_size].to(dev)), 1).cpu()
-                      for i in range(0, len(X), batch_size)])
-
-
 def scaled_probabilities(module: nn.Module, X: torch.Tensor, scale: float) -> torch.Tensor:
     """Eval-mode softmax with every dropout layer's output multiplied by ``scale``: what
     happens if one applies the paper's x0.5 to a net trained with inverted dropout."""
     module.eval()
     hooks = [m.register_forward_hook(lambda mod, i, o: o * scale) for m in dropout_layers(module)]
     try:
-        return _eval_probs(module, X)
+        return batched_softmax(module, X)
     finally:
         for h in hooks:
             h.remove()
@@ -113,7 +107,7 @@ def mc_probabilities(module: nn.Module, X: torch.Tensor, passes: int = 20, seed:
         m.train()
     torch.manual_seed(seed)
     try:
-        return torch.stack([_eval_probs(module, X) for _ in range(passes)]).mean(0)
+        return torch.stack([batched_softmax(module, X) for _ in range(passes)]).mean(0)
     finally:
         module.eval()
 

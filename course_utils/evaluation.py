@@ -17,6 +17,7 @@ import torch
 
 from .config import CourseError, Profile, get_profile
 from .models import AlexNetSmall
+from .plots import _np
 from .training import make_classifier
 
 #: Test accuracy 05 must reach, per profile. Full: the reference course reached
@@ -172,7 +173,3 @@ def plot_prediction(image, proba_table: pd.DataFrame, true_class: str | None = N
     fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def _np(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)

@@ -82,13 +82,18 @@ def history_frame(net) -> "object":
 
 
 @torch.no_grad()
-def predict_proba(module: torch.nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Softmax outputs of a plain module (eval mode) for ``X``, in batches, on the module's device."""
-    module.eval()
+def batched_softmax(module: torch.nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Softmax outputs of ``module`` for ``X``, in batches, on the module's device, in
+    whatever mode (train or eval) the module is in: MC dropout relies on that."""
     dev = next(module.parameters()).device
-    out = [torch.softmax(module(X[i:i + batch_size].to(dev)), 1).cpu()
-           for i in range(0, len(X), batch_size)]
-    return torch.cat(out)
+    return torch.cat([torch.softmax(module(X[i:i + batch_size].to(dev)), 1).cpu()
+                      for i in range(0, len(X), batch_size)])
+
+
+def predict_proba(module: torch.nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Softmax outputs of a plain module in eval mode for ``X``."""
+    module.eval()
+    return batched_softmax(module, X, batch_size)
 
 
 def plot_curves(runs: list[dict], key: str = "valid_acc", title: str | None = None,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .augment import AugmentError, crop
 from .experiments import claim_table
+from .runs import predict_proba
 
 #: The ten views, in the order :func:`ten_crops` returns them.
 VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",
@@ -82,12 +83,9 @@ def view_probabilities(module: torch.nn.Module, X: torch.Tensor, padding: int = 
 def centre_probabilities(module: torch.nn.Module, X: torch.Tensor,
                          batch_size: int = 256) -> tuple[torch.Tensor, float]:
     """Softmax outputs for the plain image (the centre crop) and the seconds it took."""
-    module.eval()
-    dev = next(module.parameters()).device
     t0 = time.perf_counter()
-    out = [torch.softmax(module(X[i:i + batch_size].to(dev)), 1).cpu()
-           for i in range(0, len(X), batch_size)]
-    return torch.cat(out), time.perf_counter() - t0
+    probs = predict_proba(module, X, batch_size)
+    return probs, time.perf_counter() - t0
 
 
 def tta_accuracies(views: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
