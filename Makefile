@@ -30,11 +30,11 @@ data: $(STAMP)
 	$(BIN)/python -m course_utils.data
 
 run: setup
-	COURSE_PROGRESS=0 $(BIN)/python -m course_utils.runner
+	COURSE_PROGRESS=0 $(BIN)/python -m course_utils.tools.runner
 
 # Refresh the outputs committed in notebooks/ (a clean top-to-bottom run each).
 outputs: setup
-	COURSE_PROGRESS=0 $(BIN)/python -m course_utils.runner --inplace $(NB)
+	COURSE_PROGRESS=0 $(BIN)/python -m course_utils.tools.runner --inplace $(NB)
 
 test: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
@@ -49,7 +49,7 @@ test-notebooks: setup
 	  $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -v
 
 lab: setup
-	$(BIN)/python -m course_utils.lab --port $(PORT)
+	$(BIN)/python -m course_utils.tools.lab --port $(PORT)
 
 # JupyterLab (make lab's command) driven by Playwright in Debian's Chromium: runs notebook 00,
 # checks it, saves build/lab-00.png. Needs `apt-get install chromium`; never downloads a browser.
@@ -82,4 +82,4 @@ test-gpu:
 # in one run; prints a table, writes build/bench.json. make bench ARGS="--models small full"
 .PHONY: bench
 bench: setup
-	$(BIN)/python -m course_utils.bench $(ARGS)
+	$(BIN)/python -m course_utils.tools.bench $(ARGS)

@@ -8,7 +8,7 @@ One home per concept:
 - :mod:`course_utils.models`   AlexNet (227x227) and AlexNetSmall (67x67)
 - :mod:`course_utils.training` the skorch classifier factory and its callbacks
 - :mod:`course_utils.plots`    history, confusion matrix, galleries
-- :mod:`course_utils.runner`   executes the notebooks headless (``make run``)
+- :mod:`course_utils.tools.runner`   executes the notebooks headless (``make run``)
 """
 from .config import (PROFILES, CourseError, DeviceUnavailableError, Profile, ProfileError,
                      describe_environment, get_device, get_profile, seed_everything)

@@ -16,6 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+#: The repository's root (the folder holding notebooks/ and build/).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Where runs write what they make: checkpoints, results, reports.
+BUILD_DIR = REPO_ROOT / "build"
+
 PROFILE_ENV = "COURSE_PROFILE"
 DEVICE_ENV = "COURSE_DEVICE"
 

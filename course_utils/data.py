@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -276,6 +276,22 @@ def course_splits(profile: Profile | str | None = None, seed: int = 0,
 
 
 # --------------------------------------------------------------------------- command line
+
+def budget_splits(splits: "Splits", train: int | None = None, valid: int | None = None,
+                  test: int | None = None, seed: int = 0, **_ignored) -> "Splits":
+    """A stratified subset of ``splits`` with at most ``train``/``valid``/``test`` images
+    (``None`` keeps a split whole). Other keys are ignored, so a notebook's budget
+    (:func:`course_utils.budgets.budget`) can be passed with ``**``."""
+    def cut(X, y, n):
+        idx = stratified_indices(y, n, seed)
+        return X[idx], y[idx]
+
+    X_train, y_train = cut(splits.X_train, splits.y_train, train)
+    X_valid, y_valid = cut(splits.X_valid, splits.y_valid, valid)
+    X_test, y_test = cut(splits.X_test, splits.y_test, test)
+    return replace(splits, X_train=X_train, y_train=y_train, X_valid=X_valid, y_valid=y_valid,
+                   X_test=X_test, y_test=y_test)
+
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_utils.data``: where the data came from, and the split sizes."""

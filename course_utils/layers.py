@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import CourseError
 from .data import MEAN, STD
 
 CONVENTIONS = ("paper", "caffe")
@@ -105,3 +106,154 @@ class InputAdapter(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, mean={self.mean}, std={self.std}"
+
+
+# --------------------------------------------------------------------------- augmentation
+#: The paper's standard deviation of the random PCA coefficients (section 4.1).
+PAPER_ALPHA_STD = 0.1
+
+
+class AugmentError(CourseError, ValueError):
+    """Augmentation asked for something impossible (wrong shape, crop too large...)."""
+
+
+def check_batch(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise AugmentError(f"expected a batch shaped (N, C, H, W), got {shape}: "
+                           "add a batch dimension with x.unsqueeze(0)")
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float in [0, 1]; float input is returned as is."""
+    return x.float().div(255.0) if x.dtype == torch.uint8 else x
+
+
+def crop(x: torch.Tensor, top: torch.Tensor | int, left: torch.Tensor | int,
+         size: int) -> torch.Tensor:
+    """Cut a ``size`` x ``size`` patch from every image of the batch ``x``.
+
+    ``top`` and ``left`` are ints (the same patch everywhere) or tensors of N
+    offsets (one patch per image). Works for any dtype, on any device.
+    """
+    check_batch(x)
+    n, c, h, w = x.shape
+    if size > h or size > w:
+        raise AugmentError(f"crop of {size}x{size} does not fit in {h}x{w} images")
+    dev = x.device
+    top = torch.as_tensor(top, device=dev).expand(n)
+    left = torch.as_tensor(left, device=dev).expand(n)
+    if (top < 0).any() or (left < 0).any() or (top > h - size).any() or (left > w - size).any():
+        raise AugmentError(f"crop offsets must lie in [0, {h - size}] x [0, {w - size}]")
+    ar = torch.arange(size, device=dev)
+    rows = (top[:, None] + ar)[:, None, :, None]  # (N, 1, size, 1)
+    cols = (left[:, None] + ar)[:, None, None, :]  # (N, 1, 1, size)
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    chan = torch.arange(c, device=dev)[None, :, None, None]
+    return x[batch, chan, rows, cols]
+
+
+def random_crop(x: torch.Tensor, size: int | None = None, padding: int = 2,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pad each image by ``padding`` pixels (zeros, i.e. background) and cut a
+    ``size`` x ``size`` patch at a random place, independently per image.
+
+    ``size`` defaults to the original side, so the output has the input's shape
+    and each image is shifted by up to ``padding`` pixels: the paper's 224-from-256
+    crops, scaled down (Fashion-MNIST is already centred, so there is no room to
+    crop without padding).
+    """
+    check_batch(x)
+    if padding < 0:
+        raise AugmentError(f"padding must be >= 0, got {padding}")
+    n, _, h, w = x.shape
+    size = h if size is None else int(size)
+    if padding:
+        x = F.pad(x, (padding, padding, padding, padding))
+    hp, wp = h + 2 * padding, w + 2 * padding
+    if size > min(hp, wp):
+        raise AugmentError(f"crop of {size} does not fit in the padded {hp}x{wp} images")
+    top = torch.randint(0, hp - size + 1, (n,), generator=generator).to(x.device)
+    left = torch.randint(0, wp - size + 1, (n,), generator=generator).to(x.device)
+    return crop(x, top, left, size)
+
+
+def random_flip(x: torch.Tensor, p: float = 0.5,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability ``p``."""
+    check_batch(x)
+    if not 0.0 <= p <= 1.0:
+        raise AugmentError(f"flip probability must be in [0, 1], got {p}")
+    mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
+    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+
+
+# --------------------------------------------------------------------------- fancy PCA
+
+def gray_lighting(x: torch.Tensor, sigma: float, alpha_std: float = PAPER_ALPHA_STD,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fancy PCA with one channel: add ``alpha * sigma`` to every pixel of each image,
+    ``alpha ~ N(0, alpha_std)`` per image, where ``sigma`` is the standard deviation of
+    the training pixels (Fashion-MNIST: :data:`course_utils.data.STD`). Output in [0, 1].
+    """
+    return FancyPCA([sigma ** 2], [[1.0]], alpha_std, "std")(x, generator=generator)
+
+
+# --------------------------------------------------------------------------- in the model
+
+class BatchAugment(nn.Module):
+    """Random crop (from a padded image), flip and lighting for a training batch.
+
+    Active only in training mode: ``model.eval()`` turns it into the identity
+    (apart from scaling uint8 to [0, 1]), so validation and test see the plain images.
+    """
+
+    def __init__(self, padding: int = 2, flip: bool = True, lighting: float = 0.0,
+                 sigma: float | None = None):
+        super().__init__()
+        if padding < 0 or lighting < 0:
+            raise AugmentError("padding and lighting must be >= 0")
+        self.padding, self.flip, self.lighting = int(padding), bool(flip), float(lighting)
+        self.sigma = STD if sigma is None else float(sigma)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.padding or self.flip or self.lighting)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.active):
+            return x
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        x = to_float(x)
+        if self.padding:
+            x = random_crop(x, padding=self.padding)
+        if self.flip:
+            x = random_flip(x)
+        if self.lighting:
+            x = gray_lighting(x, self.sigma, self.lighting)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, flip={self.flip}, lighting={self.lighting}"
+
+
+# --------------------------------------------------------------------------- dropout
+
+class PaperDropout(nn.Module):
+    """The paper's dropout: in training, zero each unit with probability ``p`` (no
+    rescaling); at test time multiply every output by ``1 - p``."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise CourseError(f"dropout rate must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return x * (torch.rand_like(x) >= self.p).to(x.dtype)
+        return x * (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .layers import InputAdapter, LocalResponseNorm
+from .layers import BatchAugment, InputAdapter, LocalResponseNorm
 
 #: Filters per convolution in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -28,6 +28,8 @@ _BIAS_ONE = {"conv2", "conv4", "conv5", "fc6", "fc7"}  # the paper's bias-1 laye
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 INITS = ("he", "paper")
+#: Initialisations of :class:`SmallCNN` (notebook 01 compares them).
+SMALL_CNN_INITS = ("xavier", "he", "default")
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -167,3 +169,68 @@ def layer_parameters(model: nn.Module) -> dict[str, int]:
     """Parameters of each conv and linear layer, by its short name (conv1 ... fc8)."""
     return {name.rsplit(".", 1)[-1]: sum(p.numel() for p in m.parameters())
             for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+class AugmentedAlexNetSmall(AlexNetSmall):
+    """:class:`AlexNetSmall` that augments each training batch before its input adapter.
+
+    The augmentation has no parameters, so the weights (``state_dict``) are the
+    same as a plain AlexNetSmall's. With skorch::
+
+        make_classifier(AugmentedAlexNetSmall, module__augment_padding=2,
+                        module__augment_flip=True, module__augment_lighting=0.1)
+    """
+
+    def __init__(self, augment_padding: int = 2, augment_flip: bool = True,
+                 augment_lighting: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.augment = BatchAugment(augment_padding, augment_flip, augment_lighting)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.augment(x))
+
+
+class SmallCNN(nn.Module):
+    """A small CNN on 28x28 Fashion-MNIST with one activation everywhere.
+
+    ``depth`` convolutions (3x3 after a 5x5 first one), max-pooling after the
+    first two, then one linear layer: ``depth=3`` is a four-layer net like the
+    paper's Figure 1 CIFAR-10 net. All layers get the same ``init``
+    (``"xavier"``: Glorot-uniform weights, zero biases), whatever the activation.
+    """
+
+    def __init__(self, activation: str = "relu", depth: int = 3, width: int = 32,
+                 num_classes: int = 10, init: str = "xavier"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        act = ACTIVATIONS[activation]
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2, got {depth}")
+        if init not in SMALL_CNN_INITS:
+            raise ValueError(f"init must be one of {SMALL_CNN_INITS}, got {init!r}")
+        self.prep = InputAdapter(28, channels_last=False)
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+        c_in = 1
+        for i in range(1, depth + 1):
+            c_out = width // 2 if i == 1 else width
+            k = 5 if i == 1 else 3
+            layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, k, padding=k // 2)
+            layers[f"act{i}"] = act()
+            if i <= 2:
+                layers[f"pool{i}"] = nn.MaxPool2d(2)
+            c_in = c_out
+        self.features = nn.Sequential(layers)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(c_in * 7 * 7, num_classes)
+        if init != "default":
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    if init == "xavier":
+                        nn.init.xavier_uniform_(m.weight)
+                    else:
+                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flatten(self.features(self.prep(x))))

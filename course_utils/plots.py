@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 
-def _np(a) -> np.ndarray:
+def as_numpy(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
 def _image(img) -> np.ndarray:
     """(1, H, W) or (H, W) image as a 2-D array for imshow."""
-    arr = _np(img)
+    arr = as_numpy(img)
     return arr[0] if arr.ndim == 3 else arr
 
 
@@ -49,7 +49,7 @@ def plot_confusion_matrix(y_true, y_pred, classes: Sequence[str], normalize: boo
     import seaborn as sns
     from sklearn.metrics import confusion_matrix
 
-    cm = confusion_matrix(_np(y_true), _np(y_pred), labels=range(len(classes)))
+    cm = confusion_matrix(as_numpy(y_true), as_numpy(y_pred), labels=range(len(classes)))
     data = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     fig, ax = plt.subplots(figsize=(8, 6.5))
     sns.heatmap(data, annot=True, fmt=".2f" if normalize else "d", cmap="Blues",
@@ -66,7 +66,7 @@ def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n:
     the true label, the predicted label and its probability (and the true
     label's probability).
     """
-    y_true, y_pred, proba = _np(y_true), _np(y_pred), _np(proba)
+    y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
     wrong = np.flatnonzero(y_true != y_pred)
     wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]])][:n]
     rows = max(1, int(np.ceil(len(wrong) / cols)))
@@ -87,7 +87,7 @@ def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n:
 def plot_class_samples(images, labels, classes: Sequence[str], per_class: int = 8,
                        title: str = "Sample images per class"):
     """A grid with one row per class and ``per_class`` examples in each."""
-    labels = _np(labels)
+    labels = as_numpy(labels)
     fig, axes = plt.subplots(len(classes), per_class,
                              figsize=(per_class * 1.0, len(classes) * 1.05), squeeze=False)
     for c, name in enumerate(classes):
@@ -114,10 +114,28 @@ def plot_class_balance(splits: dict, classes: Sequence[str],
     width = 0.8 / max(1, len(splits))
     x = np.arange(len(classes))
     for k, (name, labels) in enumerate(splits.items()):
-        counts = np.bincount(_np(labels), minlength=len(classes))
+        counts = np.bincount(as_numpy(labels), minlength=len(classes))
         ax.bar(x + k * width - 0.4 + width / 2, counts, width, label=name)
     ax.set_xticks(x, classes, rotation=30, ha="right")
     ax.set(title=title, xlabel="class", ylabel="number of images")
     ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(nets: dict, key: str = "valid_acc", title: str | None = None,
+                ylabel: str | None = None):
+    """One line per net of ``key`` from its skorch history against the epoch.
+
+    ``nets``: ``{label: fitted skorch net}``.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, net in nets.items():
+        h = net.history
+        ax.plot(h[:, "epoch"], h[:, key], marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel or key.replace("_", " "))
+    ax.set_title(title or key.replace("_", " "))
+    ax.legend(loc="best", frameon=True, framealpha=0.8)
     fig.tight_layout()
     return fig

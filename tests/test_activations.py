@@ -1,4 +1,4 @@
-"""course_utils.activations: the pieces of notebook 01."""
+"""course_utils.lessons.ch01_activations: the pieces of notebook 01."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import activations as A
+from course_utils.lessons import ch01_activations as A
 
 
 def test_curves_and_derivatives_match_autograd():

@@ -2,7 +2,7 @@
 import pytest
 from torch import nn
 
-from course_utils.architecture import (PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
+from course_utils.lessons.ch04_architecture import (PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
                                        TORCHVISION_CHANNELS, ArchitectureError, cost_split,
                                        count_neurons, geometry, grouping_table,
                                        input_size_table, layer_table, paper_alexnet,
@@ -114,7 +114,7 @@ def test_torchvision_alexnet_has_its_own_filters():
 
 
 def test_v2_trick_cuts_conv_compute_not_fc_parameters():
-    from course_utils.architecture import v1_v2_table
+    from course_utils.lessons.ch04_architecture import v1_v2_table
 
     v = v1_v2_table()
     assert v.loc["V2, one tower", "filters"] == "64, 192, 384, 384, 256"

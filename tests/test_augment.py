@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.augment import (AugmentedAlexNetSmall, AugmentError, BatchAugment, FancyPCA,
+from course_utils.lessons.ch08_augmentation import (AugmentedAlexNetSmall, AugmentError, BatchAugment, FancyPCA,
                                   augmentation_examples, crop, gray_lighting, random_crop,
                                   random_flip)
 from course_utils.config import CourseError

@@ -1,4 +1,4 @@
-"""The benchmark (course_utils.bench) and the fast training path it measures.
+"""The benchmark (course_utils.tools.bench) and the fast training path it measures.
 
 No timed assertions: the figures depend on the machine and its load. These tests
 check what the figures are made of, and that the fast path changes nothing but
@@ -13,7 +13,7 @@ from sklearn.base import clone
 from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
-from course_utils import bench
+from course_utils.tools import bench as bench
 from course_utils.models import AlexNetSmall, output_size
 from course_utils.training import (EVAL_BATCH_SIZE, AmpError, CourseClassifier, TensorBatches,
                                    make_classifier, resident, same_device, tensor_source)
@@ -205,7 +205,7 @@ def test_losses_read_once_per_epoch_give_the_same_history(images):
 
 
 def test_amp_setting(images, monkeypatch):
-    import course_utils.training as training
+    import course_utils.training.classifier as training
 
     X, y = images
     monkeypatch.setattr(training, "cpu_supports_bf16", lambda: False)

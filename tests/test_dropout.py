@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_utils.config import CourseError
-from course_utils.dropout import (PaperDropout, epochs_to_reach, expectation_table,
+from course_utils.lessons.ch09_dropout import (PaperDropout, epochs_to_reach, expectation_table,
                                   mc_probabilities, scaled_probabilities, scaling_table)
 from course_utils.models import AlexNetSmall
 

@@ -5,7 +5,7 @@ import torch
 
 from conftest import random_batch
 from course_utils.data import CLASSES
-from course_utils.evaluation import (TEST_BOUNDS, AccuracyBoundError, EvaluationError,
+from course_utils.lessons.ch05_skorch import (TEST_BOUNDS, AccuracyBoundError, EvaluationError,
                                      callback_table, check_test_accuracy,
                                      classification_table, predict_one, save_and_reload,
                                      training_plan)

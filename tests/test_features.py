@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from course_utils.config import CourseError  # noqa: E402
-from course_utils.features import (LayerError, activations, conv1_filters,  # noqa: E402
+from course_utils.lessons.ch12_what_it_learned import (LayerError, activations, conv1_filters,  # noqa: E402
                                    feature_maps, nearest_neighbours, neighbour_agreement,
                                    penultimate_features, plot_conv1_filters, plot_embedding,
                                    plot_neighbours, tsne_embedding)
@@ -89,6 +89,6 @@ def test_plot_neighbours_marks_other_classes(model):
 
 
 def test_paper_table_shows_both_agreements():
-    from course_utils.features import paper_table
+    from course_utils.lessons.ch12_what_it_learned import paper_table
     out = paper_table(0.9, 0.6, 5, "smoke", "cpu")
     assert "0.900" in out.loc[0, "ours"] and "0.600" in out.loc[1, "ours"]

@@ -1,4 +1,4 @@
-"""`make lab` (course_utils.lab) without starting a server: the command line, the
+"""`make lab` (course_utils.tools.lab) without starting a server: the command line, the
 settings that turn the news popup off, and the errors. The real server and browser
 are exercised by tests/browser (`make test-browser`)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from course_utils import lab
+from course_utils.tools import lab as lab
 
 
 def _option(argv, name):

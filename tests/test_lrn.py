@@ -1,10 +1,10 @@
-"""course_utils.lrn: the helpers of notebook 02."""
+"""course_utils.lessons.ch02_lrn: the helpers of notebook 02."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils import lrn as L
+from course_utils.lessons import ch02_lrn as L
 from course_utils.layers import LocalResponseNorm
 
 

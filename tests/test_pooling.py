@@ -1,10 +1,10 @@
-"""course_utils.pooling: the arithmetic and pictures of notebook 03."""
+"""course_utils.lessons.ch03_pooling: the arithmetic and pictures of notebook 03."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils import pooling as P
+from course_utils.lessons import ch03_pooling as P
 from course_utils.models import AlexNetSmall
 
 

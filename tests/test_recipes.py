@@ -8,7 +8,7 @@ from skorch.history import History
 
 from conftest import random_batch
 from course_utils.models import AlexNetSmall
-from course_utils.recipes import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
+from course_utils.lessons.ch07_full_alexnet import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
                                   check_full_result, check_pipeline, check_results,
                                   recipe_table, images_per_second,
                                   learning_rates, make_recipe, plan_profile, results_table,
@@ -120,7 +120,7 @@ def test_images_per_second_skips_the_warm_up_epoch():
         h.record("train_seconds", seconds)
     assert images_per_second(_Net(h)) == pytest.approx(400 / 5)
     assert images_per_second(_Net(h), skip_first=False) == pytest.approx(500 / 15)
-    with pytest.raises(RecipeError, match="fit it first"):
+    with pytest.raises(CourseError, match="fit it first"):
         images_per_second(_Net(History()))
 
 

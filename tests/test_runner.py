@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from course_utils import runner
+from course_utils.tools import runner as runner
 
 
 def _notebook(path, code):

@@ -6,7 +6,7 @@ import torchvision
 from course_utils.config import CourseError
 from course_utils.data import Splits
 from course_utils.models import AlexNet, AlexNetSmall
-from course_utils.transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
+from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
                                    PretrainedWeightsError, class_subset, default_torchvision_path,
                                    from_torchvision, load_pretrained, save_weights,
                                    trainable_parameters, transfer_model, transfer_tasks)
@@ -128,7 +128,7 @@ def test_from_torchvision_renames_only_known_layers():
 
 
 def test_paper_table_compares_finetune_with_scratch():
-    from course_utils.transfer import paper_table
+    from course_utils.lessons.ch11_transfer import paper_table
     runs = [{"name": "frozen", "test_acc": 0.7}, {"name": "finetune", "test_acc": 0.8},
             {"name": "scratch", "test_acc": 0.6}]
     out = paper_table(runs, "smoke", "cpu")

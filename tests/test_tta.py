@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.augment import AugmentError
+from course_utils.lessons.ch08_augmentation import AugmentError
 from course_utils.models import AlexNetSmall
-from course_utils.tta import (VIEWS, centre_probabilities, ten_crops, tta_accuracies, tta_table,
+from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops, tta_accuracies, tta_table,
                               view_probabilities)
 
 
@@ -75,7 +75,7 @@ def test_tta_table_on_a_real_model_counts_views_and_costs():
 
 
 def test_paper_table_reports_gain_and_cost():
-    from course_utils.tta import paper_table
+    from course_utils.lessons.ch10_ten_crops import paper_table
     torch.manual_seed(0)
     x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
     table = tta_table(AlexNetSmall(), x, torch.arange(4), profile="smoke", device="cpu")

@@ -1,6 +1,6 @@
 """JupyterLab driven in a real browser, the way students use the course (`make test-browser`).
 
-Starts `python -m course_utils.lab` (what `make lab` runs) on 127.0.0.1, on a free port,
+Starts `python -m course_utils.tools.lab` (what `make lab` runs) on 127.0.0.1, on a free port,
 with its random token, in its own process group; opens notebook 00 in Debian's Chromium
 through Playwright; runs all cells from the Run menu; waits for the kernel to go idle;
 checks that no cell failed and that the sample-images figure rendered; saves a screenshot
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.lab import free_port
+from course_utils.tools.lab import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "notebooks/00_getting_started.ipynb"
@@ -83,7 +83,7 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """`python -m course_utils.lab` in its own process group; yields (url, token, pid)."""
+    """`python -m course_utils.tools.lab` in its own process group; yields (url, token, pid)."""
     _check_prerequisites()
     # A clean Jupyter: no user config, settings or workspace from this machine's account.
     home = tmp_path_factory.mktemp("jupyter")
@@ -114,7 +114,7 @@ def lab(tmp_path_factory):
     log = LOG.open("w")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "course_utils.lab", "--port", str(port), "--no-browser",
+        [sys.executable, "-m", "course_utils.tools.lab", "--port", str(port), "--no-browser",
          "--", "--LabApp.expose_app_in_browser=True"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         start_new_session=True,  # its own process group: stopped as one below
@@ -126,7 +126,7 @@ def lab(tmp_path_factory):
         match = None
         while match is None:
             if proc.poll() is not None:
-                pytest.fail(f"course_utils.lab exited with {proc.returncode}; see {LOG}")
+                pytest.fail(f"course_utils.tools.lab exited with {proc.returncode}; see {LOG}")
             if time.monotonic() > deadline:
                 pytest.fail(f"no URL printed within {READY_TIMEOUT} s; see {LOG}")
             try:
@@ -138,7 +138,7 @@ def lab(tmp_path_factory):
         assert len(token) >= 32, "the token should be long and random"
         yield url, token, proc.pid
     finally:
-        # Stop the server by its PID: `kill PID` must stop JupyterLab too (course_utils.lab
+        # Stop the server by its PID: `kill PID` must stop JupyterLab too (course_utils.tools.lab
         # stops its server on SIGTERM). Whatever is left in its process group is killed
         # and reported.
         leftovers = _stop_by_pid(proc)

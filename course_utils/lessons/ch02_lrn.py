@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import CourseError
-from .layers import LocalResponseNorm
+from ..config import CourseError
+from ..layers import LocalResponseNorm
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
 PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
@@ -174,7 +174,7 @@ def conv1_activations(image: torch.Tensor, pixel_scale: float = 1.0, seed: int =
     ``pixel_scale=255`` feeds the normalised image multiplied by 255, the
     scale of the mean-subtracted raw pixels the paper trained on.
     """
-    from .models import AlexNet
+    from ..models import AlexNet
 
     torch.manual_seed(seed)
     net = AlexNet(in_channels=1)
@@ -218,7 +218,7 @@ def lrn_variants() -> dict[str, dict]:
 def lrn_claims(results: pd.DataFrame) -> list[dict]:
     """Rows for :func:`course_utils.experiments.claim_table` from
     :func:`~course_utils.experiments.compare_variants`' table of :func:`lrn_variants`."""
-    from .experiments import format_mean_std
+    from ..experiments import format_mean_std
 
     def err(name):
         return 1 - results.loc[name, "test_acc_mean"]

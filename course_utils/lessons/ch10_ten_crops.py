@@ -16,9 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .augment import AugmentError, crop
-from .experiments import claim_table
-from .runs import predict_proba
+from .ch08_augmentation import AugmentError, crop
+from ..experiments import claim_table
+from ..training import predict_proba
 
 #: The ten views, in the order :func:`ten_crops` returns them.
 VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",

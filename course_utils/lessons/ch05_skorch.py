@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import CourseError, Profile, get_profile
-from .models import AlexNetSmall
-from .plots import _np
-from .training import make_classifier
+from ..config import CourseError, Profile, get_profile
+from ..models import AlexNetSmall
+from ..plots import as_numpy
+from ..training import make_classifier
 
 #: Test accuracy 05 must reach, per profile. Full: the reference course reached
 #: 0.916. Quick: the issue's 0.85. Smoke: chance is 0.10; 1,000 images x 3
@@ -105,8 +105,8 @@ def classification_table(y_true, y_pred, classes) -> pd.DataFrame:
     F1 and support per class, then accuracy and the averages."""
     from sklearn.metrics import classification_report
 
-    y_true = _np(y_true)
-    y_pred = _np(y_pred)
+    y_true = as_numpy(y_true)
+    y_pred = as_numpy(y_pred)
     if len(y_true) != len(y_pred):
         raise EvaluationError(f"{len(y_true)} labels but {len(y_pred)} predictions")
     report = classification_report(y_true, y_pred, labels=range(len(classes)),
@@ -160,7 +160,7 @@ def plot_prediction(image, proba_table: pd.DataFrame, true_class: str | None = N
     """The image beside a bar chart of its top class probabilities."""
     import matplotlib.pyplot as plt
 
-    img = _np(image)
+    img = as_numpy(image)
     img = img[0] if img.ndim == 3 else img
     fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(8, 3),
                                          gridspec_kw={"width_ratios": [1, 2]})

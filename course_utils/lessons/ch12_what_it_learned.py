@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import CourseError
-from .experiments import claim_table
+from ..config import CourseError
+from ..experiments import claim_table
 
 #: Training budget for notebook 12, and how many images go into neighbours and t-SNE.
 RUNS = {

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .config import CourseError
-from .models import _CONV_GEOMETRY, _POOL_AFTER, output_size
+from ..config import CourseError
+from ..models import _CONV_GEOMETRY, _POOL_AFTER, output_size
 
 #: The two poolings the paper compares: name -> AlexNet keyword arguments.
 POOLINGS = {
@@ -150,7 +150,7 @@ def pooling_variants() -> dict[str, dict]:
 def pooling_claims(results) -> list[dict]:
     """Rows for :func:`course_utils.experiments.claim_table` from
     :func:`~course_utils.experiments.compare_variants`' table of :func:`pooling_variants`."""
-    from .experiments import format_mean_std
+    from ..experiments import format_mean_std
 
     over, tile = list(POOLINGS)
     acc = results["test_acc_mean"]

@@ -1,8 +1,8 @@
 """JupyterLab for the course: the engine behind ``make lab``.
 
-    python -m course_utils.lab                 # port 8888, opens your browser
-    python -m course_utils.lab --port 8890     # another port
-    python -m course_utils.lab --no-browser    # just print the URL
+    python -m course_utils.tools.lab                 # port 8888, opens your browser
+    python -m course_utils.tools.lab --port 8890     # another port
+    python -m course_utils.tools.lab --no-browser    # just print the URL
 
 JupyterLab runs from this Python (the course's ``.venv``), serves the repository
 folder, listens on 127.0.0.1 only and is protected by a fresh random token. Once the
@@ -29,9 +29,8 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
-from .config import CourseError
+from ..config import REPO_ROOT, CourseError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
@@ -129,7 +128,7 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.lab", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on {HOST} (default {DEFAULT_PORT})")

@@ -24,11 +24,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import CourseError, Profile, get_profile
-from .layers import InputAdapter
+from ..config import CourseError, Profile, get_profile
+from ..models import ACTIVATIONS, SMALL_CNN_INITS, SmallCNN
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-INITS = ("xavier", "he", "default")
+INITS = SMALL_CNN_INITS
 #: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.
 PAPER_SPEEDUP = 6.0
 PAPER_TARGET_ERROR = 0.25
@@ -132,50 +131,6 @@ def sigmoid_saturation_bound(threshold: float = 0.01) -> float:
 
 
 # --------------------------------------------------------------------------- the small CNN
-
-class SmallCNN(nn.Module):
-    """A small CNN on 28x28 Fashion-MNIST with one activation everywhere.
-
-    ``depth`` convolutions (3x3 after a 5x5 first one), max-pooling after the
-    first two, then one linear layer: ``depth=3`` is a four-layer net like the
-    paper's Figure 1 CIFAR-10 net. All layers get the same ``init``
-    (``"xavier"``: Glorot-uniform weights, zero biases), whatever the activation.
-    """
-
-    def __init__(self, activation: str = "relu", depth: int = 3, width: int = 32,
-                 num_classes: int = 10, init: str = "xavier"):
-        super().__init__()
-        act = ACTIVATIONS[_check_activation(activation)]
-        if depth < 2:
-            raise ActivationError(f"depth must be at least 2, got {depth}")
-        if init not in INITS:
-            raise ActivationError(f"init must be one of {INITS}, got {init!r}")
-        self.prep = InputAdapter(28, channels_last=False)
-        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
-        c_in = 1
-        for i in range(1, depth + 1):
-            c_out = width // 2 if i == 1 else width
-            k = 5 if i == 1 else 3
-            layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-            layers[f"act{i}"] = act()
-            if i <= 2:
-                layers[f"pool{i}"] = nn.MaxPool2d(2)
-            c_in = c_out
-        self.features = nn.Sequential(layers)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(c_in * 7 * 7, num_classes)
-        if init != "default":
-            for m in self.modules():
-                if isinstance(m, (nn.Conv2d, nn.Linear)):
-                    if init == "xavier":
-                        nn.init.xavier_uniform_(m.weight)
-                    else:
-                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                    nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.flatten(self.features(self.prep(x))))
-
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The conv and linear layers of ``model``, by short name, in order."""
@@ -323,7 +278,7 @@ def make_activation_net(activation: str, lr: float, max_epochs: int, seed: int =
     """The Figure 1 set-up as a course classifier: :class:`SmallCNN` with
     ``activation``, SGD with momentum 0.9, a constant learning rate, no early
     stopping, no checkpoint, no validation (the claim is about training error)."""
-    from .training import make_classifier
+    from ..training import make_classifier
 
     _check_activation(activation)
     return make_classifier(SmallCNN, valid=None, max_epochs=max_epochs, lr=lr,
@@ -388,7 +343,7 @@ def plot_training_error(curves: pd.DataFrame, target: float,
 
 def training_subset(splits, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A stratified subset of ``size`` training images (all of them if fewer)."""
-    from .data import stratified_indices
+    from ..data import stratified_indices
 
     idx = stratified_indices(splits.y_train, size, seed)
     return splits.X_train[idx], splits.y_train[idx]

@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import CourseError
-from .layers import LocalResponseNorm
-from .models import (PAPER_CHANNELS, V2_CHANNELS, AlexNet, AlexNetSmall, output_size)
+from ..config import CourseError
+from ..layers import LocalResponseNorm
+from ..models import (PAPER_CHANNELS, V2_CHANNELS, AlexNet, AlexNetSmall, output_size)
 
 #: Parameters (weights + biases) of each layer of the original net, two towers,
 #: 3 input channels, 1000 classes, 227x227 input.
@@ -137,7 +137,7 @@ def paper_comparison(two_tower: AlexNet | None = None,
                      single: AlexNet | None = None) -> pd.DataFrame:
     """The paper's per-layer parameter counts against the two-tower net built
     here, with the single-tower net beside it."""
-    from .models import layer_parameters
+    from ..models import layer_parameters
 
     two = layer_parameters(two_tower if two_tower is not None else paper_alexnet(True))
     one = layer_parameters(single if single is not None else paper_alexnet(False))

@@ -1,8 +1,8 @@
 """Execute the course notebooks headless, in order: the engine behind ``make run``.
 
-    python -m course_utils.runner                 # every notebook -> build/
-    python -m course_utils.runner 00 05           # just these (by number or name)
-    python -m course_utils.runner --inplace 01    # refresh the committed outputs
+    python -m course_utils.tools.runner                 # every notebook -> build/
+    python -m course_utils.tools.runner 00 05           # just these (by number or name)
+    python -m course_utils.tools.runner --inplace 01    # refresh the committed outputs
 
 Each notebook runs top to bottom in a fresh kernel. The executed copy and an
 HTML render go to ``build/``; a notebook that fails is reported and the rest
@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ..config import BUILD_DIR, REPO_ROOT
+
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-BUILD_DIR = REPO_ROOT / "build"
 
 
 def course_notebooks(selection: list[str] | None = None) -> list[Path]:
@@ -65,7 +65,7 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.runner", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
     parser.add_argument("--out", type=Path, default=BUILD_DIR, help="output folder (build/)")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("COURSE_PROGRESS", "0")  # no progress widgets in stored outputs
-    from .config import get_profile
+    from ..config import get_profile
 
     profile = get_profile().name  # fail early on a bad COURSE_PROFILE
     books = course_notebooks(args.notebooks)

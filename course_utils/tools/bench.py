@@ -1,4 +1,4 @@
-"""How fast does the course train AlexNet? ``python -m course_utils.bench`` (or ``make bench``).
+"""How fast does the course train AlexNet? ``python -m course_utils.tools.bench`` (or ``make bench``).
 
 Two pipelines train the same network side by side, in one run:
 
@@ -36,13 +36,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import CourseError, cpu_supports_bf16, get_device, seed_everything
-from .data import load_fashion_mnist
-from .layers import InputAdapter
-from .models import AlexNet, AlexNetSmall, count_parameters
-from .training import REPO_ROOT, TensorBatches, make_classifier
+from ..config import CourseError, cpu_supports_bf16, get_device, seed_everything
+from ..data import load_fashion_mnist
+from ..layers import InputAdapter
+from ..models import AlexNet, AlexNetSmall, count_parameters
+from ..config import BUILD_DIR
+from ..training import TensorBatches, make_classifier
 
-DEFAULT_OUT = REPO_ROOT / "build" / "bench.json"
+DEFAULT_OUT = BUILD_DIR / "bench.json"
 MODELS = {"small": AlexNetSmall, "full": AlexNet}
 PIPELINE_A = ("(a) reference: PIL Resize+ToTensor per image, DataLoader, "
               "fp32 NCHW loop, loss read every step")
@@ -400,7 +401,7 @@ def defaults_for(device) -> dict:
 def run_benchmark(models=None, *, device=None, batch_size=None, steps=None, rounds=None,
                   warmup=None, eval_images=None, workers=None, matmul_n=None,
                   compile: bool = False, out=DEFAULT_OUT, log=print,
-                  command: str = "course_utils.bench.run_benchmark()") -> dict:
+                  command: str = "course_utils.tools.bench.run_benchmark()") -> dict:
     """Run the benchmark, write ``out`` (unless ``None``) and return the report."""
     device = torch.device(device if device is not None else get_device())
     d = defaults_for(device)
@@ -499,7 +500,7 @@ def _fmt_load(load) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_utils.bench",
+        prog="python -m course_utils.tools.bench",
         description="Training images/s of AlexNet: a per-image PIL pipeline (a) against "
                     "the course's pipeline (b), interleaved in one run.")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS),
@@ -532,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                                steps=args.steps, rounds=args.rounds, warmup=args.warmup,
                                eval_images=args.eval_images, workers=args.workers,
                                matmul_n=args.matmul_n, compile=args.compile, out=args.out,
-                               command=" ".join(["python -m course_utils.bench",
+                               command=" ".join(["python -m course_utils.tools.bench",
                                                  *(argv if argv is not None else sys.argv[1:])]))
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)

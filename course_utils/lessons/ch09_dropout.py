@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import CourseError
-from .experiments import claim_table
-from .runs import batched_softmax
-from .training import accuracy
+from ..config import CourseError
+from ..experiments import claim_table
+from ..training import batched_softmax
+from ..training import accuracy
 
 #: Training budget for notebook 09 and the dropout rates it compares.
 RUNS = {
@@ -31,25 +31,6 @@ RUNS = {
 }
 #: Lowest test accuracy accepted for every rate in notebook 09.
 BOUNDS = {"smoke": 0.1, "quick": 0.2, "full": 0.7}  # full: an estimate, not measured
-
-
-class PaperDropout(nn.Module):
-    """The paper's dropout: in training, zero each unit with probability ``p`` (no
-    rescaling); at test time multiply every output by ``1 - p``."""
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise CourseError(f"dropout rate must be in [0, 1), got {p}")
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            return x * (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:

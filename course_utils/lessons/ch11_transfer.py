@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import CourseError
-from .data import Splits, stratified_indices
-from .experiments import claim_table
-from .models import V2_CHANNELS, AlexNet, AlexNetSmall
+from ..config import CourseError
+from ..data import Splits, stratified_indices
+from ..experiments import claim_table
+from ..models import V2_CHANNELS, AlexNet, AlexNetSmall
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot

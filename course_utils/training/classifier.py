@@ -21,88 +21,33 @@ The fast path is on by default and needs nothing from the caller:
   instead of once per step (no host sync per step). ``compile=True`` (skorch's
   own switch) adds ``torch.compile``.
 
-``python -m course_utils.bench`` measures it against a per-image PIL pipeline.
+``python -m course_utils.tools.bench`` measures it against a per-image PIL pipeline.
 """
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import tempfile
-import warnings
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (Checkpoint, EarlyStopping, EpochScoring, LRScheduler,
-                              ProgressBar)
+from skorch.callbacks import ProgressBar
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
-from torch.utils.data import DataLoader, Subset
-from torch.utils.weak import WeakIdKeyDictionary
+from torch.utils.data import DataLoader
 
-from .config import CourseError, cpu_supports_bf16, get_device, get_profile, seed_everything
-from .models import AlexNetSmall
+from ..config import CourseError, cpu_supports_bf16, get_device, get_profile, seed_everything
+from ..models import AlexNetSmall
+from .callbacks import course_callbacks
+from .fastpath import TensorBatches, tensor_source
 
-PROGRESS_ENV = "COURSE_PROGRESS"
+__all__ = ["AMP_CHOICES", "EVAL_BATCH_SIZE", "AmpError", "CourseClassifier", "accuracy",
+           "best_epoch", "make_classifier", "train_seconds"]
+
 #: Evaluation (validation, predict) runs in batches of at least this many images:
 #: fewer, larger batches infer faster (measured: about 2x on the course's 2 CPU
 #: cores at 512 against 128), and without gradients they need little memory.
 EVAL_BATCH_SIZE = 512
-CHECKPOINT_ENV = "COURSE_CHECKPOINT_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_checkpoint_root() -> Path:
-    env = os.environ.get(CHECKPOINT_ENV, "").strip()
-    return Path(env) if env else REPO_ROOT / "build" / "checkpoints"
-
-
-def progress_enabled() -> bool:
-    """Show a progress bar? ``$COURSE_PROGRESS`` decides (0/1); otherwise only when
-    a person is watching: a terminal, or a Jupyter kernel.
-
-    ``make run`` and ``make test`` set ``COURSE_PROGRESS=0``: inside nbval's
-    kernel skorch's bar would become a notebook widget.
-    """
-    env = os.environ.get(PROGRESS_ENV)
-    if env is not None and env.strip():
-        return env.strip().lower() in {"1", "true", "yes", "on"}
-    if "ipykernel" in sys.modules:
-        return True
-    return sys.stderr.isatty()
-
-
-class RunCheckpoint(Checkpoint):
-    """A :class:`skorch.callbacks.Checkpoint` that writes into a fresh directory
-    under ``root`` each time the net is initialised.
-
-    Runs in parallel, or clones made by a grid search, therefore never
-    overwrite each other's files (skorch issue #848). Only the parameters are
-    saved: that is all ``load_best`` needs.
-    """
-
-    def __init__(self, root=None, monitor="valid_acc_best", load_best=True,
-                 f_params="params.pt", f_optimizer=None, f_criterion=None, f_history=None,
-                 **kwargs):
-        kwargs.pop("dirname", None)  # always chosen afresh in initialize()
-        self.root = root
-        super().__init__(monitor=monitor, f_params=f_params, f_optimizer=f_optimizer,
-                         f_criterion=f_criterion, f_history=f_history, dirname="",
-                         load_best=load_best, **kwargs)
-
-    def _get_param_names(self):
-        # skorch callbacks expose every attribute as a parameter; the directory
-        # must not be one, or clones would share it.
-        return [name for name in super()._get_param_names() if name != "dirname"]
-
-    def initialize(self):
-        root = Path(self.root) if self.root else default_checkpoint_root()
-        root.mkdir(parents=True, exist_ok=True)
-        self.dirname = tempfile.mkdtemp(prefix="run-", dir=root)
-        return super().initialize()
 
 
 # --------------------------------------------------------------------------- fast path
@@ -116,140 +61,6 @@ class AmpError(CourseError, ValueError):
 
 
 # Device copies of the datasets a net has iterated over, keyed by the CPU
-# tensor (or array) itself, so the data crosses to the GPU once, not per batch.
-_RESIDENT = WeakIdKeyDictionary()
-
-
-def _as_tensor(a):
-    if isinstance(a, torch.Tensor):
-        return a
-    with warnings.catch_warnings():  # read-only arrays: we never write to them
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.as_tensor(a)
-
-
-def resident(a, device) -> torch.Tensor:
-    """``a`` as a tensor on ``device``; non-CPU copies are made once and reused
-    (until ``a`` is modified in place, which makes a fresh copy)."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        return _as_tensor(a)
-    version = getattr(a, "_version", None)
-    entry = _RESIDENT.get(a)
-    if entry is not None and entry[0] == version and same_device(entry[1].device, device):
-        return entry[1]
-    copy = _as_tensor(a).to(device)
-    _RESIDENT[a] = (version, copy)
-    return copy
-
-
-def same_device(have: torch.device, want: torch.device) -> bool:
-    """Is a tensor on ``have`` already on ``want``? ("cuda" means the current GPU.)"""
-    if have.type != want.type:
-        return False
-    if want.index is None and want.type == "cuda":
-        return have.index == torch.cuda.current_device()
-    return want.index is None or have.index == want.index
-
-
-def _sliceable(a, n: int) -> bool:
-    if isinstance(a, torch.Tensor):
-        return a.dim() >= 1 and len(a) == n
-    if isinstance(a, np.ndarray):
-        return a.ndim >= 1 and len(a) == n and (a.dtype.kind in "biuf")
-    return False
-
-
-def tensor_source(dataset):
-    """``(X, y, indices)`` when ``dataset`` is a plain :class:`skorch.dataset.Dataset`
-    over a tensor or array (possibly inside ``torch.utils.data.Subset`` objects,
-    as skorch's ``ValidSplit`` makes), else ``None``. ``indices`` is ``None`` for
-    the whole dataset."""
-    indices = None
-    while isinstance(dataset, Subset):
-        idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
-        indices = idx if indices is None else idx[indices]
-        dataset = dataset.dataset
-    if type(dataset) is not Dataset or dataset.X_is_ndframe:
-        return None
-    X, y = dataset.X, dataset.y
-    n = len(dataset)
-    if not _sliceable(X, n) or not (y is None or _sliceable(y, n)):
-        return None
-    return X, y, indices
-
-
-class TensorBatches:
-    """Mini-batches sliced out of in-memory tensors: what skorch's ``DataLoader``
-    yields for a :class:`skorch.dataset.Dataset` of tensors, without calling
-    ``__getitem__`` once per image and collating.
-
-    It draws the same numbers from torch's global generator as a single-process
-    ``DataLoader`` (one for the iterator's base seed, one for the shuffle
-    sampler) and shuffles with the same permutation, so a seeded fit sees the
-    same batches, in the same order, and the same dropout masks. On a non-CPU
-    ``device`` the data is made :func:`resident` there and indexed on the device.
-    """
-
-    def __init__(self, X, y=None, indices=None, *, batch_size: int, shuffle: bool = False,
-                 drop_last: bool = False, device="cpu"):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.X, self.y, self.indices = X, y, indices
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), drop_last
-        self.device = torch.device(device)
-        self.n = len(indices) if indices is not None else len(X)
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.n // self.batch_size
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self):
-        # DataLoader.__iter__ draws its base seed; RandomSampler draws its seed.
-        torch.empty((), dtype=torch.int64).random_()
-        order = self.indices
-        if self.shuffle:
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            generator = torch.Generator()
-            generator.manual_seed(seed)
-            perm = torch.randperm(self.n, generator=generator)
-            order = perm if order is None else order[perm]
-        if order is None:
-            order = torch.arange(self.n)
-        X = resident(self.X, self.device)
-        y = None if self.y is None else resident(self.y, self.device)
-        # On the CPU, gather with NumPy: torch would split each small copy
-        # across its threads, and on a busy machine waiting for both threads
-        # to be scheduled costs more than the copy.
-        Xn, yn = _numpy_view(X), None if y is None else _numpy_view(y)
-        if Xn is not None and (y is None or yn is not None):
-            X, y, order = Xn, yn, order.numpy()
-            wrap = torch.from_numpy
-        else:
-            order = order.to(X.device)
-            wrap = _identity
-        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
-        for start in range(0, stop, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            # skorch's Dataset stands in torch.Tensor([0]) for a missing y.
-            yb = torch.zeros(len(idx), 1) if y is None else wrap(y[idx])
-            yield wrap(X[idx]), yb
-
-
-def _identity(x):
-    return x
-
-
-def _numpy_view(t: torch.Tensor):
-    """``t``'s memory as a NumPy array, if it is a plain CPU tensor, else None."""
-    if t.device.type != "cpu" or t.requires_grad:
-        return None
-    try:
-        return t.numpy()
-    except (TypeError, RuntimeError):  # bfloat16 and other types NumPy lacks
-        return None
-
 
 class CourseClassifier(NeuralNetClassifier):
     """``NeuralNetClassifier`` with the course's fast path.
@@ -366,27 +177,6 @@ class CourseClassifier(NeuralNetClassifier):
                 row[key] = value
         self.history.record(prefix + "_batch_count", batch_count)
 
-
-def course_callbacks(max_epochs: int, *, cosine: bool = True, patience: int | None = 5,
-                     checkpoint: bool = True, checkpoint_root=None, train_acc: bool = True,
-                     progress: bool | None = None) -> list[tuple[str, object]]:
-    """The course's callbacks, named so they can be tuned with ``callbacks__NAME__PARAM``."""
-    cbs: list[tuple[str, object]] = []
-    if progress if progress is not None else progress_enabled():
-        # detect_notebook=False: plain text bar, no ipywidgets needed.
-        cbs.append(("progress", ProgressBar(detect_notebook=False)))
-    if train_acc:
-        cbs.append(("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
-                                              lower_is_better=False)))
-    if cosine:
-        cbs.append(("lr_schedule", LRScheduler(policy="CosineAnnealingLR",
-                                               T_max=max(1, max_epochs))))
-    if patience is not None:
-        cbs.append(("early_stopping", EarlyStopping(monitor="valid_acc", patience=patience,
-                                                    lower_is_better=False)))
-    if checkpoint:
-        cbs.append(("checkpoint", RunCheckpoint(root=checkpoint_root)))
-    return cbs
 
 
 def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,

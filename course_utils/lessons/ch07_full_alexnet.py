@@ -31,9 +31,9 @@ import pandas as pd
 import torch
 from skorch.callbacks import Callback, LRScheduler
 
-from .config import CourseError, Profile, get_device, get_profile
-from .models import AlexNet
-from .training import make_classifier
+from ..config import CourseError, Profile, get_device, get_profile
+from ..models import AlexNet
+from ..training import LinearWarmup, Throughput, images_per_second, make_classifier
 
 
 class RecipeError(CourseError, ValueError):
@@ -79,90 +79,6 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise RecipeError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-# --------------------------------------------------------------------------- throughput
-
-class Throughput(Callback):
-    """Records, per epoch, the training images and the seconds spent on the
-    training pass (validation excluded) as ``train_images``, ``train_seconds``
-    and ``train_img_s``.
-
-    The clock runs from the first training batch to the first validation batch
-    (or the end of the epoch). On CUDA, where the course's classifier does not
-    wait for the GPU after each step, it synchronises before reading the clock,
-    so all queued GPU work is counted.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self._images = 0
-        self._start = self._stop = None
-
-    def _stop_clock(self, net):
-        if self._start is not None and self._stop is None:
-            if torch.device(net.device or "cpu").type == "cuda":
-                torch.cuda.synchronize()
-            self._stop = time.perf_counter()
-
-    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        if training:
-            if self._start is None:
-                self._start = time.perf_counter()
-            self._images += len(batch[0])
-        else:
-            self._stop_clock(net)
-
-    def on_epoch_end(self, net, **kwargs):
-        self._stop_clock(net)
-        seconds = (self._stop - self._start) if self._start is not None else 0.0
-        net.history.record("train_images", int(self._images))
-        net.history.record("train_seconds", float(seconds))
-        net.history.record("train_img_s", self._images / seconds if seconds else float("nan"))
-
-
-class LinearWarmup(Callback):
-    """Raises the learning rate linearly from ``lr / steps`` to ``lr`` over the
-    first ``steps`` training steps, then leaves it alone (a plateau schedule
-    takes over). Keep ``steps`` within the first epoch."""
-
-    def __init__(self, steps: int):
-        self.steps = int(steps)
-
-    def on_train_begin(self, net, **kwargs):
-        self.step_ = 0
-        self.base_lrs_ = [g["lr"] for g in net.optimizer_.param_groups]
-
-    def on_batch_begin(self, net, training=False, **kwargs):
-        if not training or self.step_ >= self.steps:
-            return
-        self.step_ += 1
-        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
-            group["lr"] = base * self.step_ / self.steps
-
-
-def images_per_second(net, skip_first: bool = True) -> float:
-    """Training images per second over the run, from the history.
-
-    Uses :class:`Throughput`'s records when present (training batches only),
-    else skorch's ``train_batch_size`` and the epoch ``dur`` (which includes
-    validation). The first epoch, which pays for warm-up (cuDNN autotuning,
-    allocator growth), is left out when there is more than one.
-    """
-    history = net.history
-    if len(history) == 0:
-        raise RecipeError("the net has no history yet: fit it first")
-    rows = list(history)
-    if skip_first and len(rows) > 1:
-        rows = rows[1:]
-    if all("train_seconds" in r for r in rows):
-        images = sum(r["train_images"] for r in rows)
-        seconds = sum(r["train_seconds"] for r in rows)
-    else:
-        images = sum(sum(b.get("train_batch_size", 0) for b in r["batches"]) for r in rows)
-        seconds = sum(r["dur"] for r in rows)
-    if seconds <= 0:
-        raise RecipeError("no training time in the history")
-    return images / seconds
 
 
 # --------------------------------------------------------------------------- plans

@@ -1,0 +1,525 @@
+"""The one budget table: what every notebook trains, per profile, and the bounds it asserts.
+
+Every per-profile number of the course lives in :data:`BUDGETS` below and nowhere
+else. A notebook asks for its own row::
+
+    from course_utils.budgets import budget
+    b = budget("08")               # the current profile ($COURSE_PROFILE)
+    b.epochs, b["batch_size"], b.bounds["test_acc"]
+
+and ``python -m course_utils.budgets [--profile P] [--json] [--device cpu|h100]``
+prints what each notebook costs: its runs, the training images it processes
+(runs x epochs x images) and an estimated time on a device.
+
+Fields of a row (``None`` means "all": 50,000 training or 10,000 test images):
+
+``train``, ``valid``, ``test``
+    images of each split;
+``epochs``, ``batch_size``
+    the training budget of one run;
+``seeds``, ``variants``
+    runs of the claim experiment = seeds x variants;
+``model``
+    ``(class name, keyword arguments)`` of the network trained (for the cost);
+``settings``
+    the notebook's own knobs (channels, rates, learning rates, ...);
+``extra``
+    further training stages (pretraining, a learning-rate sweep...), each
+    ``{"name", "runs", "epochs", "train"}``;
+``bounds``
+    what the notebook asserts. Smoke bounds are pipeline checks that a broken
+    pipeline fails (above chance by a margin, the loss fell); quick and full
+    bounds come from the spread measured over seeds.
+
+``$COURSE_SCALE`` (a number in (0, 1], default 1) shrinks the images and epochs of
+every row, keeping at least :data:`SCALE_FLOOR` images and one epoch: it lets the
+full profile's branches run on a CPU as a rehearsal (``make test-gpu-dry``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator
+
+from .config import BUILD_DIR, PROFILES, CourseError, Profile, get_profile
+
+__all__ = ["BUDGETS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT", "budget",
+           "course_budget", "estimate_seconds", "main", "profile_table", "scale"]
+
+SCALE_ENV = "COURSE_SCALE"
+#: The fewest images a scaled split keeps (a batch or two, every class present).
+SCALE_FLOOR = {"train": 256, "valid": 128, "test": 128}
+FULL_TRAIN, FULL_TEST = 50_000, 10_000
+
+#: A quarter of the paper's filters: the small AlexNet that trains in minutes on a CPU.
+NARROW = (24, 64, 96, 96, 64)
+PAPER = (96, 256, 384, 384, 256)
+
+
+class BudgetError(CourseError, ValueError):
+    """A notebook or profile the budget table does not know, or a bad scale."""
+
+
+# --------------------------------------------------------------------------- the table
+# notebook -> profile -> row. Keys of a row: see the module docstring.
+
+def _small(**kw):
+    return ("AlexNetSmall", kw)
+
+
+BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
+    "00": {  # getting started: no training
+        "smoke": dict(train=1_000, valid=500, test=1_000, epochs=0, seeds=0, variants=0,
+                      batch_size=128, model=_small()),
+        "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=0, seeds=0, variants=0,
+                      batch_size=128, model=_small()),
+        "full": dict(train=None, valid=10_000, test=None, epochs=0, seeds=0, variants=0,
+                     batch_size=128, model=_small()),
+    },
+    "01": {  # ReLU vs tanh vs sigmoid: Figure 1 on a small CNN, plus the dead-ReLU demo
+        "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=3,
+                      batch_size=128, model=("SmallCNN", dict(width=16)),
+                      settings=dict(width=16, target_error=0.60, lr=0.01, bad_lr=0.5,
+                                    dead_epochs=1, grad_depth=8, batch=256),
+                      extra=[dict(name="dead ReLU (2 learning rates)", runs=2, epochs=1,
+                                  train=1_000)],
+                      bounds=dict(relu_final_error=0.88, relu_not_slower_than_sigmoid=False,
+                                  dead_margin=-1.0)),
+        "quick": dict(train=3_000, valid=2_000, test=10_000, epochs=8, seeds=1, variants=3,
+                      batch_size=128, model=("SmallCNN", dict(width=16)),
+                      settings=dict(width=16, target_error=0.25, lr=0.01, bad_lr=0.5,
+                                    dead_epochs=3, grad_depth=8, batch=512),
+                      extra=[dict(name="dead ReLU (2 learning rates)", runs=2, epochs=3,
+                                  train=3_000)],
+                      bounds=dict(relu_final_error=0.26, relu_not_slower_than_sigmoid=True,
+                                  dead_margin=0.0)),
+        "full": dict(train=50_000, valid=10_000, test=None, epochs=30, seeds=1, variants=3,
+                     batch_size=128, model=("SmallCNN", dict(width=32)),
+                     settings=dict(width=32, target_error=0.10, lr=0.01, bad_lr=0.5,
+                                   dead_epochs=5, grad_depth=8, batch=1000),
+                     extra=[dict(name="dead ReLU (2 learning rates)", runs=2, epochs=5,
+                                 train=50_000)],
+                     bounds=dict(relu_final_error=0.15, relu_not_slower_than_sigmoid=True,
+                                 dead_margin=0.0)),
+    },
+    "02": {  # LRN: none / LRN / BatchNorm on the small AlexNet
+        "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=3,
+                      batch_size=128, model=_small(channels=NARROW),
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+        "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=3,
+                      batch_size=128, model=_small(channels=NARROW),
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=3, variants=3,
+                     batch_size=128, model=_small(channels=PAPER),
+                     settings=dict(channels=PAPER), bounds=dict(test_acc=0.86)),
+    },
+    "03": {  # overlapping pooling: z=3,s=2 against z=2,s=2
+        "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=2,
+                      batch_size=128, model=_small(channels=NARROW),
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+        "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=2,
+                      batch_size=128, model=_small(channels=NARROW),
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=3, variants=2,
+                     batch_size=128, model=_small(channels=PAPER),
+                     settings=dict(channels=PAPER), bounds=dict(test_acc=0.86)),
+    },
+    "04": {  # the architecture: counted, not trained
+        "smoke": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {})),
+        "quick": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {})),
+        "full": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                     model=("AlexNet", {})),
+    },
+    "05": {  # skorch: the small AlexNet trained with the course's callbacks
+        "smoke": dict(train=1_000, valid=500, test=1_000, epochs=3, seeds=1, variants=1,
+                      batch_size=128, model=_small(), bounds=dict(test_acc=0.30)),
+        "quick": dict(train=20_000, valid=2_000, test=10_000, epochs=6, seeds=1, variants=1,
+                      batch_size=128, model=_small(), bounds=dict(test_acc=0.85)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=1,
+                     batch_size=128, model=_small(), bounds=dict(test_acc=0.92)),
+    },
+    "06": {  # grid search: `variants` configurations of grids/<grid>.yaml
+        "smoke": dict(train=384, valid=200, test=1_000, epochs=1, seeds=1, variants=2,
+                      batch_size=64, model=_small(),
+                      settings=dict(grid="smoke", configurations=2, params={"batch_size": [64]}),
+                      bounds=dict(valid_acc=0.13, test_acc=0.13)),
+        "quick": dict(train=480, valid=240, test=2_000, epochs=2, seeds=1, variants=8,
+                      batch_size=64, model=_small(), settings=dict(grid="quick"),
+                      bounds=dict(valid_acc=0.25, test_acc=0.25)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=10, seeds=1, variants=27,
+                     batch_size=128, model=_small(), settings=dict(grid="reference"),
+                     bounds=dict(valid_acc=0.90, test_acc=0.90)),
+    },
+    "07": {  # the full 227x227 AlexNet: two recipes; on a CPU a pipeline check
+        "smoke": dict(train=32, valid=32, test=32, epochs=1, seeds=1, variants=2,
+                      batch_size=16, model=("AlexNet", {}),
+                      settings=dict(full_training=False, warmup_steps=1, plateau_patience=1,
+                                    early_stopping_patience=None)),
+        "quick": dict(train=128, valid=64, test=64, epochs=2, seeds=1, variants=2,
+                      batch_size=32, model=("AlexNet", {}),
+                      settings=dict(full_training=False, warmup_steps=2, plateau_patience=1,
+                                    early_stopping_patience=None)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=2,
+                     batch_size=128, model=("AlexNet", {}),
+                     settings=dict(full_training=True, warmup_steps=200, plateau_patience=2,
+                                   early_stopping_patience=6),
+                     bounds=dict(test_acc=0.93, test_acc_floor=0.85)),
+    },
+    "08": {  # augmentation: none / crops + flips / + lighting
+        "smoke": dict(train=200, valid=100, test=200, epochs=2, seeds=1, variants=3,
+                      batch_size=32, model=_small(), bounds=dict(test_acc=0.1)),
+        "quick": dict(train=600, valid=300, test=1_000, epochs=6, seeds=1, variants=3,
+                      batch_size=32, model=_small(), bounds=dict(test_acc=0.25)),
+        "full": dict(train=5_000, valid=10_000, test=None, epochs=40, seeds=1, variants=3,
+                     batch_size=128, model=_small(), bounds=dict(test_acc=0.8)),
+    },
+    "09": {  # dropout rates
+        "smoke": dict(train=200, valid=100, test=200, epochs=2, seeds=1, variants=2,
+                      batch_size=32, model=_small(), settings=dict(rates=(0.0, 0.5)),
+                      bounds=dict(test_acc=0.1)),
+        "quick": dict(train=500, valid=300, test=1_000, epochs=8, seeds=1, variants=3,
+                      batch_size=32, model=_small(), settings=dict(rates=(0.0, 0.25, 0.5)),
+                      bounds=dict(test_acc=0.2)),
+        "full": dict(train=5_000, valid=10_000, test=None, epochs=40, seeds=1, variants=4,
+                     batch_size=128, model=_small(),
+                     settings=dict(rates=(0.0, 0.25, 0.5, 0.75)), bounds=dict(test_acc=0.7)),
+    },
+    "10": {  # the 10-crop test on a net trained with crops and flips
+        "smoke": dict(train=1_000, valid=200, test=500, epochs=3, seeds=1, variants=1,
+                      batch_size=32, model=_small(), bounds=dict(test_acc=0.1)),
+        "quick": dict(train=800, valid=300, test=1_000, epochs=6, seeds=1, variants=1,
+                      batch_size=32, model=_small(), bounds=dict(test_acc=0.25)),
+        "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=1,
+                     batch_size=128, model=_small(), bounds=dict(test_acc=0.85)),
+    },
+    "11": {  # transfer: pretrain on 5 classes, then frozen / fine-tune / scratch
+        "smoke": dict(train=50, valid=100, test=300, epochs=3, seeds=1, variants=3,
+                      batch_size=32, model=_small(),
+                      settings=dict(pretrain=300, pretrain_epochs=2, shots=10),
+                      extra=[dict(name="pretrain", runs=1, epochs=2, train=300)],
+                      bounds=dict(test_acc=0.1)),
+        "quick": dict(train=100, valid=250, test=1_000, epochs=30, seeds=1, variants=3,
+                      batch_size=32, model=_small(),
+                      settings=dict(pretrain=1_500, pretrain_epochs=4, shots=20),
+                      extra=[dict(name="pretrain", runs=1, epochs=4, train=1_500)],
+                      bounds=dict(test_acc=0.25)),
+        "full": dict(train=100, valid=5_000, test=None, epochs=40, seeds=1, variants=3,
+                     batch_size=128, model=_small(),
+                     settings=dict(pretrain=None, pretrain_epochs=20, shots=20),
+                     extra=[dict(name="pretrain", runs=1, epochs=20, train=25_000)],
+                     bounds=dict(test_acc=0.6)),
+    },
+    "12": {  # what the net learned: one trained net, its filters and features
+        "smoke": dict(train=300, valid=100, test=200, epochs=3, seeds=1, variants=1,
+                      batch_size=32, model=_small(), settings=dict(gallery=300, tsne=200),
+                      bounds=dict(test_acc=0.1, agree=0.1)),
+        "quick": dict(train=1_000, valid=300, test=500, epochs=5, seeds=1, variants=1,
+                      batch_size=32, model=_small(), settings=dict(gallery=1_000, tsne=1_000),
+                      bounds=dict(test_acc=0.3, agree=0.3)),
+        "full": dict(train=None, valid=10_000, test=2_000, epochs=30, seeds=1, variants=1,
+                     batch_size=128, model=_small(), settings=dict(gallery=10_000, tsne=3_000),
+                     bounds=dict(test_acc=0.88, agree=0.85)),
+    },
+}
+
+# --------------------------------------------------------------------------- throughput
+#: Measured training throughput, images per second, of one reference network per
+#: device, and that network. Other networks are estimated from it in proportion to
+#: their training FLOPs per image; ``build/bench.json`` (``make bench``) overrides
+#: the reference figure where it was measured on the same kind of device.
+THROUGHPUT = {
+    # the course's 2-core CI machine, bf16: make_classifier, 50,000 images, batch 128,
+    # validation included (shared/reference/measurements.md)
+    "cpu": dict(model=_small(), images_per_second=812.0,
+                source="measured: 2-core CPU, small AlexNet, batch 128"),
+    # one H100: no measurement yet; bf16 peak 989 TFLOP/s at a stated utilisation, plus a
+    # fixed cost per optimiser step (Python, skorch, kernel launches)
+    "h100": dict(peak_flops=989e12, utilisation=0.15, step_seconds=0.004,
+                 source="estimate: FLOPs at 15% of bf16 peak + 4 ms per step"),
+}
+
+
+# --------------------------------------------------------------------------- the rows
+
+@dataclass(frozen=True)
+class Budget(Mapping):
+    """One notebook's budget in one profile (a row of :data:`BUDGETS`).
+
+    Reads as an object (``b.epochs``) and as a mapping of its sizes and settings
+    (``b["epochs"]``, ``b["rates"]``), so ``budget_splits(splits, **b)`` works.
+    """
+
+    notebook: str
+    profile: str
+    train: int | None
+    valid: int | None
+    test: int | None
+    epochs: int
+    seeds: int
+    variants: int
+    batch_size: int
+    model: tuple[str, Mapping[str, Any]]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    extra: tuple[Mapping[str, Any], ...] = ()
+    bounds: Mapping[str, Any] = field(default_factory=dict)
+    scale: float = 1.0
+
+    # -- mapping view: sizes, epochs and the notebook's own settings
+    def _flat(self) -> dict[str, Any]:
+        return {"train": self.train, "valid": self.valid, "test": self.test,
+                "epochs": self.epochs, "seeds": self.seeds, "batch_size": self.batch_size,
+                **self.settings}
+
+    def __getitem__(self, key: str) -> Any:
+        flat = self._flat()
+        if key not in flat:
+            raise KeyError(f"{key!r}: notebook {self.notebook}'s budget has "
+                           f"{', '.join(sorted(flat))}")
+        return flat[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._flat())
+
+    def __len__(self) -> int:
+        return len(self._flat())
+
+    # -- cost
+    @property
+    def runs(self) -> int:
+        """Training runs of the claim experiment (seeds x variants)."""
+        return self.seeds * self.variants
+
+    @property
+    def train_images(self) -> int:
+        return FULL_TRAIN if self.train is None else int(self.train)
+
+    def stages(self) -> list[dict[str, Any]]:
+        """Every training stage: the claim experiment, then the ``extra`` ones."""
+        main = {"name": "experiment", "runs": self.runs, "epochs": self.epochs,
+                "train": self.train_images, "valid": self._valid_images()}
+        rest = [{"valid": self._valid_images(), **e,
+                 "train": FULL_TRAIN if e.get("train") is None else e["train"]}
+                for e in self.extra]
+        return [s for s in [main, *rest] if s["runs"] and s["epochs"]]
+
+    def _valid_images(self) -> int:
+        return 0 if self.valid is None else int(self.valid)
+
+    @property
+    def images_processed(self) -> int:
+        """Training images seen over all runs and epochs (validation not counted)."""
+        return int(sum(s["runs"] * s["epochs"] * s["train"] for s in self.stages()))
+
+    @property
+    def model_name(self) -> str:
+        name, kwargs = self.model
+        args = ", ".join(f"{k}={'-'.join(map(str, v)) if isinstance(v, tuple) else v}"
+                         for k, v in kwargs.items())
+        return f"{name}({args})"
+
+
+def scale() -> float:
+    """``$COURSE_SCALE`` as a number in (0, 1]; 1 when unset."""
+    raw = os.environ.get(SCALE_ENV, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 1):
+        raise BudgetError(f"{SCALE_ENV}={raw!r}: set it to a number in (0, 1], e.g. 0.02, "
+                          "or unset it")
+    return value
+
+
+def _scaled(n: int | None, factor: float, kind: str, full: int) -> int | None:
+    if factor >= 1:
+        return n
+    base = full if n is None else n
+    if base <= 0:
+        return n
+    return max(min(SCALE_FLOOR[kind], base), int(round(base * factor)))
+
+
+def budget(notebook: str | int, profile: Profile | str | None = None) -> Budget:
+    """Notebook ``notebook``'s row for ``profile`` (default: the current profile),
+    shrunk by ``$COURSE_SCALE`` when that is set."""
+    key = f"{int(notebook):02d}" if str(notebook).isdigit() else str(notebook)
+    if key not in BUDGETS:
+        raise BudgetError(f"no budget for notebook {notebook!r}: known are "
+                          f"{', '.join(BUDGETS)}")
+    prof = profile.name if isinstance(profile, Profile) else get_profile(profile).name
+    rows = BUDGETS[key]
+    if prof not in rows:
+        raise BudgetError(f"notebook {key} has no {prof!r} budget: use one of "
+                          f"{', '.join(rows)}")
+    row = dict(rows[prof])
+    b = Budget(notebook=key, profile=prof, train=row.pop("train"), valid=row.pop("valid"),
+               test=row.pop("test"), epochs=row.pop("epochs"), seeds=row.pop("seeds"),
+               variants=row.pop("variants"), batch_size=row.pop("batch_size"),
+               model=(row["model"][0], MappingProxyType(dict(row.pop("model")[1]))),
+               settings=MappingProxyType(dict(row.pop("settings", {}))),
+               extra=tuple(MappingProxyType(dict(e)) for e in row.pop("extra", ())),
+               bounds=MappingProxyType(dict(row.pop("bounds", {}))))
+    if row:
+        raise BudgetError(f"notebook {key}, {prof}: unknown keys {sorted(row)}")
+    factor = scale()
+    if factor < 1:
+        b = replace(
+            b, scale=factor,
+            train=_scaled(b.train, factor, "train", FULL_TRAIN),
+            valid=_scaled(b.valid, factor, "valid", FULL_TEST),
+            test=_scaled(b.test, factor, "test", FULL_TEST),
+            epochs=max(1, math.ceil(b.epochs * factor)) if b.epochs else 0,
+            extra=tuple(MappingProxyType({
+                **e, "train": _scaled(e.get("train"), factor, "train", FULL_TRAIN),
+                "epochs": max(1, math.ceil(e["epochs"] * factor))}) for e in b.extra))
+    return b
+
+
+course_budget = budget
+
+
+# --------------------------------------------------------------------------- estimates
+
+@lru_cache(maxsize=None)
+def _train_flops(name: str, kwargs_items: tuple) -> float:
+    """Training FLOPs per image (forward x 3) of the model, counted by torch."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from . import models
+
+    cls = getattr(models, name)
+    model = cls(**dict(kwargs_items)).eval()
+    x = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return 3.0 * counter.get_total_flops()
+
+
+def _flops(model) -> float:
+    name, kwargs = model
+    return _train_flops(name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                           for k, v in kwargs.items())))
+
+
+def _bench_reference(device: str) -> float | None:
+    """The reference net's training img/s from ``build/bench.json``, where it was
+    measured on ``device`` (cpu, or a CUDA GPU for h100)."""
+    path = BUILD_DIR / "bench.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    for row in data.get("results", []) if isinstance(data, dict) else []:
+        dev = str(row.get("device", ""))
+        if row.get("model") == "small" and row.get("pipeline") in ("course", "b") and (
+                (device == "cpu" and dev.startswith("cpu"))
+                or (device == "h100" and "H100" in str(row.get("gpu", dev)))):
+            value = row.get("train_images_per_second")
+            if isinstance(value, (int, float)) and value > 0:
+                return float(value)
+    return None
+
+
+def estimate_seconds(b: Budget, device: str = "cpu") -> float:
+    """Estimated training time of ``b`` on ``device`` ("cpu": the course's 2-core
+    machine; "h100": one H100), validation passes included."""
+    if device not in THROUGHPUT:
+        raise BudgetError(f"no throughput for device {device!r}: use {', '.join(THROUGHPUT)}")
+    ref = THROUGHPUT[device]
+    seconds = 0.0
+    flops = _flops(b.model) if b.stages() else 0.0
+    for s in b.stages():
+        train_imgs = s["runs"] * s["epochs"] * s["train"]
+        # validation: a forward pass (a third of a training step) per image per epoch
+        valid_imgs = s["runs"] * s["epochs"] * s["valid"] / 3.0
+        images = train_imgs + valid_imgs
+        if "images_per_second" in ref:
+            measured = _bench_reference(device) or ref["images_per_second"]
+            rate = measured * _flops(ref["model"]) / flops
+            seconds += images / rate
+        else:
+            steps = s["runs"] * s["epochs"] * math.ceil(s["train"] / max(1, b.batch_size))
+            seconds += images * flops / (ref["peak_flops"] * ref["utilisation"])
+            seconds += steps * ref["step_seconds"]
+    return seconds
+
+
+def profile_table(profile: str, device: str = "cpu") -> dict[str, Any]:
+    """Every notebook's cost in ``profile`` as one JSON-ready dict."""
+    notebooks = {}
+    for key in BUDGETS:
+        b = budget(key, profile)
+        notebooks[key] = {
+            "runs": sum(s["runs"] for s in b.stages()), "epochs": b.epochs,
+            "train": b.train_images if b.epochs else 0, "seeds": b.seeds,
+            "variants": b.variants, "batch_size": b.batch_size, "model": b.model_name,
+            "images_processed": b.images_processed,
+            "estimated_seconds": round(estimate_seconds(b, device), 1), "device": device,
+        }
+    total = {"images_processed": sum(n["images_processed"] for n in notebooks.values()),
+             "estimated_seconds": round(sum(n["estimated_seconds"]
+                                            for n in notebooks.values()), 1),
+             "device": device}
+    return {"profile": profile, "device": device, "source": THROUGHPUT[device]["source"],
+            "scale": scale(), "notebooks": notebooks, "total": total}
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _print_table(table: dict[str, Any]) -> None:
+    print(f"profile {table['profile']} on {table['device']} ({table['source']})")
+    head = f"{'nb':<3} {'runs':>4} {'epochs':>6} {'images':>12} {'estimate':>10}  model"
+    print(head)
+    print("-" * len(head))
+    for key, n in table["notebooks"].items():
+        print(f"{key:<3} {n['runs']:>4} {n['epochs']:>6} {n['images_processed']:>12,} "
+              f"{_minutes(n['estimated_seconds']):>10}  {n['model']}")
+    t = table["total"]
+    print("-" * len(head))
+    print(f"{'all':<3} {'':>4} {'':>6} {t['images_processed']:>12,} "
+          f"{_minutes(t['estimated_seconds']):>10}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.budgets",
+        description="What each notebook trains per profile, and an estimated time.")
+    parser.add_argument("--profile", default=None,
+                        help=f"one of {', '.join(PROFILES)} (default: $COURSE_PROFILE, "
+                             "else quick on a CPU, full with CUDA)")
+    parser.add_argument("--device", default=None, choices=sorted(THROUGHPUT),
+                        help="device of the estimate (default: cpu, h100 for full)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    try:
+        profile = get_profile(args.profile).name
+        device = args.device or ("h100" if profile == "full" else "cpu")
+        table = profile_table(profile, device)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(table, indent=1))
+    else:
+        _print_table(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

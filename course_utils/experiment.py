@@ -1,0 +1,320 @@
+"""The one run layer: train a variant, measure it the same way everywhere, compare fairly.
+
+Every notebook, the grid search and the bench train through :func:`train_variant`,
+which returns one :class:`RunResult` with one definition of each metric:
+
+``train_acc``
+    eval-mode accuracy (dropout off, no augmentation) on a fixed sample of the
+    training images (the first ``train_eval_size``);
+``valid_acc``, ``test_acc``
+    eval-mode accuracy on the validation and test images;
+``gap``
+    ``train_acc - valid_acc``: how much the net overfits;
+``epochs_run``, ``best_epoch``
+    epochs trained, and the epoch with the best validation accuracy;
+``train_seconds``
+    skorch's wall time of all epochs (validation included).
+
+The caller chooses which model is scored: ``select="last"`` (a fixed budget: the
+last epoch) or ``select="best"`` (the best validation epoch, restored from the
+checkpoint).
+
+To compare variants, :func:`run_variants` trains each variant on the same seeds,
+:func:`summarize_runs` gives mean +- std per variant and :func:`paired_differences`
+the difference to a baseline seed by seed, with a verdict ("inside the noise" when
+the mean difference is within two standard errors of zero).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import CourseError, Profile, get_device, get_profile
+from .data import Splits
+from .models import AlexNetSmall
+from .training import accuracy, best_epoch, make_classifier, train_seconds
+
+__all__ = ["RESULT_FIELDS", "SELECTIONS", "ExperimentError", "RunResult", "claim_table",
+           "format_mean_std", "paired_differences", "results_frame", "run_variants",
+           "summarize_runs", "train_variant"]
+
+SELECTIONS = ("last", "best")
+
+
+class ExperimentError(CourseError, ValueError):
+    """An experiment set up in a way that cannot give a fair comparison."""
+
+
+@dataclass
+class RunResult:
+    """What one training run measured (see the module docstring for each metric).
+
+    ``net`` (the fitted skorch net) is kept only when asked for; it is not part of
+    :meth:`as_dict`. Fields can also be read as ``result["test_acc"]``.
+    """
+
+    variant: str
+    seed: int
+    select: str
+    train_acc: float
+    valid_acc: float
+    test_acc: float | None
+    gap: float
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    final_train_loss: float
+    test_seconds: float | None = None
+    net: Any = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record without the net: what tables and the search's files hold."""
+        d = asdict(self) if self.net is None else {k: getattr(self, k) for k in RESULT_FIELDS}
+        d.pop("net", None)
+        return d
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in RESULT_FIELDS and key != "net":
+            raise KeyError(f"{key!r}: a run result has {', '.join(RESULT_FIELDS)}")
+        return getattr(self, key)
+
+    @property
+    def sec_per_epoch(self) -> float:
+        return self.train_seconds / max(self.epochs_run, 1)
+
+
+#: The fields of a :class:`RunResult` record, in table order.
+RESULT_FIELDS = ("variant", "seed", "select", "train_acc", "valid_acc", "test_acc", "gap",
+                 "epochs_run", "best_epoch", "train_seconds", "final_train_loss",
+                 "test_seconds")
+
+
+def train_variant(splits: Splits, module=AlexNetSmall, *, epochs: int, seed: int = 0,
+                  select: str = "last", variant: str = "", train_eval_size: int | None = 5_000,
+                  test: bool = True, keep_net: bool = False,
+                  make: Callable[..., Any] = make_classifier, **kwargs: Any) -> RunResult:
+    """Train ``module`` on ``splits`` for ``epochs`` and measure it.
+
+    Parameters
+    ----------
+    splits : Splits
+        Training, validation (and test) images; the validation split is skorch's
+        fixed ``predefined_split``.
+    module : type or nn.Module
+        The network; its parameters go in ``kwargs`` as ``module__NAME``.
+    epochs : int
+        The budget (early stopping is off unless ``patience`` is given).
+    seed : int
+        Seeds the weights, the shuffling and dropout.
+    select : {"last", "best"}
+        Score the last epoch's model, or the best validation epoch's (restored
+        from a checkpoint, which is deleted afterwards).
+    variant : str
+        A name for tables.
+    train_eval_size : int or None
+        Training images scored for ``train_acc`` (the first ones); None: all.
+    test : bool
+        Score the test split too (when ``splits`` has one).
+    keep_net : bool
+        Keep the fitted net in the result (``result.net``).
+    make : callable
+        The classifier factory (tests pass a cheaper one).
+    **kwargs
+        Passed to ``make``: ``lr``, ``batch_size``, ``optimizer``, ``module__...``,
+        ``callbacks``, ``verbose`` (0 by default), ...
+    """
+    if select not in SELECTIONS:
+        raise ExperimentError(f"select must be one of {SELECTIONS}, got {select!r}")
+    if int(epochs) < 1:
+        raise ExperimentError(f"epochs must be at least 1, got {epochs}")
+    kwargs.setdefault("patience", None)
+    kwargs.setdefault("verbose", 0)
+    kwargs["checkpoint"] = select == "best"
+    net = make(module, valid=(splits.X_valid, splits.y_valid), max_epochs=int(epochs),
+               seed=seed, **kwargs)
+    net.fit(splits.X_train, splits.y_train)
+    n_eval = len(splits.y_train) if train_eval_size is None else min(int(train_eval_size),
+                                                                     len(splits.y_train))
+    train_acc = accuracy(net, splits.X_train[:n_eval], splits.y_train[:n_eval])
+    valid_acc = accuracy(net, splits.X_valid, splits.y_valid)
+    test_acc = test_s = None
+    if test and getattr(splits, "X_test", None) is not None and len(splits.y_test):
+        t0 = time.perf_counter()
+        test_acc = accuracy(net, splits.X_test, splits.y_test)
+        test_s = time.perf_counter() - t0
+    best, _ = best_epoch(net)
+    return RunResult(
+        variant=variant, seed=int(seed), select=select, train_acc=train_acc,
+        valid_acc=valid_acc, test_acc=test_acc, gap=train_acc - valid_acc,
+        epochs_run=len(net.history), best_epoch=best, train_seconds=train_seconds(net),
+        final_train_loss=float(net.history[-1, "train_loss"]), test_seconds=test_s,
+        net=net if keep_net else None)
+
+
+# --------------------------------------------------------------------------- several runs
+
+def _seed_list(seeds: int | Sequence[int] | None, profile: Profile) -> list[int]:
+    if seeds is None:
+        seeds = profile.seeds
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ExperimentError(f"seeds must be at least 1, got {seeds}")
+        return list(range(int(seeds)))
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ExperimentError("seeds is empty: give a count (e.g. 3) or a list of seeds")
+    if len(set(seeds)) != len(seeds):
+        raise ExperimentError(f"seeds repeat: {seeds}; every run needs its own seed")
+    return seeds
+
+
+def _check_variants(variants: Mapping[str, Mapping[str, Any]]) -> None:
+    if not isinstance(variants, Mapping) or not variants:
+        raise ExperimentError("variants must be a non-empty dict: name -> make_classifier "
+                              "keyword arguments, e.g. {'LRN': {'module__lrn': True}}")
+    for name, kwargs in variants.items():
+        if not isinstance(kwargs, Mapping):
+            raise ExperimentError(f"variant {name!r}: expected a dict of keyword arguments, "
+                                  f"got {type(kwargs).__name__}")
+        budget = {"max_epochs", "epochs", "batch_size", "lr", "optimizer"} & set(kwargs)
+        if budget:
+            raise ExperimentError(f"variant {name!r} sets {sorted(budget)}: the budget must be "
+                                  "the same for every variant; pass it to run_variants instead")
+
+
+def run_variants(variants: Mapping[str, Mapping[str, Any]], splits, *,
+                 seeds: int | Sequence[int] | None = None, epochs: int | None = None,
+                 select: str = "last", module=AlexNetSmall,
+                 on_run: Callable[[dict], None] | None = None, keep_nets: bool = False,
+                 **common: Any) -> pd.DataFrame:
+    """Train every variant with every seed at the same budget; one row per run.
+
+    ``variants`` maps a name to the keyword arguments that differ
+    (``{"LRN": {"module__lrn": True}}``); it may not change the budget. ``common``
+    holds what every variant shares (``module__channels=...``, ``lr=...``) and
+    :func:`train_variant`'s options. ``seeds`` and ``epochs`` default to the
+    profile's. With ``keep_nets`` the nets are in ``table.attrs["nets"]``, keyed
+    by ``(variant, seed)``.
+
+    Returns a DataFrame with :data:`RESULT_FIELDS` and ``sec_per_epoch``.
+    """
+    _check_variants(variants)
+    profile = get_profile()
+    seed_list = _seed_list(seeds, profile)
+    epochs = profile.epochs if epochs is None else int(epochs)
+    rows, nets = [], {}
+    for name, kwargs in variants.items():
+        for seed in seed_list:
+            result = train_variant(splits, module, epochs=epochs, seed=seed, select=select,
+                                   variant=name, keep_net=keep_nets, **{**common, **kwargs})
+            row = {**result.as_dict(), "sec_per_epoch": result.sec_per_epoch}
+            rows.append(row)
+            if keep_nets:
+                nets[(name, seed)] = result.net
+            if on_run is not None:
+                on_run(row)
+    table = pd.DataFrame(rows, columns=[*RESULT_FIELDS, "sec_per_epoch"])
+    table.attrs["nets"] = nets
+    return table
+
+
+def results_frame(results: Sequence[RunResult | Mapping[str, Any]],
+                  columns: Sequence[str] = ("variant", "seed", "train_acc", "valid_acc",
+                                            "test_acc", "gap", "epochs_run", "best_epoch",
+                                            "train_seconds")) -> pd.DataFrame:
+    """A table of run results (the nets left out)."""
+    rows = [r.as_dict() if isinstance(r, RunResult) else dict(r) for r in results]
+    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows]).round(4)
+
+
+def summarize_runs(runs: pd.DataFrame, metrics: Sequence[str] = ("test_acc", "valid_acc",
+                                                                  "train_acc", "gap")
+                   ) -> pd.DataFrame:
+    """One row per variant (in the order first seen): runs, mean and std of each metric,
+    and seconds per epoch. The std is the sample std (ddof=1): NaN for one seed."""
+    missing = {"variant", *metrics} - set(runs.columns)
+    if missing:
+        raise ExperimentError(f"runs lacks columns {sorted(missing)}: pass run_variants' table")
+    if runs.empty:
+        raise ExperimentError("runs is empty: nothing to summarise")
+    order = list(dict.fromkeys(runs["variant"]))
+    g = runs.groupby("variant", sort=False)
+    cols: dict[str, Any] = {"runs": g.size()}
+    for m in metrics:
+        cols[f"{m}_mean"] = g[m].mean()
+        cols[f"{m}_std"] = g[m].std(ddof=1)
+    if "sec_per_epoch" in runs.columns:
+        cols["sec_per_epoch"] = g["sec_per_epoch"].mean()
+    out = pd.DataFrame(cols).loc[order]
+    out.index.name = "variant"
+    return out
+
+
+def paired_differences(runs: pd.DataFrame, baseline: str, metric: str = "test_acc",
+                       noise_z: float = 2.0) -> pd.DataFrame:
+    """Each variant minus ``baseline`` on ``metric``, seed by seed.
+
+    Returns one row per other variant: the number of paired seeds, the mean and
+    std of the differences, and a verdict: "higher" or "lower" when the mean is
+    more than ``noise_z`` standard errors from zero, else "inside the noise"
+    (also with fewer than two seeds, where no spread can be measured).
+    """
+    if baseline not in set(runs["variant"]):
+        raise ExperimentError(f"no variant {baseline!r} in the runs: have "
+                              f"{', '.join(dict.fromkeys(runs['variant']))}")
+    base = runs[runs["variant"] == baseline].set_index("seed")[metric]
+    rows = []
+    for name in dict.fromkeys(runs["variant"]):
+        if name == baseline:
+            continue
+        other = runs[runs["variant"] == name].set_index("seed")[metric]
+        common = base.index.intersection(other.index)
+        if len(common) == 0:
+            raise ExperimentError(f"variant {name!r} shares no seed with {baseline!r}: "
+                                  "run both on the same seeds")
+        diff = (other.loc[common] - base.loc[common]).astype(float)
+        mean = float(diff.mean())
+        std = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
+        se = std / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        if not np.isfinite(se):
+            verdict = "inside the noise"
+        elif abs(mean) > noise_z * se:
+            verdict = "higher" if mean > 0 else "lower"
+        else:
+            verdict = "inside the noise"
+        rows.append({"variant": name, "baseline": baseline, "metric": metric,
+                     "seeds": len(diff), "diff_mean": mean, "diff_std": std,
+                     "verdict": verdict})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+# --------------------------------------------------------------------------- reporting
+
+def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``"0.871 ± 0.004"``; ``"0.871"`` when std is NaN (one seed)."""
+    if std is None or not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None = None,
+                device=None) -> pd.DataFrame:
+    """The table every claim gets: what the paper reports, what we got, and the
+    profile and device ours was measured on. ``rows``: dicts with at least
+    ``"claim"``, ``"paper"`` and ``"ours"``."""
+    if not rows:
+        raise ExperimentError("claim_table needs at least one row")
+    name = profile.name if isinstance(profile, Profile) else (profile or get_profile().name)
+    device = str(device if device is not None else get_device())
+    table = []
+    for row in rows:
+        missing = {"claim", "paper", "ours"} - set(row)
+        if missing:
+            raise ExperimentError(f"claim row lacks {sorted(missing)}: {dict(row)}")
+        table.append({**row, "profile": name, "device": device})
+    return pd.DataFrame(table).set_index("claim")

@@ -1,0 +1,22 @@
+"""Training with skorch: the course's classifier, its callbacks and its fast path.
+
+- :mod:`.classifier`: :func:`make_classifier`, the one factory every notebook uses,
+  and :class:`CourseClassifier`, skorch's ``NeuralNetClassifier`` with the fast path;
+- :mod:`.callbacks`: the callbacks it installs (and two more for notebook 07);
+- :mod:`.fastpath`: batches sliced from in-memory tensors, data resident on the GPU.
+"""
+from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, LinearWarmup, RunCheckpoint, Throughput,
+                        course_callbacks, default_checkpoint_root, images_per_second,
+                        progress_enabled)
+from .classifier import (AMP_CHOICES, EVAL_BATCH_SIZE, AmpError, CourseClassifier, accuracy,
+                         best_epoch, make_classifier, train_seconds)
+from .fastpath import TensorBatches, resident, same_device, tensor_source
+from .predict import batched_outputs, batched_softmax, predict_proba
+
+__all__ = [
+    "AMP_CHOICES", "CHECKPOINT_ENV", "EVAL_BATCH_SIZE", "PROGRESS_ENV", "AmpError",
+    "CourseClassifier", "LinearWarmup", "RunCheckpoint", "Throughput", "TensorBatches",
+    "accuracy", "batched_outputs", "batched_softmax", "best_epoch", "course_callbacks", "default_checkpoint_root",
+    "images_per_second", "make_classifier", "predict_proba", "progress_enabled", "resident", "same_device",
+    "tensor_source", "train_seconds",
+]

@@ -1,0 +1,182 @@
+"""The course's skorch callbacks: progress bar, schedules, checkpoint, throughput."""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import (Callback, Checkpoint, EarlyStopping, EpochScoring, LRScheduler,
+                              ProgressBar)
+
+from ..config import BUILD_DIR, CourseError
+
+__all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "LinearWarmup", "RunCheckpoint", "Throughput",
+           "course_callbacks", "default_checkpoint_root", "images_per_second", "progress_enabled"]
+
+PROGRESS_ENV = "COURSE_PROGRESS"
+CHECKPOINT_ENV = "COURSE_CHECKPOINT_DIR"
+
+
+def default_checkpoint_root() -> Path:
+    env = os.environ.get(CHECKPOINT_ENV, "").strip()
+    return Path(env) if env else BUILD_DIR / "checkpoints"
+
+
+def progress_enabled() -> bool:
+    """Show a progress bar? ``$COURSE_PROGRESS`` decides (0/1); otherwise only when
+    a person is watching: a terminal, or a Jupyter kernel.
+
+    ``make run`` and ``make test`` set ``COURSE_PROGRESS=0``: inside nbval's
+    kernel skorch's bar would become a notebook widget.
+    """
+    env = os.environ.get(PROGRESS_ENV)
+    if env is not None and env.strip():
+        return env.strip().lower() in {"1", "true", "yes", "on"}
+    if "ipykernel" in sys.modules:
+        return True
+    return sys.stderr.isatty()
+
+
+class RunCheckpoint(Checkpoint):
+    """A :class:`skorch.callbacks.Checkpoint` that writes into a fresh directory
+    under ``root`` each time the net is initialised.
+
+    Runs in parallel, or clones made by a grid search, therefore never
+    overwrite each other's files (skorch issue #848). Only the parameters are
+    saved: that is all ``load_best`` needs.
+    """
+
+    def __init__(self, root=None, monitor="valid_acc_best", load_best=True,
+                 f_params="params.pt", f_optimizer=None, f_criterion=None, f_history=None,
+                 **kwargs):
+        kwargs.pop("dirname", None)  # always chosen afresh in initialize()
+        self.root = root
+        super().__init__(monitor=monitor, f_params=f_params, f_optimizer=f_optimizer,
+                         f_criterion=f_criterion, f_history=f_history, dirname="",
+                         load_best=load_best, **kwargs)
+
+    def _get_param_names(self):
+        # skorch callbacks expose every attribute as a parameter; the directory
+        # must not be one, or clones would share it.
+        return [name for name in super()._get_param_names() if name != "dirname"]
+
+    def initialize(self):
+        root = Path(self.root) if self.root else default_checkpoint_root()
+        root.mkdir(parents=True, exist_ok=True)
+        self.dirname = tempfile.mkdtemp(prefix="run-", dir=root)
+        return super().initialize()
+
+
+
+def course_callbacks(max_epochs: int, *, cosine: bool = True, patience: int | None = 5,
+                     checkpoint: bool = True, checkpoint_root=None, train_acc: bool = True,
+                     progress: bool | None = None) -> list[tuple[str, object]]:
+    """The course's callbacks, named so they can be tuned with ``callbacks__NAME__PARAM``."""
+    cbs: list[tuple[str, object]] = []
+    if progress if progress is not None else progress_enabled():
+        # detect_notebook=False: plain text bar, no ipywidgets needed.
+        cbs.append(("progress", ProgressBar(detect_notebook=False)))
+    if train_acc:
+        cbs.append(("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
+                                              lower_is_better=False)))
+    if cosine:
+        cbs.append(("lr_schedule", LRScheduler(policy="CosineAnnealingLR",
+                                               T_max=max(1, max_epochs))))
+    if patience is not None:
+        cbs.append(("early_stopping", EarlyStopping(monitor="valid_acc", patience=patience,
+                                                    lower_is_better=False)))
+    if checkpoint:
+        cbs.append(("checkpoint", RunCheckpoint(root=checkpoint_root)))
+    return cbs
+
+
+
+
+
+class Throughput(Callback):
+    """Records, per epoch, the training images and the seconds spent on the
+    training pass (validation excluded) as ``train_images``, ``train_seconds``
+    and ``train_img_s``.
+
+    The clock runs from the first training batch to the first validation batch
+    (or the end of the epoch). On CUDA, where the course's classifier does not
+    wait for the GPU after each step, it synchronises before reading the clock,
+    so all queued GPU work is counted.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._images = 0
+        self._start = self._stop = None
+
+    def _stop_clock(self, net):
+        if self._start is not None and self._stop is None:
+            if torch.device(net.device or "cpu").type == "cuda":
+                torch.cuda.synchronize()
+            self._stop = time.perf_counter()
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            if self._start is None:
+                self._start = time.perf_counter()
+            self._images += len(batch[0])
+        else:
+            self._stop_clock(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._stop_clock(net)
+        seconds = (self._stop - self._start) if self._start is not None else 0.0
+        net.history.record("train_images", int(self._images))
+        net.history.record("train_seconds", float(seconds))
+        net.history.record("train_img_s", self._images / seconds if seconds else float("nan"))
+
+
+class LinearWarmup(Callback):
+    """Raises the learning rate linearly from ``lr / steps`` to ``lr`` over the
+    first ``steps`` training steps, then leaves it alone (a plateau schedule
+    takes over). Keep ``steps`` within the first epoch."""
+
+    def __init__(self, steps: int):
+        self.steps = int(steps)
+
+    def on_train_begin(self, net, **kwargs):
+        self.step_ = 0
+        self.base_lrs_ = [g["lr"] for g in net.optimizer_.param_groups]
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training or self.step_ >= self.steps:
+            return
+        self.step_ += 1
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base * self.step_ / self.steps
+
+
+def images_per_second(net, skip_first: bool = True) -> float:
+    """Training images per second over the run, from the history.
+
+    Uses :class:`Throughput`'s records when present (training batches only),
+    else skorch's ``train_batch_size`` and the epoch ``dur`` (which includes
+    validation). The first epoch, which pays for warm-up (cuDNN autotuning,
+    allocator growth), is left out when there is more than one.
+    """
+    history = net.history
+    if len(history) == 0:
+        raise CourseError("the net has no history yet: fit it first")
+    rows = list(history)
+    if skip_first and len(rows) > 1:
+        rows = rows[1:]
+    if all("train_seconds" in r for r in rows):
+        images = sum(r["train_images"] for r in rows)
+        seconds = sum(r["train_seconds"] for r in rows)
+    else:
+        images = sum(sum(b.get("train_batch_size", 0) for b in r["batches"]) for r in rows)
+        seconds = sum(r["dur"] for r in rows)
+    if seconds <= 0:
+        raise RecipeError("no training time in the history")
+    return images / seconds
+
+
