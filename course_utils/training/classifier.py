@@ -26,6 +26,7 @@ The fast path is on by default and needs nothing from the caller:
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterable
 
 import numpy as np
@@ -41,7 +42,7 @@ from ..models import AlexNetSmall
 from .callbacks import course_callbacks
 from .fastpath import TensorBatches, tensor_source
 
-__all__ = ["AMP_CHOICES", "EVAL_BATCH_SIZE", "AmpError", "CourseClassifier", "accuracy",
+__all__ = ["AMP_CHOICES", "AMP_ENV", "EVAL_BATCH_SIZE", "AmpError", "CourseClassifier", "accuracy",
            "best_epoch", "make_classifier", "train_seconds"]
 
 #: Evaluation (validation, predict) runs in batches of at least this many images:
@@ -54,6 +55,9 @@ EVAL_BATCH_SIZE = 512
 
 #: ``amp`` values: "auto" is bf16 on a CUDA GPU or CPU that supports it natively, else full precision.
 AMP_CHOICES = ("auto", "bf16", "off")
+#: ``COURSE_AMP=off`` makes ``amp="auto"`` train in float32 (the path of CPUs without
+#: native bf16), ``bf16`` forces bf16; unset, ``auto`` decides by the device.
+AMP_ENV = "COURSE_AMP"
 
 
 class AmpError(CourseError, ValueError):
@@ -105,6 +109,12 @@ class CourseClassifier(NeuralNetClassifier):
         amp = "off" if self.amp in (None, False) else str(self.amp).lower()
         if amp not in AMP_CHOICES:
             raise AmpError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
+        env = os.environ.get(AMP_ENV, "").strip().lower()
+        if amp == "auto" and env:
+            if env not in AMP_CHOICES:
+                raise AmpError(f"{AMP_ENV}={env!r}: set it to one of {', '.join(AMP_CHOICES)}, "
+                               "or unset it")
+            amp = env
         if amp == "bf16":
             return torch.bfloat16
         if amp == "auto":
