@@ -153,7 +153,10 @@ def get_device(prefer: str | None = None) -> torch.device:
     if prefer is None:
         prefer = os.environ.get(DEVICE_ENV, "").strip() or "auto"
     choice = prefer.strip().lower()
-    kind = choice.split(":")[0]
+    kind, _, index = choice.partition(":")
+    if _ and not (index.isdigit() and kind in ("cuda", "cpu")):
+        raise DeviceUnavailableError(
+            f"unknown device {prefer!r}: use auto, cuda, cuda:N (N a GPU number), mps or cpu")
     if kind == "auto":
         if cuda_available():
             return torch.device("cuda")
@@ -166,6 +169,10 @@ def get_device(prefer: str | None = None) -> torch.device:
                 "CUDA was asked for but this machine has no usable CUDA GPU: "
                 f"unset {DEVICE_ENV} (or use 'cpu'), or run on a GPU machine"
             )
+        if index and int(index) >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"{prefer!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                f"numbered from 0; set {DEVICE_ENV} to one of them, or to cuda")
         return torch.device(choice)
     if kind == "mps":
         if not _mps_available():
@@ -174,7 +181,7 @@ def get_device(prefer: str | None = None) -> torch.device:
             )
         return torch.device("mps")
     if kind == "cpu":
-        return torch.device("cpu")
+        return torch.device("cpu")  # cpu:N names the same single CPU device
     raise DeviceUnavailableError(
         f"unknown device {prefer!r}: use auto, cuda, mps or cpu"
     )
