@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where runs write what they make: checkpoints, results, reports.
 BUILD_DIR = REPO_ROOT / "build"
+
+#: When the package was first imported: a notebook's first cell.
+STARTED = time.time()
 
 PROFILE_ENV = "COURSE_PROFILE"
 DEVICE_ENV = "COURSE_DEVICE"
@@ -98,6 +102,20 @@ def get_profile(name: str | None = None) -> Profile:
             f"unknown profile {name!r}: set {PROFILE_ENV} to one of {valid}"
         )
     return PROFILES[key]
+
+
+SEED_ENV = "COURSE_SEED"
+
+
+def default_seed() -> int:
+    """The seed a notebook starts from: ``$COURSE_SEED``, else 0 (``make test-seeds``
+    runs the smoke notebooks under seeds 0-9)."""
+    raw = os.environ.get(SEED_ENV, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise CourseError(f"{SEED_ENV}={raw!r}: set it to a whole number (e.g. 3), or unset it")
+    return int(raw)
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
