@@ -55,7 +55,7 @@ from typing import Any, Iterator
 from .config import BUILD_DIR, PROFILES, CourseError, Profile, get_profile
 
 __all__ = ["BUDGETS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT", "budget",
-           "course_budget", "estimate_seconds", "main", "profile_table", "scale"]
+           "course_budget", "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
 
 SCALE_ENV = "COURSE_SCALE"
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
@@ -506,6 +506,19 @@ def profile_table(profile: str, device: str = "cpu") -> dict[str, Any]:
             "scale": scale(), "notebooks": notebooks, "total": total}
 
 
+def readme_table() -> str:
+    """The README's profile table (a test keeps the README in step with the budget table)."""
+    lines = ["| profile | training images processed, all notebooks | estimated training time |",
+             "|---|---:|---|"]
+    for profile in PROFILES:
+        device = "h100" if profile == "full" else "cpu"
+        t = profile_table(profile, device)["total"]
+        where = "one H100" if device == "h100" else "the 2-core CPU"
+        lines.append(f"| `{profile}` | {t['images_processed']:,} | "
+                     f"{_minutes(t['estimated_seconds'])} on {where} |")
+    return "\n".join(lines)
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
@@ -534,7 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, choices=sorted(THROUGHPUT),
                         help="device of the estimate (default: cpu, h100 for full)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--readme", action="store_true",
+                        help="print the README's profile table (all profiles)")
     args = parser.parse_args(argv)
+    if args.readme:
+        print(readme_table())
+        return 0
     try:
         profile = get_profile(args.profile).name
         device = args.device or ("h100" if profile == "full" else "cpu")

@@ -95,3 +95,10 @@ def test_estimates_grow_with_the_work():
     big = B.budget("10", "full")
     assert 0 < B.estimate_seconds(small, "cpu") < B.estimate_seconds(big, "cpu")
     assert B.estimate_seconds(big, "h100") < B.estimate_seconds(big, "cpu")
+
+
+def test_readme_profile_table_matches_the_budget_table(monkeypatch):
+    monkeypatch.delenv(B.SCALE_ENV, raising=False)
+    readme = (ROOT / "README.md").read_text()
+    assert B.readme_table() in readme, (
+        "README's profile table is stale: paste `python -m course_utils.budgets --readme`")
