@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = ["BUILD_DIR", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
+           "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
+           "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
+           "describe_environment", "get_device", "get_profile", "seed_everything"]
+
 #: The repository's root (the folder holding notebooks/ and build/).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where runs write what they make: checkpoints, results, reports.

@@ -25,6 +25,11 @@ import torch
 
 from .config import CourseError, Profile, get_profile
 
+__all__ = ["CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
+           "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
+           "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist",
+           "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
+
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
