@@ -496,10 +496,12 @@ def weights_dirs() -> list[Path]:
 
 def find_imagenet_weights() -> list[tuple[str, Path]]:
     """Every weights file found, as ``(kind, path)``, best first: in each folder of
-    :func:`weights_dirs`, the original network's file before torchvision's."""
+    :func:`weights_dirs`, the original network's file before torchvision's (torch hub's
+    folder: only torchvision's)."""
     found = []
-    for folder in weights_dirs():
-        for kind in ("bvlc", "torchvision"):
+    dirs = weights_dirs()
+    for folder in dirs:
+        for kind in ("torchvision",) if folder == dirs[-1] else ("bvlc", "torchvision"):
             path = folder / FILES[kind]
             if path.is_file() and (kind, path) not in found:
                 found.append((kind, path))
