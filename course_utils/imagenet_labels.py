@@ -178,7 +178,8 @@ class ImageNetLabels:
         """:meth:`row` for each of ``indices``, as a pandas table."""
         import pandas as pd
 
-        return pd.DataFrame([self.row(int(i)) for i in indices])
+        table = pd.DataFrame([self.row(int(i)) for i in indices])
+        return table.astype({"ILSVRC2012_ID": "Int64"})  # whole numbers, <NA> where unknown
 
     def top_k(self, probs, k: int = 5):
         """The ``k`` most probable classes of one probability vector (1000,), as a table."""
@@ -191,4 +192,4 @@ class ImageNetLabels:
         values, indices = probs.topk(k)
         rows = [{"rank": r + 1, **self.row(int(i)), "probability": round(float(v), 4)}
                 for r, (v, i) in enumerate(zip(values, indices))]
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).astype({"ILSVRC2012_ID": "Int64"})
