@@ -234,12 +234,16 @@ def build_imagenet_alexnet(kind: str = "torchvision", seed: int = 0) -> AlexNet:
 # --------------------------------------------------------------------------- reading files
 
 def display_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository, or to ``~``; else ``.../NAME``.
+    """``path`` relative to the repository, ``$COURSE_WEIGHTS_DIR`` or ``~``; else ``.../NAME``.
 
     Notebook outputs never show a machine's absolute paths.
     """
     p = Path(path).expanduser().absolute()
-    for base, prefix in ((REPO_ROOT, ""), (Path.home(), "~/")):
+    bases = [(REPO_ROOT, "")]
+    env = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
+    if env:
+        bases.append((Path(env).expanduser().absolute(), f"${WEIGHTS_DIR_ENV}/"))
+    for base, prefix in bases + [(Path.home(), "~/")]:
         try:
             return prefix + str(p.relative_to(base))
         except ValueError:

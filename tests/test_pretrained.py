@@ -368,6 +368,8 @@ def test_display_path_never_shows_an_absolute_path(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert pretrained.display_path(tmp_path / ".cache" / "a.pth") == "~/.cache/a.pth"
     assert pretrained.display_path("/somewhere/else/a.pth") == ".../a.pth"
+    monkeypatch.setenv(pretrained.WEIGHTS_DIR_ENV, "/somewhere")
+    assert pretrained.display_path("/somewhere/else/a.pth") == "$COURSE_WEIGHTS_DIR/else/a.pth"
 
 
 # --------------------------------------------------------------------------- labels

@@ -21,7 +21,8 @@ from ..tta import VIEWS, ten_crops
 
 __all__ = ["EXAMPLE_META_ROWS", "PHOTOS", "RUNS", "choose_weights", "classify",
            "course_result", "geometry_table", "load_photos", "notebook_labels", "plot_photos",
-           "plot_ten_crops", "ten_crop_probabilities", "ten_crop_views", "top5_table"]
+           "plot_ten_crops", "ten_crop_probabilities", "ten_crop_table", "ten_crop_views",
+           "top5_table"]
 
 #: scikit-image's bundled colour photos (no download): a cat, a cup, a person, a rocket.
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -113,6 +114,23 @@ def ten_crop_views(image: np.ndarray, size: int) -> torch.Tensor:
 def ten_crop_probabilities(model: nn.Module, image: np.ndarray, size: int) -> torch.Tensor:
     """Softmax (1000,) averaged over the ten views of :func:`ten_crop_views`."""
     return classify(model, ten_crop_views(image, size)).mean(0)
+
+
+def ten_crop_table(model: nn.Module, photos: dict[str, np.ndarray], centre: dict[str, torch.Tensor],
+                   labels: ImageNetLabels, size: int):
+    """Top-1 of the centre crop (``centre``: probabilities by photo) against the average of
+    the ten views, for each photo in ``photos``."""
+    import pandas as pd
+
+    rows = []
+    for name, image in photos.items():
+        one, ten = centre[name], ten_crop_probabilities(model, image, size)
+        rows.append({"photo": name,
+                     "centre crop: top-1": labels.name(int(one.argmax())),
+                     "probability": round(float(one.max()), 3),
+                     "10 crops: top-1": labels.name(int(ten.argmax())),
+                     "mean probability": round(float(ten.max()), 3)})
+    return pd.DataFrame(rows)
 
 
 def plot_ten_crops(views: torch.Tensor, title: str = "The ten test views"):
