@@ -82,7 +82,8 @@ def read_meta_mat(path: str | os.PathLike) -> dict[int, str]:
     try:
         mat = loadmat(path, squeeze_me=True)
     except Exception as exc:  # scipy raises several kinds for a non-MAT file
-        raise LabelError(f"{path.name} cannot be read as a MATLAB file ({type(exc).__name__})") from None
+        raise LabelError(f"{path.name} cannot be read as a MATLAB file "
+                         f"({type(exc).__name__})") from None
     if "synsets" not in mat:
         raise LabelError(f"{path.name} has no 'synsets' struct: is it the devkit's data/meta.mat?")
     synsets = np.atleast_1d(mat["synsets"])

@@ -136,7 +136,8 @@ def preprocess(image, crop: int = 224, resize: int = 256) -> torch.Tensor:
     elif isinstance(image, torch.Tensor):
         image = TF.to_pil_image(image)
     if not isinstance(image, Image.Image):
-        raise CourseError(f"expected a PIL image, a uint8 array or a tensor, got {type(image).__name__}")
+        raise CourseError("expected a PIL image, a uint8 array or a tensor, "
+                          f"got {type(image).__name__}")
     image = image.convert("RGB")
     image = TF.resize(image, resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     image = TF.center_crop(image, crop)
@@ -395,7 +396,8 @@ def _bvlc_state(layers: dict) -> "OrderedDict[str, torch.Tensor]":
     state: "OrderedDict[str, torch.Tensor]" = OrderedDict()
     for i in range(1, 6):
         w, b = layers[f"conv{i}"]
-        state[f"features.conv{i}.weight"] = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+        oihw = np.ascontiguousarray(w.transpose(3, 2, 0, 1))  # HWIO -> OIHW
+        state[f"features.conv{i}.weight"] = torch.from_numpy(oihw)
         state[f"features.conv{i}.bias"] = torch.from_numpy(b.copy())
     w6, b6 = layers["fc6"]
     c5, hidden = layers["conv5"][0].shape[3], w6.shape[1]

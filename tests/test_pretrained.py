@@ -71,7 +71,8 @@ def test_torchvision_weights_compute_torchvisions_function(torchvision_file, sid
 def test_torchvision_model_is_the_course_alexnet_with_conv1_padded(torchvision_file):
     model = load_imagenet_alexnet(torchvision_file[1])
     assert model.features.conv1.padding == (2, 2) and model.features.conv2.padding == (2, 2)
-    assert [getattr(model.features, f"conv{i}").out_channels for i in range(1, 6)] == [64, 192, 384, 256, 256]
+    filters = [getattr(model.features, f"conv{i}").out_channels for i in range(1, 6)]
+    assert filters == [64, 192, 384, 256, 256]
     assert not any(isinstance(m, LocalResponseNorm) for m in model.modules())
 
 
@@ -89,7 +90,7 @@ def test_preprocess_is_torchvisions_resize_and_crop():
     assert pretrained.preprocess(pil, crop=227).shape == (3, 227, 227)
 
 
-# --------------------------------------------------------------------------- bvlc: a reference in TF's layout
+# --------------------------------------------------------------------------- bvlc, against TF's layout
 
 #: A scaled-down but consistent two-tower AlexNet: all filter counts even, fc 64 wide.
 SMALL = dict(channels=(12, 16, 24, 20, 16), hidden=64, classes=1000)
@@ -210,7 +211,8 @@ def test_bvlc_model_is_the_two_tower_network_with_caffes_lrn(bvlc_file):
     model = load_imagenet_alexnet(bvlc_file[1])
     f = model.features
     assert [getattr(f, f"conv{i}").groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
-    assert [getattr(f, f"conv{i}").padding for i in range(1, 6)] == [(0, 0), (2, 2), (1, 1), (1, 1), (1, 1)]
+    pads = [getattr(f, f"conv{i}").padding for i in range(1, 6)]
+    assert pads == [(0, 0), (2, 2), (1, 1), (1, 1), (1, 1)]
     names = list(f._modules)
     for i in (1, 2):
         lrn = getattr(f, f"norm{i}")

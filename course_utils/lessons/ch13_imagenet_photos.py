@@ -76,7 +76,8 @@ def choose_weights(device: torch.device | str = "cpu") -> tuple[nn.Module, str, 
         kind, path = found[0]
         model, message = load_imagenet_alexnet(path), f"{kind} weights from {display_path(path)}"
     else:
-        model, kind, message = build_imagenet_alexnet("torchvision", seed=0), "random", _missing_message()
+        model, kind = build_imagenet_alexnet("torchvision", seed=0), "random"
+        message = _missing_message()
     return model.to(device).eval(), kind, message
 
 
