@@ -87,8 +87,14 @@ class MissingImageNetWeightsError(ImageNetWeightsError, FileNotFoundError):
 
 # --------------------------------------------------------------------------- preprocessing
 
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    """Grey (N, 1, H, W) -> the same value in R, G and B; RGB passes through."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
 class ImageNetNormalize(nn.Module):
-    """torchvision's input step: ``(x - mean) / std`` per RGB channel, x in [0, 1]."""
+    """torchvision's input step: ``(x - mean) / std`` per RGB channel, x in [0, 1]
+    (grey input is repeated into the three channels)."""
 
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
@@ -96,19 +102,19 @@ class ImageNetNormalize(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return (_rgb(x) - self.mean) / self.std
 
 
 class CaffeInput(nn.Module):
     """Caffe's input step: RGB in [0, 1] -> BGR, scaled to 0-255, minus the mean pixel
-    (B, G, R) = (104, 117, 123)."""
+    (B, G, R) = (104, 117, 123) (grey input is repeated into the three channels)."""
 
     def __init__(self, mean_bgr=CAFFE_MEAN_BGR):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean_bgr).view(3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flip(1) * 255.0 - self.mean
+        return _rgb(x).flip(1) * 255.0 - self.mean
 
 
 def preprocess(image, crop: int = 224, resize: int = 256) -> torch.Tensor:

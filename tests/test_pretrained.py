@@ -231,6 +231,12 @@ def test_caffe_input_is_bgr_255_minus_the_mean_pixel():
     assert out == [0.0 - 104.0, 127.5 - 117.0, 255.0 - 123.0]  # B, G, R
 
 
+@pytest.mark.parametrize("stage", [pretrained.CaffeInput, pretrained.ImageNetNormalize])
+def test_grey_input_is_the_same_value_in_r_g_and_b(stage):
+    grey = torch.rand(2, 1, 5, 5)
+    assert torch.equal(stage()(grey), stage()(grey.repeat(1, 3, 1, 1)))
+
+
 def _py2_style_npy(path: Path, layers: dict) -> Path:
     """An .npy as Python 2 wrote bvlc_alexnet.npy: pickle protocol 2, byte strings
     (keys, array data) as py2 ``str``, NumPy 1's module names."""
