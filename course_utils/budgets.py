@@ -231,6 +231,14 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      batch_size=128, model=_small(), settings=dict(gallery=10_000, tsne=3_000),
                      bounds=dict(test_acc=0.88, agree=0.85)),
     },
+    "13": {  # ImageNet AlexNet on photos: inference only, no training
+        "smoke": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {}), settings=dict(ten_crop_photos=2)),
+        "quick": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {}), settings=dict(ten_crop_photos=4)),
+        "full": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                     model=("AlexNet", {}), settings=dict(ten_crop_photos=4)),
+    },
 }
 
 # --------------------------------------------------------------------------- throughput
