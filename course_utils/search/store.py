@@ -37,8 +37,6 @@ GRID_FILE = "grid.json"
 LOCK_FILE = ".lock"
 CHECKPOINT_DIR = "checkpoints"
 REPORT_FILES = ("summary.csv", "best.json", "heatmap.png")
-#: Everything the search may write into its folder (and ``*.tmp`` while writing).
-OWN_FILES = (GRID_FILE, RESULTS_FILE, LOCK_FILE, CHECKPOINT_DIR, *REPORT_FILES)
 
 #: THE results schema: the keys of one line of results.jsonl, in order. The metrics are
 #: those of :func:`course_utils.experiment.train_variant` with ``select="best"``.
