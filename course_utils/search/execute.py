@@ -263,6 +263,10 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
         raise DaskError(f"{address} is not a Dask scheduler (it answered as {kind!r}): give "
                         "the scheduler's address, not a worker's or another server's")
+    if reply.get("n_workers") == 0:
+        raise DaskError(f"the Dask scheduler at {address} has no workers, so nothing would "
+                        f"run: start one per GPU (CUDA_VISIBLE_DEVICES=i dask worker {address} "
+                        "--nworkers 1 --nthreads 1), then run the search again")
 
 
 def connect_dask(address, timeout: float = DASK_TIMEOUT):

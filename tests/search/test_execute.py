@@ -181,6 +181,16 @@ def test_dask_bad_address_is_one_line(tmp_path, address, message):
     assert "\n" not in str(info.value)
 
 
+def test_dask_scheduler_without_workers_is_refused(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False,
+                                  dashboard_address=None) as cluster:
+        with pytest.raises(S.DaskError, match="has no workers"):
+            S.run_search(tiny(), tmp_path / "out", dask=cluster.scheduler_address,
+                         dask_timeout=5, progress=False, log=quiet)
+    assert not (tmp_path / "out").exists()
+
+
 def test_dask_nothing_listening_is_one_line(tmp_path):
     pytest.importorskip("dask.distributed")
     import socket
