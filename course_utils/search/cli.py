@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only write summary.csv, best.json and heatmap.png from DIR")
     p.add_argument("--skip-failed", action="store_true",
                    help="keep configurations recorded as failed (default: run them again)")
+    # failed configurations run again by default now; kept so older command lines still work
+    p.add_argument("--retry-failed", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--max-configs", type=int, default=MAX_CONFIGS, metavar="N",
                    help=f"refuse a grid of more configurations (default {MAX_CONFIGS:,})")
     p.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
