@@ -87,7 +87,10 @@ def _first_line(exc: BaseException) -> str:
 def _run(args) -> int:
     if args.grid is None and not (args.report and args.out):
         raise SearchError("give a grid file (e.g. grids/smoke.yaml), or --report --out DIR")
-    spec = load_grid(args.grid, allow_modules=args.allow_module) if args.grid else None
+    if args.max_configs < 1:
+        raise SearchError(f"--max-configs must be a positive integer, got {args.max_configs}")
+    spec = load_grid(args.grid, allow_modules=args.allow_module,
+                     max_configs=args.max_configs) if args.grid else None
     out = Path(args.out) if args.out else BUILD_DIR / "search" / spec.name
     if args.report:
         if spec is not None:

@@ -442,7 +442,11 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
     from ..training import progress_enabled
     from .report import records_frame, write_report
 
-    spec = grid if isinstance(grid, GridSpec) else load_grid(grid, allow_modules=allow_modules)
+    if max_configs is not None and (isinstance(max_configs, bool)
+                                    or not isinstance(max_configs, int) or max_configs < 1):
+        raise SearchError(f"--max-configs must be a positive integer, got {max_configs!r}")
+    spec = grid if isinstance(grid, GridSpec) else load_grid(
+        grid, allow_modules=allow_modules, max_configs=max_configs)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise SearchError(f"--jobs must be a positive integer, got {jobs!r}")
     if dask is not None and jobs != 1:
@@ -451,9 +455,6 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
     if halving and "max_epochs" in spec.params:
         raise GridError(f"{spec.source}: --halving uses epochs as the resource, so max_epochs "
                         "cannot also be searched")
-    if max_configs is not None and (isinstance(max_configs, bool)
-                                    or not isinstance(max_configs, int) or max_configs < 1):
-        raise SearchError(f"--max-configs must be a positive integer, got {max_configs!r}")
     check_size(spec, max_configs)
     progress = progress_enabled() if progress is None else progress
     folder = SearchFolder(out, spec)

@@ -204,11 +204,15 @@ class GridSpec:
 def check_size(spec: GridSpec, limit: int | None = MAX_CONFIGS) -> int:
     """The number of configurations of ``spec``; :class:`GridTooLargeError` above ``limit``
     (computed from the value-list lengths, without expanding the grid)."""
-    n = spec.size
+    return _check_count(spec.params, limit, spec.source)
+
+
+def _check_count(params: dict[str, list], limit: int | None, source: str) -> int:
+    n = math.prod(len(v) for v in params.values())
     if limit is not None and n > limit:
-        lengths = " x ".join(str(len(v)) for v in spec.params.values())
+        lengths = " x ".join(str(len(v)) for v in params.values())
         raise GridTooLargeError(
-            f"{spec.source}: the grid has {n:,} configurations ({lengths}), more than the cap "
+            f"{source}: the grid has {n:,} configurations ({lengths}), more than the cap "
             f"of {limit:,}: search fewer values, or raise the cap with --max-configs")
     return n
 
@@ -246,7 +250,7 @@ def grid_path(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_grid(grid: str | os.PathLike | dict, profile: Profile | str | None = None, *,
-              allow_modules: Iterable[str] = ()) -> GridSpec:
+              allow_modules: Iterable[str] = (), max_configs: int | None = None) -> GridSpec:
     """Read and validate a grid.
 
     Parameters
@@ -259,6 +263,9 @@ def load_grid(grid: str | os.PathLike | dict, profile: Profile | str | None = No
     allow_modules : iterable of str
         Modules ``model: "package.module:Class"`` may name; without them only the
         classes of :mod:`course_utils.models` are accepted.
+    max_configs : int, optional
+        Refuse a grid of more configurations (:class:`GridTooLargeError`), checked
+        before its values are.
 
     Returns
     -------
@@ -290,7 +297,8 @@ def load_grid(grid: str | os.PathLike | dict, profile: Profile | str | None = No
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise GridFileError(f"{path} is not valid YAML{where}: {problem}") from None
-    return _validate(raw, source=source, profile=profile, allow_modules=allow)
+    return _validate(raw, source=source, profile=profile, allow_modules=allow,
+                     max_configs=max_configs)
 
 
 def _allowed(modules: Iterable[str]) -> tuple[str, ...]:
@@ -309,7 +317,7 @@ def _fail(cls, source, msg):
 
 
 def _validate(raw: Any, source: str, profile: Profile | str | None = None,
-              allow_modules: tuple[str, ...] = ()) -> GridSpec:
+              allow_modules: tuple[str, ...] = (), max_configs: int | None = None) -> GridSpec:
     if raw is None:
         _fail(EmptyGridError, source, "the grid file is empty: it needs at least 'params'")
     if not isinstance(raw, dict):
@@ -371,6 +379,7 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
             _fail(EmptyGridError, source, f"parameter {pname!r} has an empty list of values, so "
                   "the grid has no configuration: give it at least one value")
         grid[str(pname)] = [_plain(v) for v in values]
+    _check_count(grid, max_configs, source)
     fixed = {str(k): _plain(v) for k, v in fixed.items()}
     for key, top in TOP_LEVEL_ONLY.items():
         if key in fixed:

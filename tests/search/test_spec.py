@@ -174,3 +174,11 @@ def test_config_ids_are_stable():
     assert S.config_id({"lr": 0.001, "batch_size": 64}) == S.config_id(
         {"batch_size": 64, "lr": 0.001})
     assert S.run_key({"lr": 0.001}, 3).endswith("@3")
+
+
+def test_a_huge_value_list_is_refused_before_its_values_are_checked():
+    grid = tiny(params={"lr": [1.0e-3] * 2_000_000})
+    start = time.perf_counter()
+    with pytest.raises(S.GridTooLargeError, match="2,000,000 configurations"):
+        S.load_grid(grid, max_configs=S.MAX_CONFIGS)
+    assert time.perf_counter() - start < 10
