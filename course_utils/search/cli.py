@@ -73,6 +73,7 @@ def _sigterm_as_interrupt():
         return lambda: None
 
     def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the stop is under way
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
