@@ -40,7 +40,7 @@ from .errors import (EmptyGridError, GridError, GridFileError, GridTooLargeError
                      ParameterTypeError, UnknownParameterError)
 
 __all__ = ["GRID_DIR", "MAX_CONFIGS", "TRAIN_FILE_IMAGES", "GridSpec", "check_size",
-           "config_id", "digest", "grid_path", "load_grid", "resolve_model",
+           "config_id", "digest", "grid_path", "load_grid", "net_arguments", "resolve_model",
            "resolve_optimizer", "run_key"]
 
 GRID_DIR = REPO_ROOT / "grids"
