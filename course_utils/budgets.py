@@ -149,16 +149,25 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=1,
                      batch_size=128, model=_small(), bounds=dict(test_acc=0.92)),
     },
-    "06": {  # grid search: `variants` configurations of grids/<grid>.yaml
+    "06": {  # grid search: `variants` configurations of grids/<settings.grid>.yaml, then the
+             # halving search's shorter rungs and the best configuration retrained once.
+             # Smoke cuts its grid to `configurations`, `epochs`, `train`, `valid` and `params`;
+             # quick and full run their grid file as it is (these sizes are the file's).
         "smoke": dict(train=384, valid=200, test=1_000, epochs=1, seeds=1, variants=2,
                       batch_size=64, model=_small(),
                       settings=dict(grid="smoke", configurations=2, params={"batch_size": [64]}),
+                      extra=[dict(name="retrain the best", runs=1, epochs=1, train=384)],
                       bounds=dict(valid_acc=0.13, test_acc=0.13)),
-        "quick": dict(train=480, valid=240, test=2_000, epochs=2, seeds=1, variants=8,
-                      batch_size=64, model=_small(), settings=dict(grid="quick"),
+        "quick": dict(train=480, valid=320, test=2_000, epochs=2, seeds=1, variants=8,
+                      batch_size=128, model=_small(), settings=dict(grid="quick"),
+                      extra=[dict(name="halving rung 0", runs=8, epochs=1, train=480),
+                             dict(name="retrain the best", runs=1, epochs=2, train=480)],
                       bounds=dict(valid_acc=0.25, test_acc=0.25)),
-        "full": dict(train=None, valid=10_000, test=None, epochs=10, seeds=1, variants=27,
+        "full": dict(train=None, valid=10_000, test=None, epochs=20, seeds=1, variants=45,
                      batch_size=128, model=_small(), settings=dict(grid="reference"),
+                     extra=[dict(name="halving rung 0", runs=45, epochs=2, train=None),
+                            dict(name="halving rung 1", runs=15, epochs=6, train=None),
+                            dict(name="retrain the best", runs=1, epochs=20, train=None)],
                      bounds=dict(valid_acc=0.90, test_acc=0.90)),
     },
     "07": {  # the full 227x227 AlexNet: two recipes; on a CPU a pipeline check

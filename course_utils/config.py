@@ -67,7 +67,6 @@ class Profile:
     epochs: int  # epochs for a standard training run
     seeds: int  # repeats for experiments reported as mean +- std
     batch_size: int = 128
-    grid: str = "smoke"  # which grid notebook 06 and the search tool use by default
 
     def with_(self, **changes) -> "Profile":
         """A copy with some fields changed (handy in exercises)."""
@@ -77,13 +76,13 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # CI on 2 CPU cores: every notebook in about a minute.
     "smoke": Profile("smoke", train_size=1_000, valid_size=500, test_size=1_000,
-                     epochs=1, seeds=1, grid="smoke"),
+                     epochs=1, seeds=1),
     # A student's laptop CPU: each notebook in at most about 10 minutes.
     "quick": Profile("quick", train_size=6_000, valid_size=2_000, test_size=10_000,
-                     epochs=4, seeds=2, grid="quick"),
+                     epochs=4, seeds=2),
     # A GPU: the real experiment.
     "full": Profile("full", train_size=None, valid_size=10_000, test_size=None,
-                    epochs=30, seeds=3, grid="reference"),
+                    epochs=30, seeds=3),
 }
 
 

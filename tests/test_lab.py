@@ -17,19 +17,51 @@ def _option(argv, name):
     return values[0]
 
 
-def test_lab_binds_localhost_with_the_token_and_this_python():
-    token = lab.new_token()
-    argv = lab.lab_argv(8899, token)
+def test_lab_binds_localhost_with_this_python():
+    argv = lab.lab_argv(8899)
     assert argv[:3] == [lab.sys.executable, "-m", "jupyterlab"]
     assert _option(argv, "ServerApp.ip") == "127.0.0.1"
     assert _option(argv, "ServerApp.port") == "8899"
     assert _option(argv, "ServerApp.port_retries") == "0"  # the printed port is the real one
-    assert _option(argv, "IdentityProvider.token") == token
     assert _option(argv, "ServerApp.root_dir") == str(lab.REPO_ROOT)
 
 
+def test_the_token_is_in_the_environment_not_on_the_command_line(monkeypatch, capsys):
+    """Any local user reads a command line with `ps`; an environment only its user."""
+    started = {}
+
+    class FakeServer:
+        returncode = 0
+
+        def __init__(self, argv, cwd=None, env=None):
+            started.update(argv=argv, env=env)
+
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
+            return 0
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setenv("JUPYTER_TOKEN_FILE", "/somewhere/else")
+    monkeypatch.setattr(lab.subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(lab, "wait_until_ready", lambda *a, **k: 0.0)
+    monkeypatch.setattr(lab.signal, "signal", lambda *a: None)
+    assert lab.main(["--port", str(lab.free_port()), "--no-browser"]) == 0
+    printed = capsys.readouterr().out
+    token = printed.split("?token=")[1].split()[0]
+    assert len(token) == 48
+    assert not any(token in arg for arg in started["argv"])
+    assert not any("token" in arg.lower() for arg in started["argv"])
+    assert started["env"]["JUPYTER_TOKEN"] == token
+    assert "JUPYTER_TOKEN_FILE" not in started["env"]  # JUPYTER_TOKEN is the one source
+    assert lab.lab_env("abc", base={"PATH": "/bin"}) == {"PATH": "/bin", "JUPYTER_TOKEN": "abc"}
+
+
 def test_news_and_update_checks_are_off():
-    argv = lab.lab_argv(8899, "x" * 48)
+    argv = lab.lab_argv(8899)
     assert _option(argv, "LabApp.news_url") == "None"
     assert _option(argv, "LabApp.check_for_updates_class") == "jupyterlab.NeverCheckForUpdate"
     settings_dir = _option(argv, "LabApp.app_settings_dir")

@@ -5,8 +5,10 @@
     python -m course_utils.tools.lab --no-browser    # just print the URL
 
 JupyterLab runs from this Python (the course's ``.venv``), serves the repository
-folder, listens on 127.0.0.1 only and is protected by a fresh random token. Once the
-server answers, the URL with its token is printed. Ctrl-C stops it.
+folder, listens on 127.0.0.1 only and is protected by a fresh random token. The
+token reaches the server in its environment (``JUPYTER_TOKEN``), which only this
+user can read, never on its command line, which every local user sees in ``ps``.
+Once the server answers, the URL with its token is printed. Ctrl-C stops it.
 
 JupyterLab's news popup ("Would you like to get notified about official Jupyter
 news?") and its update check are turned off through configuration: the settings
@@ -75,14 +77,14 @@ def lab_url(port: int, token: str, path: str = "lab") -> str:
     return f"http://{HOST}:{port}/{path}?token={token}"
 
 
-def lab_argv(port: int, token: str, root: Path = REPO_ROOT, open_browser: bool = False) -> list[str]:
-    """The command line that starts JupyterLab from this Python."""
+def lab_argv(port: int, root: Path = REPO_ROOT, open_browser: bool = False) -> list[str]:
+    """The command line that starts JupyterLab from this Python (no token in it: see
+    :func:`lab_env`)."""
     argv = [
         sys.executable, "-m", "jupyterlab",
         f"--ServerApp.ip={HOST}",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",  # never move silently to another port
-        f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         f"--ServerApp.open_browser={open_browser}",
         # No news popup, no update check, no request to the internet.
@@ -93,6 +95,16 @@ def lab_argv(port: int, token: str, root: Path = REPO_ROOT, open_browser: bool =
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
         argv.append("--allow-root")
     return argv
+
+
+def lab_env(token: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: ``base`` (default: this process's) with the token as
+    ``JUPYTER_TOKEN``, which jupyter_server reads. A process's environment is readable
+    only by its user (``/proc/PID/environ``), unlike its command line."""
+    env = dict(os.environ if base is None else base)
+    env.pop("JUPYTER_TOKEN_FILE", None)
+    env["JUPYTER_TOKEN"] = token
+    return env
 
 
 def wait_until_ready(port: int, token: str, proc: subprocess.Popen | None = None,
@@ -146,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     token = new_token()
-    proc = subprocess.Popen(lab_argv(port, token) + args.lab_options, cwd=REPO_ROOT)
+    proc = subprocess.Popen(lab_argv(port) + args.lab_options, cwd=REPO_ROOT,
+                            env=lab_env(token))
 
     def _terminate(signum, frame):  # `kill PID` stops the server too, in `finally` below
         raise SystemExit(128 + signum)  # (waiting here would deadlock with proc.wait())
