@@ -91,8 +91,13 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                                     dead_epochs=1, grad_depth=8, batch=256),
                       extra=[dict(name="dead ReLU (2 learning rates)", runs=2, epochs=1,
                                   train=1_000)],
-                      bounds=dict(relu_final_error=0.88, relu_not_slower_than_sigmoid=False,
-                                  dead_margin=-1.0)),
+                      # pipeline checks, measured over seeds 0-9 on the bf16 and float32 CPU
+                      # paths: ReLU's final error 0.58-0.82, its loss fell by 0.11-0.31, the
+                      # best (tanh) error 0.44-0.52, dead share gap 0.38-0.80; neither ReLU nor
+                      # sigmoid reaches the target in 2 epochs, so no speed bound
+                      bounds=dict(relu_final_error=0.87, relu_loss_drop=0.05,
+                                  best_final_error=0.65, relu_not_slower_than_sigmoid=False,
+                                  dead_margin=0.2)),
         "quick": dict(train=3_000, valid=2_000, test=10_000, epochs=8, seeds=1, variants=3,
                       batch_size=128, model=("SmallCNN", dict(width=16)),
                       settings=dict(width=16, target_error=0.25, lr=0.01, bad_lr=0.5,
@@ -113,7 +118,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "02": {  # LRN: none / LRN / BatchNorm on the small AlexNet
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+                      # every variant's test accuracy, seeds 0-9, bf16 and float32: >= 0.31
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
         "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
                       settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
@@ -124,7 +130,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "03": {  # overlapping pooling: z=3,s=2 against z=2,s=2
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=2,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+                      # every variant's test accuracy, seeds 0-9, bf16 and float32: >= 0.29
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
         "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=2,
                       batch_size=128, model=_small(channels=NARROW),
                       settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
