@@ -4,6 +4,11 @@
 #   make test    unit tests + nbval over notebooks/ in the smoke profile
 #   make lab     JupyterLab on 127.0.0.1 with a token (make lab PORT=8890 for another port)
 #   make test-browser  notebook 00 run in JupyterLab in headless Chromium (needs apt chromium)
+#   make budgets [PROFILE=full]  what each notebook trains, and an estimated time
+#   make test-gpu-dry  the full profile rehearsed on the CPU (every full branch, shrunk)
+#   make test-gpu [NB=05]  the full profile on a CUDA GPU, one notebook per pytest call
+#   make gpu-kit       wheels + data for a bare GPU machine (.gpu-kit/, < 64 MiB)
+#   make test-seeds    smoke asserts under seeds 0-9, bf16 and float32
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,10 +16,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: help setup data run test test-unit test-notebooks test-browser lab outputs clean
+.PHONY: help setup data run test test-unit test-notebooks test-browser lab outputs clean budgets
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,12p' Makefile
 
 setup: $(STAMP) data
 
@@ -58,7 +63,11 @@ test-browser: setup
 	  $(BIN)/python -m pytest tests/browser -v -s
 
 clean:
-	rm -rf build
+	rm -rf build .gpu-kit
+
+PROFILE ?=
+budgets: setup
+	$(BIN)/python -m course_utils.budgets $(if $(PROFILE),--profile $(PROFILE))
 
 # Grid search (course_utils.search), resumable: run the same command again to go on.
 #   make grid GRID=grids/smoke.yaml [OUT=build/search/smoke] [ARGS="--jobs 2" | ARGS=--halving | ARGS=--report]
@@ -67,16 +76,44 @@ GRID ?= grids/smoke.yaml
 grid: setup
 	$(BIN)/python -m course_utils.search $(GRID) $(if $(OUT),--out $(OUT)) $(ARGS)
 
-# GPU regression: every notebook in the full profile on a CUDA machine; the notebooks'
-# profile-aware asserts are the check. Fails at once, with one line, where CUDA is missing.
-.PHONY: test-gpu
+# GPU regression: every notebook in the full profile on a CUDA machine, one pytest call per
+# notebook (make test-gpu NB=05 for one). Fails at once, with one line, where CUDA is missing.
+# On a bare GPU machine without a venv, `source .gpu-kit/install.sh` first (make gpu-kit).
+.PHONY: test-gpu test-gpu-dry gpu-kit test-seeds
 TORCH_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+NOTEBOOKS = $(if $(NB),$(wildcard notebooks/$(NB)_*.ipynb),$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
+NBVAL = -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env -q
 test-gpu:
 	@$(TORCH_PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
 	  >/dev/null 2>&1 || { echo "make test-gpu: CUDA is not available here; run it on a machine with an NVIDIA GPU (it trains every notebook in the full profile)." >&2; exit 1; }
-	@$(MAKE) --no-print-directory setup
-	COURSE_PROFILE=full COURSE_PROGRESS=0 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=7200 notebooks -v
+	@test -n "$(NOTEBOOKS)" || { echo "make test-gpu: no notebook matches NB=$(NB)" >&2; exit 2; }
+	@mkdir -p build/results
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb"; \
+	  COURSE_PROFILE=full COURSE_PROGRESS=0 MPLBACKEND=Agg \
+	    $(TORCH_PY) $(NBVAL) --nbval-cell-timeout=3600 $$nb || exit 1; \
+	done
+
+# The GPU regression rehearsed on the CPU: every notebook's full-profile branches, with the
+# data and epochs shrunk by COURSE_SCALE (see course_utils/budgets.py) and the smoke
+# profile's pipeline checks in place of the accuracy bounds. CI runs it.
+DRY_SCALE ?= 0.001
+test-gpu-dry: setup
+	COURSE_PROFILE=full COURSE_SCALE=$(DRY_SCALE) COURSE_DEVICE=cpu COURSE_PROGRESS=0 MPLBACKEND=Agg \
+	  $(BIN)/python $(NBVAL) --durations=0 $(NOTEBOOKS)
+
+# One folder (.gpu-kit/, under 64 MiB) with the wheels and data a bare GPU machine lacks.
+gpu-kit: setup
+	$(BIN)/python -m course_utils.tools.gpukit
+
+# Smoke asserts under seeds 0-9, bf16 and float32 (COURSE_AMP=off): make test-seeds [NB=05] [SEEDS="0 1"]
+SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+test-seeds: setup
+	@for amp in auto off; do for seed in $(SEEDS); do \
+	  echo "== seed $$seed, amp $$amp"; \
+	  COURSE_PROFILE=smoke COURSE_SEED=$$seed COURSE_AMP=$$amp COURSE_PROGRESS=0 MPLBACKEND=Agg \
+	    $(BIN)/python $(NBVAL) $(NOTEBOOKS) || exit 1; \
+	done; done
 
 # Training images/s: per-image PIL pipeline (a) vs the course's tensor pipeline (b), interleaved
 # in one run; prints a table, writes build/bench.json. make bench ARGS="--models small full"

@@ -1,21 +1,27 @@
-"""Shared helpers for the AlexNet course.
+"""The AlexNet course's shared package.
 
-One home per concept:
+Three kinds of module (see the README's Layout section):
 
-- :mod:`course_utils.config`   profiles (``COURSE_PROFILE``), seeding, device choice
-- :mod:`course_utils.data`     Fashion-MNIST, offline first, as uint8 tensors; splits
-- :mod:`course_utils.layers`   Local Response Normalization, the input adapter
-- :mod:`course_utils.models`   AlexNet (227x227) and AlexNetSmall (67x67)
-- :mod:`course_utils.training` the skorch classifier factory and its callbacks
-- :mod:`course_utils.plots`    history, confusion matrix, galleries
-- :mod:`course_utils.tools.runner`   executes the notebooks headless (``make run``)
+- building blocks: :mod:`.config`, :mod:`.data`, :mod:`.layers`, :mod:`.models`,
+  :mod:`.training`, :mod:`.plots`, the run layer :mod:`.experiment` and the budget
+  table :mod:`.budgets`;
+- :mod:`.lessons`: one helper module per notebook (``chNN_topic``);
+- tools: :mod:`.search` (the grid tool) and :mod:`.tools` (runner, lab, bench, gpukit).
+
+What a notebook usually needs is importable from here.
 """
+from .budgets import Budget, budget
 from .config import (PROFILES, CourseError, DeviceUnavailableError, Profile, ProfileError,
-                     describe_environment, get_device, get_profile, seed_everything)
+                     default_seed, describe_environment, get_device, get_profile,
+                     seed_everything)
+from .experiment import (RunResult, claim_table, course_result, paired_differences,
+                         run_variants, summarize_runs, train_variant)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "PROFILES", "CourseError", "DeviceUnavailableError", "Profile", "ProfileError",
-    "describe_environment", "get_device", "get_profile", "seed_everything", "__version__",
+    "PROFILES", "Budget", "CourseError", "DeviceUnavailableError", "Profile", "ProfileError",
+    "RunResult", "__version__", "budget", "claim_table", "course_result", "default_seed",
+    "describe_environment", "get_device", "get_profile", "paired_differences",
+    "run_variants", "seed_everything", "summarize_runs", "train_variant",
 ]

@@ -31,9 +31,12 @@ Fields of a row (``None`` means "all": 50,000 training or 10,000 test images):
     pipeline fails (above chance by a margin, the loss fell); quick and full
     bounds come from the spread measured over seeds.
 
-``$COURSE_SCALE`` (a number in (0, 1], default 1) shrinks the images and epochs of
-every row, keeping at least :data:`SCALE_FLOOR` images and one epoch: it lets the
-full profile's branches run on a CPU as a rehearsal (``make test-gpu-dry``).
+``$COURSE_SCALE`` (a number in (0, 1], default 1) turns a quick or full row into a
+rehearsal for a CPU: images and epochs are multiplied by it but never fall below the
+smoke row's, the batch size and the bounds are the smoke row's (pipeline checks, not
+accuracy targets), and the models, variants, seeds and settings stay the row's own.
+``make test-gpu-dry`` runs every notebook so, in the full profile, with a tiny scale:
+every full-profile branch executes on the CPU in minutes.
 """
 from __future__ import annotations
 
@@ -52,11 +55,9 @@ from typing import Any, Iterator
 from .config import BUILD_DIR, PROFILES, CourseError, Profile, get_profile
 
 __all__ = ["BUDGETS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT", "budget",
-           "course_budget", "estimate_seconds", "main", "profile_table", "scale"]
+           "course_budget", "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
 
 SCALE_ENV = "COURSE_SCALE"
-#: The fewest images a scaled split keeps (a batch or two, every class present).
-SCALE_FLOOR = {"train": 256, "valid": 128, "test": 128}
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
 
 #: A quarter of the paper's filters: the small AlexNet that trains in minutes on a CPU.
@@ -237,6 +238,14 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      batch_size=128, model=_small(), settings=dict(gallery=10_000, tsne=3_000),
                      bounds=dict(test_acc=0.88, agree=0.85)),
     },
+    "13": {  # ImageNet AlexNet on photos: inference only, no training
+        "smoke": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {}), settings=dict(ten_crop_photos=2)),
+        "quick": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                      model=("AlexNet", {}), settings=dict(ten_crop_photos=4)),
+        "full": dict(train=0, valid=0, test=0, epochs=0, seeds=0, variants=0, batch_size=1,
+                     model=("AlexNet", {}), settings=dict(ten_crop_photos=4)),
+    },
 }
 
 # --------------------------------------------------------------------------- throughput
@@ -248,6 +257,8 @@ THROUGHPUT = {
     # the course's 2-core CI machine, bf16: make_classifier, 50,000 images, batch 128,
     # validation included (shared/reference/measurements.md)
     "cpu": dict(model=_small(), images_per_second=812.0,
+                # networks measured on their own (227x227 AlexNet, batch 64)
+                measured={"AlexNet()": 9.2},
                 source="measured: 2-core CPU, small AlexNet, batch 128"),
     # one H100: no measurement yet; bf16 peak 989 TFLOP/s at a stated utilisation, plus a
     # fixed cost per optimiser step (Python, skorch, kernel launches)
@@ -307,6 +318,11 @@ class Budget(Mapping):
         return self.seeds * self.variants
 
     @property
+    def rehearsal(self) -> bool:
+        """A scaled-down row (``$COURSE_SCALE`` < 1): its bounds are pipeline checks."""
+        return self.scale < 1
+
+    @property
     def train_images(self) -> int:
         return FULL_TRAIN if self.train is None else int(self.train)
 
@@ -350,13 +366,40 @@ def scale() -> float:
     return value
 
 
-def _scaled(n: int | None, factor: float, kind: str, full: int) -> int | None:
-    if factor >= 1:
-        return n
-    base = full if n is None else n
+def _shrink(n: int | None, floor: int | None, factor: float, whole: int) -> int | None:
+    """``n`` (None: ``whole``) times ``factor``, never below the smoke row's ``floor``."""
+    base = whole if n is None else n
     if base <= 0:
         return n
-    return max(min(SCALE_FLOOR[kind], base), int(round(base * factor)))
+    low = whole if floor is None else floor
+    return min(base, max(low, int(round(base * factor))))
+
+
+def _rehearsal(b: Budget, smoke: Budget, factor: float) -> Budget:
+    """``b`` shrunk for a rehearsal on a CPU: the images and epochs scaled by ``factor``
+    but never below the smoke row's, the smoke row's batch size and its bounds (pipeline
+    checks); models, variants, seeds and settings stay ``b``'s."""
+    return replace(
+        b, scale=factor,
+        train=_shrink(b.train, smoke.train, factor, FULL_TRAIN),
+        valid=_shrink(b.valid, smoke.valid, factor, FULL_TEST),
+        test=_shrink(b.test, smoke.test, factor, FULL_TEST),
+        epochs=min(b.epochs, max(smoke.epochs, math.ceil(b.epochs * factor))),
+        batch_size=smoke.batch_size,
+        extra=tuple(MappingProxyType({
+            **e, "train": _shrink(e.get("train"), smoke.train, factor, FULL_TRAIN),
+            "epochs": min(e["epochs"], max(1, math.ceil(e["epochs"] * factor)))})
+            for e in b.extra),
+        settings=MappingProxyType({
+            k: (_shrink(v, smoke.settings[k], factor, FULL_TRAIN)
+                if _is_size(v) and _is_size(smoke.settings.get(k)) else v)
+            for k, v in b.settings.items()}),
+        bounds=smoke.bounds)
+
+
+def _is_size(v) -> bool:
+    """An image count or epoch count in ``settings`` (int or None: "all")."""
+    return v is None or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def budget(notebook: str | int, profile: Profile | str | None = None) -> Budget:
@@ -382,16 +425,8 @@ def budget(notebook: str | int, profile: Profile | str | None = None) -> Budget:
     if row:
         raise BudgetError(f"notebook {key}, {prof}: unknown keys {sorted(row)}")
     factor = scale()
-    if factor < 1:
-        b = replace(
-            b, scale=factor,
-            train=_scaled(b.train, factor, "train", FULL_TRAIN),
-            valid=_scaled(b.valid, factor, "valid", FULL_TEST),
-            test=_scaled(b.test, factor, "test", FULL_TEST),
-            epochs=max(1, math.ceil(b.epochs * factor)) if b.epochs else 0,
-            extra=tuple(MappingProxyType({
-                **e, "train": _scaled(e.get("train"), factor, "train", FULL_TRAIN),
-                "epochs": max(1, math.ceil(e["epochs"] * factor))}) for e in b.extra))
+    if factor < 1 and prof != "smoke":
+        b = _rehearsal(b, budget(key, "smoke") if "smoke" in rows else b, factor)
     return b
 
 
@@ -455,8 +490,9 @@ def estimate_seconds(b: Budget, device: str = "cpu") -> float:
         valid_imgs = s["runs"] * s["epochs"] * s["valid"] / 3.0
         images = train_imgs + valid_imgs
         if "images_per_second" in ref:
+            own = ref.get("measured", {}).get(b.model_name)
             measured = _bench_reference(device) or ref["images_per_second"]
-            rate = measured * _flops(ref["model"]) / flops
+            rate = own or measured * _flops(ref["model"]) / flops
             seconds += images / rate
         else:
             steps = s["runs"] * s["epochs"] * math.ceil(s["train"] / max(1, b.batch_size))
@@ -483,6 +519,19 @@ def profile_table(profile: str, device: str = "cpu") -> dict[str, Any]:
              "device": device}
     return {"profile": profile, "device": device, "source": THROUGHPUT[device]["source"],
             "scale": scale(), "notebooks": notebooks, "total": total}
+
+
+def readme_table() -> str:
+    """The README's profile table (a test keeps the README in step with the budget table)."""
+    lines = ["| profile | training images processed, all notebooks | estimated training time |",
+             "|---|---:|---|"]
+    for profile in PROFILES:
+        device = "h100" if profile == "full" else "cpu"
+        t = profile_table(profile, device)["total"]
+        where = "one H100" if device == "h100" else "the 2-core CPU"
+        lines.append(f"| `{profile}` | {t['images_processed']:,} | "
+                     f"{_minutes(t['estimated_seconds'])} on {where} |")
+    return "\n".join(lines)
 
 
 def _minutes(seconds: float) -> str:
@@ -513,7 +562,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, choices=sorted(THROUGHPUT),
                         help="device of the estimate (default: cpu, h100 for full)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--readme", action="store_true",
+                        help="print the README's profile table (all profiles)")
     args = parser.parse_args(argv)
+    if args.readme:
+        print(readme_table())
+        return 0
     try:
         profile = get_profile(args.profile).name
         device = args.device or ("h100" if profile == "full" else "cpu")

@@ -10,16 +10,25 @@ from __future__ import annotations
 import functools
 import os
 import random
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+__all__ = ["BUILD_DIR", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
+           "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
+           "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
+           "describe_environment", "get_device", "get_profile", "seed_everything"]
+
 #: The repository's root (the folder holding notebooks/ and build/).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where runs write what they make: checkpoints, results, reports.
 BUILD_DIR = REPO_ROOT / "build"
+
+#: When the package was first imported: a notebook's first cell.
+STARTED = time.time()
 
 PROFILE_ENV = "COURSE_PROFILE"
 DEVICE_ENV = "COURSE_DEVICE"
@@ -100,6 +109,20 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[key]
 
 
+SEED_ENV = "COURSE_SEED"
+
+
+def default_seed() -> int:
+    """The seed a notebook starts from: ``$COURSE_SEED``, else 0 (``make test-seeds``
+    runs the smoke notebooks under seeds 0-9)."""
+    raw = os.environ.get(SEED_ENV, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise CourseError(f"{SEED_ENV}={raw!r}: set it to a whole number (e.g. 3), or unset it")
+    return int(raw)
+
+
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
     """Seed Python, NumPy and PyTorch (CPU and every GPU). Returns the seed.
 
@@ -153,7 +176,10 @@ def get_device(prefer: str | None = None) -> torch.device:
     if prefer is None:
         prefer = os.environ.get(DEVICE_ENV, "").strip() or "auto"
     choice = prefer.strip().lower()
-    kind = choice.split(":")[0]
+    kind, _, index = choice.partition(":")
+    if _ and not (index.isdigit() and kind in ("cuda", "cpu")):
+        raise DeviceUnavailableError(
+            f"unknown device {prefer!r}: use auto, cuda, cuda:N (N a GPU number), mps or cpu")
     if kind == "auto":
         if cuda_available():
             return torch.device("cuda")
@@ -166,6 +192,10 @@ def get_device(prefer: str | None = None) -> torch.device:
                 "CUDA was asked for but this machine has no usable CUDA GPU: "
                 f"unset {DEVICE_ENV} (or use 'cpu'), or run on a GPU machine"
             )
+        if index and int(index) >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"{prefer!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                f"numbered from 0; set {DEVICE_ENV} to one of them, or to cuda")
         return torch.device(choice)
     if kind == "mps":
         if not _mps_available():
@@ -174,7 +204,7 @@ def get_device(prefer: str | None = None) -> torch.device:
             )
         return torch.device("mps")
     if kind == "cpu":
-        return torch.device("cpu")
+        return torch.device("cpu")  # cpu:N names the same single CPU device
     raise DeviceUnavailableError(
         f"unknown device {prefer!r}: use auto, cuda, mps or cpu"
     )

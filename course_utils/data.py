@@ -25,6 +25,11 @@ import torch
 
 from .config import CourseError, Profile, get_profile
 
+__all__ = ["CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
+           "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
+           "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist",
+           "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
+
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -51,6 +56,14 @@ MISSING_HELP = (
     "(2) export COURSE_DATA_DIR=/folder/with/the/four/idx/files; "
     "(3) connect to the internet so torchvision can download it into data/."
 )
+#: What to do about a damaged file.
+FRESH_COPY = ("delete it and get a fresh copy (sudo apt-get install --reinstall "
+              "dataset-fashion-mnist, or let torchvision download it into data/)")
+
+
+def _missing_in(folder: Path, found: dict) -> str:
+    names = [FILES[key] + "[.gz]" for key, path in found.items() if path is None]
+    return f"{folder} lacks {', '.join(names)}"
 
 
 class DatasetError(CourseError):
@@ -90,35 +103,48 @@ def read_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
+    except PermissionError:
+        raise DatasetError(f"{path}: permission denied; make it readable (chmod a+r) or "
+                           f"point {DATA_DIR_ENV} at a copy you can read") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DatasetError(f"{path}: cannot be read ({exc}); the file is corrupt or "
-                           "truncated, delete it and get a fresh copy") from None
+                           f"truncated: {FRESH_COPY}") from None
     ndim = 3 if kind == "images" else 1
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DatasetError(f"{path}: truncated ({len(raw)} bytes, shorter than its header)")
+        raise DatasetError(f"{path}: truncated ({len(raw)} bytes, shorter than its header): "
+                           f"{FRESH_COPY}")
     magic = int.from_bytes(raw[:4], "big")
     if magic != _MAGIC[kind]:
         raise DatasetError(f"{path}: wrong magic number {magic} (expected {_MAGIC[kind]} "
-                           f"for IDX {kind}); this is not a Fashion-MNIST {kind} file")
+                           f"for IDX {kind}); this is not a Fashion-MNIST {kind} file: {FRESH_COPY}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
         raise DatasetError(f"{path}: truncated or padded: header promises {expected} bytes "
-                           f"of data for shape {tuple(dims)}, file has {len(raw) - header}")
+                           f"of data for shape {tuple(dims)}, file has {len(raw) - header}: {FRESH_COPY}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _find_file(folder: Path, stem: str) -> Path | None:
     for sub in (folder, folder / "FashionMNIST" / "raw"):
         for name in (stem, stem + ".gz"):
-            if (sub / name).is_file():
-                return sub / name
+            try:
+                if (sub / name).is_file():
+                    return sub / name
+            except PermissionError:
+                raise DatasetError(f"{sub}: permission denied; make the folder readable "
+                                   f"(chmod a+rx) or point {DATA_DIR_ENV} at a copy you can "
+                                   "read") from None
     return None
 
 
+def _found_files(folder: Path) -> dict[str, Path | None]:
+    return {key: _find_file(folder, stem) for key, stem in FILES.items()}
+
+
 def _complete_set(folder: Path) -> dict[str, Path] | None:
-    found = {key: _find_file(folder, stem) for key, stem in FILES.items()}
+    found = _found_files(folder)
     return found if all(found.values()) else None
 
 
@@ -126,24 +152,27 @@ def _validate(split: str, images: np.ndarray, labels: np.ndarray, files: dict) -
     img_path, lbl_path = files[f"{split}_images"], files[f"{split}_labels"]
     n = _EXPECTED[split]
     if images.shape != (n, 28, 28):
-        raise DatasetError(f"{img_path}: shape {images.shape}, expected ({n}, 28, 28)")
+        raise DatasetError(f"{img_path}: shape {images.shape}, expected ({n}, 28, 28): "
+                           f"{FRESH_COPY}")
     if labels.shape != (n,):
-        raise DatasetError(f"{lbl_path}: {labels.shape[0]} labels, expected {n}")
+        raise DatasetError(f"{lbl_path}: {labels.shape[0]} labels, expected {n}: {FRESH_COPY}")
     if labels.max() > 9:
-        raise DatasetError(f"{lbl_path}: label {int(labels.max())} out of range 0-9")
+        raise DatasetError(f"{lbl_path}: label {int(labels.max())} out of range 0-9: "
+                           f"{FRESH_COPY}")
     counts = np.bincount(labels, minlength=10)
     if not (counts == n // 10).all():
         raise DatasetError(f"{lbl_path}: per-class counts {counts.tolist()}, "
-                           f"expected {n // 10} of each class")
+                           f"expected {n // 10} of each class: {FRESH_COPY}")
 
 
 def load_from(folder: str | os.PathLike) -> FashionMNIST:
     """Read and check the four IDX files in ``folder``."""
     folder = Path(folder)
-    files = _complete_set(folder)
-    if files is None:
-        raise DataNotFoundError(f"{folder}: does not hold the four Fashion-MNIST IDX files. "
-                                + MISSING_HELP)
+    found = _found_files(folder)
+    if not all(found.values()):
+        raise DataNotFoundError(f"{_missing_in(folder, found)}: put the four Fashion-MNIST "
+                                "IDX files there, or see the README's Data section")
+    files = found
     arrays = {key: read_idx(path, key.split("_")[1]) for key, path in files.items()}
     for split in ("train", "test"):
         _validate(split, arrays[f"{split}_images"], arrays[f"{split}_labels"], files)
@@ -192,8 +221,9 @@ def load_fashion_mnist(download: bool = True) -> FashionMNIST:
                 _CACHE[key] = load_from(folder)
             return _CACHE[key]
     if os.environ.get(DATA_DIR_ENV, "").strip():
-        raise DataNotFoundError(f"{DATA_DIR_ENV}={dirs[0]} does not hold the four "
-                                "Fashion-MNIST IDX files. " + MISSING_HELP)
+        raise DataNotFoundError(f"{DATA_DIR_ENV}: {_missing_in(dirs[0], _found_files(dirs[0]))}; "
+                                f"copy the four IDX files there, or unset {DATA_DIR_ENV} to "
+                                "use data/ or Debian's package")
     if download:
         try:
             _download(REPO_DATA_DIR)

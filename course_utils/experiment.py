@@ -26,6 +26,7 @@ the mean difference is within two standard errors of zero).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,14 +34,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .config import CourseError, Profile, get_device, get_profile
+from .config import BUILD_DIR, STARTED, CourseError, Profile, get_device, get_profile
 from .data import Splits
 from .models import AlexNetSmall
 from .training import accuracy, best_epoch, make_classifier, train_seconds
 
-__all__ = ["RESULT_FIELDS", "SELECTIONS", "ExperimentError", "RunResult", "claim_table",
-           "format_mean_std", "paired_differences", "results_frame", "run_variants",
+__all__ = ["RESULT_FIELDS", "RESULT_PREFIX", "course_result", "SELECTIONS", "ExperimentError", "RunResult", "claim_table",
+           "format_mean_std", "mean_std", "paired_differences", "results_frame", "run_variants",
            "summarize_runs", "train_variant"]
 
 SELECTIONS = ("last", "best")
@@ -318,3 +320,51 @@ def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None
             raise ExperimentError(f"claim row lacks {sorted(missing)}: {dict(row)}")
         table.append({**row, "profile": name, "device": device})
     return pd.DataFrame(table).set_index("claim")
+
+
+# --------------------------------------------------------------------------- the result line
+
+#: Each notebook's last output line starts with this, then one JSON object.
+RESULT_PREFIX = "COURSE-RESULT"
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else round(float(value), 4)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def course_result(notebook: str | int, *, seeds: int, device=None, write: bool = True,
+                  **headline: Any) -> dict[str, Any]:
+    """Print the notebook's ``COURSE-RESULT {json}`` line and save it in
+    ``build/results/NN-PROFILE.json`` (so the results of several sittings can be put
+    together). ``headline``: its numbers, named ``test_acc``/``valid_acc``, per variant
+    as ``{"mean": ..., "std": ...}`` where there are variants. ``seconds`` is the wall
+    time since ``course_utils`` was imported (the notebook's first cell)."""
+    nb = f"{int(notebook):02d}" if str(notebook).isdigit() else str(notebook)
+    record = {"notebook": nb, "profile": get_profile().name,
+              "device": str(device if device is not None else get_device()),
+              "threads": torch.get_num_threads(), "seconds": round(time.time() - STARTED, 1),
+              "seeds": int(seeds), **_plain(headline)}
+    if write:
+        out = BUILD_DIR / "results"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{nb}-{record['profile']}.json").write_text(json.dumps(record) + "\n")
+        except OSError as exc:  # a read-only checkout still prints its line
+            print(f"(could not save the result in build/results: {exc.strerror})")
+    print(f"{RESULT_PREFIX} {json.dumps(record)}")
+    return record
+
+
+def mean_std(values) -> dict[str, float]:
+    """``{"mean": ..., "std": ...}`` of ``values`` (sample std; NaN for one value)."""
+    arr = np.asarray(list(values), dtype=float)
+    return {"mean": float(arr.mean()),
+            "std": float(arr.std(ddof=1)) if len(arr) > 1 else float("nan")}

@@ -8,6 +8,10 @@ from torch import nn
 from .config import CourseError
 from .data import MEAN, STD
 
+__all__ = ["AugmentError", "BatchAugment", "CONVENTIONS", "InputAdapter", "LocalResponseNorm",
+           "PAPER_ALPHA_STD", "PaperDropout", "check_batch", "crop", "gray_lighting",
+           "random_crop", "random_flip", "to_float"]
+
 CONVENTIONS = ("paper", "caffe")
 
 

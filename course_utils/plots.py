@@ -9,6 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+__all__ = ["as_numpy", "plot_class_balance", "plot_class_samples", "plot_confusion_matrix",
+           "plot_curves", "plot_history", "plot_misclassified"]
+
 
 def as_numpy(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)

@@ -65,6 +65,20 @@ def test_cuda_without_cuda_is_a_clear_error(monkeypatch):
         C.get_device("tpu")
 
 
+@pytest.mark.parametrize("name", ["cpu:abc", "cuda:x", "mps:0", "cpu:", "cuda:-1"])
+def test_malformed_device_names_are_refused(monkeypatch, name):
+    monkeypatch.setattr(C, "cuda_available", lambda: True)
+    with pytest.raises(C.DeviceUnavailableError, match="use auto, cuda, cuda:N"):
+        C.get_device(name)
+
+
+def test_cuda_index_beyond_the_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(C, "cuda_available", lambda: True)
+    monkeypatch.setattr(C.torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(C.DeviceUnavailableError, match="has 1 CUDA GPU"):
+        C.get_device("cuda:3")
+
+
 @pytest.mark.parametrize("flags,expected", [("fpu sse avx2 avx512f avx512_bf16", True),
                                              ("fpu sse amx_tile amx_bf16", True),
                                              ("fpu sse avx2 avx512f", False)])

@@ -68,13 +68,77 @@ def test_course_data_dir_is_used_alone(real_data, tmp_path, monkeypatch):
     assert torch.equal(loaded.train_images, real_data.train_images)
 
 
-def test_empty_course_data_dir_gives_the_three_fixes(tmp_path, monkeypatch):
+def test_empty_course_data_dir_names_the_missing_files_and_no_other_fix(tmp_path, monkeypatch):
     monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(10) % 10)
     with pytest.raises(D.DataNotFoundError) as info:
         D.load_fashion_mnist()
     msg = str(info.value)
+    # names each missing file, and the one present is not among them
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        assert stem in msg
+    assert "t10k-labels" not in msg
+    # the user chose the folder: no apt-get or download advice, but how to undo the choice
+    assert "apt-get" not in msg and "internet" not in msg and "unset COURSE_DATA_DIR" in msg
+
+
+def test_no_data_anywhere_gives_the_three_fixes(tmp_path, monkeypatch):
+    monkeypatch.delenv(D.DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(D, "REPO_DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(D, "DEBIAN_DATA_DIR", tmp_path / "nothing")
+    with pytest.raises(D.DataNotFoundError) as info:
+        D.load_fashion_mnist(download=False)
+    msg = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in msg and "COURSE_DATA_DIR" in msg
     assert "internet" in msg
+
+
+def test_unreadable_file_is_a_permission_error_not_corruption(tmp_path, monkeypatch):
+    # root reads every file, so the denial is simulated at open()
+    path = write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(10))
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(D.DatasetError) as info:
+        D.read_idx(path, "labels")
+    msg = str(info.value)
+    assert "permission denied" in msg and "chmod" in msg and "corrupt" not in msg
+
+
+def test_unreadable_folder_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
+    real_is_file = D.Path.is_file
+
+    def denied(self):
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(D.Path, "is_file", denied)
+    with pytest.raises(D.DatasetError, match="permission denied; make the folder readable"):
+        D.load_fashion_mnist(download=False)
+
+
+@pytest.mark.parametrize("case", ["truncated", "magic", "labels"])
+def test_damaged_files_say_what_to_do(tmp_path, case):
+    if case == "truncated":
+        path, kind = write_idx(tmp_path / "a-idx3-ubyte", np.zeros((5, 28, 28)), truncate=100), "images"
+    elif case == "magic":
+        path, kind = write_idx(tmp_path / "a-idx1-ubyte", np.zeros(10), magic=2051), "labels"
+    if case == "labels":
+        rng = np.random.default_rng(0)
+        write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 255, (60_000, 28, 28)))
+        write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(60_000, 11))
+        write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 255, (10_000, 28, 28)))
+        write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(10_000) % 10)
+        with pytest.raises(D.DatasetError) as info:
+            D.load_from(tmp_path)
+    else:
+        with pytest.raises(D.DatasetError) as info:
+            D.read_idx(path, kind)
+    assert "delete it and get a fresh copy" in str(info.value)
 
 
 def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):

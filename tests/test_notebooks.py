@@ -64,3 +64,31 @@ def test_outputs_hold_no_progress_widgets(path):
         for out in cell.get("outputs", []):
             assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), (
                 f"{path.name}: a widget output was stored; run with COURSE_PROGRESS=0")
+
+
+def _output_text(path):
+    for cell in _cells(path):
+        for out in cell.get("outputs", []):
+            text = out.get("text") or out.get("data", {}).get("text/plain") or ""
+            yield "".join(text) if isinstance(text, list) else text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_hold_no_absolute_paths_or_ansi_codes(path):
+    for text in _output_text(path):
+        assert "\x1b[" not in text, f"{path.name}: ANSI colour codes in an output"
+        found = re.search(r"(?<![\w.~])/(?:work|home|root|tmp|usr|Users|opt|var)/\S*", text)
+        assert not found, f"{path.name}: absolute path {found.group(0)!r} in an output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_last_output_line_is_the_course_result(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    streams = [o for o in code[-1].get("outputs", []) if o.get("output_type") == "stream"]
+    assert streams, f"{path.name}: the last code cell prints nothing"
+    last = "".join(streams[-1]["text"]).rstrip("\n").splitlines()[-1]
+    assert last.startswith("COURSE-RESULT "), f"{path.name}: last line {last!r}"
+    record = json.loads(last[len("COURSE-RESULT "):])
+    assert record["notebook"] == path.name[:2]
+    for key in ("profile", "device", "threads", "seconds", "seeds"):
+        assert key in record, f"{path.name}: COURSE-RESULT lacks {key}"

@@ -47,3 +47,8 @@ def test_environment_pins_python_311_and_torch_range_admits_2_14_1():
     spec = SpecifierSet(torch_req.split("#")[0].strip()[len("torch"):])
     assert "2.14.1" in spec
     assert "dev" in meta["optional-dependencies"]
+
+
+def test_environment_uses_conda_forge_alone():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]

@@ -23,13 +23,29 @@ def test_execute_writes_notebook_and_html_and_reports_failure(tmp_path):
     good = _notebook(tmp_path / "good.ipynb", ["x = 6 * 7", "print(x)"])
     bad = _notebook(tmp_path / "bad.ipynb", ["raise ValueError('boom')", "print('never')"])
     out = tmp_path / "build"
-    status, seconds, _ = runner.execute(good, out, inplace=True)
+    status, seconds, _, _ = runner.execute(good, out, inplace=True)
     assert status == "ok" and seconds > 0
     executed = nbformat.read(out / "good.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"] == "42\n"
     assert "42" in (out / "good.html").read_text()
     assert nbformat.read(good, as_version=4).cells[1].outputs  # written back in place
-    status, _, message = runner.execute(bad, out, inplace=True)
+    status, _, message, _ = runner.execute(bad, out, inplace=True)
     assert status == "FAILED" and "boom" in message
     assert (out / "bad.html").is_file()
     assert not nbformat.read(bad, as_version=4).cells[0].outputs  # not written back on failure
+
+
+def test_course_result_lines_are_collected_into_a_csv(tmp_path):
+    book = _notebook(tmp_path / "r.ipynb", [
+        "print('warming up')",
+        'print(\'COURSE-RESULT {"notebook": "05", "seeds": 3, "test_acc": {"mean": 0.9, "std": 0.01}}\')',
+    ])
+    status, _, _, found = runner.execute(book, tmp_path / "build")
+    assert status == "ok"
+    assert found == [{"notebook": "05", "seeds": 3, "test_acc": {"mean": 0.9, "std": 0.01}}]
+    path = runner.write_results_csv(found + [{"notebook": "06", "valid_acc": 0.88}],
+                                    tmp_path / "results.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "notebook,seeds,test_acc,valid_acc"
+    assert lines[1].startswith("05,3,") and '""mean"": 0.9' in lines[1]
+    assert lines[2] == "06,,,0.88"

@@ -7,6 +7,7 @@ import torch
 from sklearn.base import clone
 
 from course_utils.data import course_splits
+from course_utils.config import CourseError
 from course_utils.training import (RunCheckpoint, accuracy, best_epoch, make_classifier,
                                    progress_enabled, train_seconds)
 
@@ -33,7 +34,8 @@ def test_classifier_defaults_come_from_the_profile(smoke_splits, monkeypatch):
 
 def test_training_learns_and_loads_the_best_checkpoint(smoke_splits):
     s = smoke_splits
-    net = make_classifier(valid=(s.X_valid, s.y_valid), max_epochs=3, progress=False, verbose=0)
+    net = make_classifier(valid=(s.X_valid, s.y_valid), max_epochs=3, progress=False, verbose=0,
+                          keep_checkpoint=True)
     net.fit(s.X_train, s.y_train)
     epoch, best = best_epoch(net)
     assert 1 <= epoch <= 3 and best > 0.2  # chance is 0.1
@@ -58,7 +60,7 @@ def test_checkpoint_directories_are_unique(smoke_splits, tmp_path):
     s = smoke_splits
     X, y = s.X_train[:64], s.y_train[:64]
     base = make_classifier(valid=(s.X_valid[:64], s.y_valid[:64]), max_epochs=1, progress=False,
-                           verbose=0, checkpoint_root=tmp_path)
+                           verbose=0, checkpoint_root=tmp_path, keep_checkpoint=True)
     twins = [clone(base).fit(X, y), clone(base).fit(X, y)]
     dirs = {_cp(net).dirname for net in twins}
     assert len(dirs) == 2 and all(Path(d).parent == tmp_path for d in dirs)
@@ -66,6 +68,17 @@ def test_checkpoint_directories_are_unique(smoke_splits, tmp_path):
     first = _cp(twins[0]).dirname
     twins[0].fit(X, y)  # a refit gets a fresh directory too
     assert _cp(twins[0]).dirname != first
+
+
+def test_checkpoint_is_deleted_once_the_best_weights_are_loaded(smoke_splits, tmp_path):
+    s = smoke_splits
+    X, y = s.X_train[:64], s.y_train[:64]
+    (tmp_path / "mine.txt").write_text("not the checkpoint's")
+    net = make_classifier(valid=(s.X_valid[:64], s.y_valid[:64]), max_epochs=2, progress=False,
+                          verbose=0, checkpoint_root=tmp_path).fit(X, y)
+    assert not Path(_cp(net).dirname).exists()  # its own folder went
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]  # nothing else did
+    assert accuracy(net, s.X_valid[:64], s.y_valid[:64]) == pytest.approx(best_epoch(net)[1])
 
 
 def test_run_checkpoint_is_clonable(tmp_path):
@@ -78,3 +91,6 @@ def test_progress_switch(monkeypatch):
     assert progress_enabled() is False
     monkeypatch.setenv("COURSE_PROGRESS", "1")
     assert progress_enabled() is True
+    monkeypatch.setenv("COURSE_PROGRESS", "2")  # was silently "off"
+    with pytest.raises(CourseError, match="set it to 1 .* or 0"):
+        progress_enabled()

@@ -44,7 +44,7 @@ from ..config import BUILD_DIR
 from ..training import TensorBatches, make_classifier
 
 DEFAULT_OUT = BUILD_DIR / "bench.json"
-MODELS = {"small": AlexNetSmall, "full": AlexNet}
+MODELS = {"small": AlexNetSmall, "full": AlexNet}  # model names, not profiles
 PIPELINE_A = ("(a) reference: PIL Resize+ToTensor per image, DataLoader, "
               "fp32 NCHW loop, loss read every step")
 PIPELINE_B = ("(b) course: one uint8 tensor, resized per batch on the device, "

@@ -11,12 +11,15 @@ still run. The last lines are one summary line per notebook.
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from ..config import BUILD_DIR, REPO_ROOT
+from ..experiment import RESULT_PREFIX
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -34,8 +37,9 @@ def course_notebooks(selection: list[str] | None = None) -> list[Path]:
     return chosen
 
 
-def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 3600) -> tuple[str, float, str]:
-    """Run one notebook; returns (status, seconds, message)."""
+def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 3600
+            ) -> tuple[str, float, str, list[dict]]:
+    """Run one notebook; returns (status, seconds, message, its COURSE-RESULT records)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -61,7 +65,37 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
     (out_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
     if inplace and status == "ok":
         nbformat.write(nb, path)
-    return status, seconds, message
+    return status, seconds, message, course_results(nb)
+
+
+def course_results(nb) -> list[dict]:
+    """The ``COURSE-RESULT {json}`` lines a notebook printed, parsed."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                for line in out.get("text", "").splitlines():
+                    if line.startswith(RESULT_PREFIX + " "):
+                        try:
+                            found.append(json.loads(line[len(RESULT_PREFIX) + 1:]))
+                        except ValueError:
+                            pass
+    return found
+
+
+def write_results_csv(records: list[dict], path: Path) -> Path:
+    """One row per notebook result; nested values (per-variant mean/std) as JSON."""
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        for r in records:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                             for k, v in r.items()})
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,10 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     books = course_notebooks(args.notebooks)
     print(f"Running {len(books)} notebook(s) in profile '{profile}', output in {args.out}",
           flush=True)
-    results = []
+    results, records = [], []
     for book in books:
         print(f"-> {book.name} ...", flush=True)
-        results.append((book.name, *execute(book, args.out, args.inplace, args.timeout)))
+        status, seconds, message, found = execute(book, args.out, args.inplace, args.timeout)
+        results.append((book.name, status, seconds, message))
+        records += found
+    if records:
+        print(f"results: {write_results_csv(records, args.out / 'results.csv')}")
     print("\nSummary")
     for name, status, seconds, message in results:
         extra = f"  {message}" if message else ""

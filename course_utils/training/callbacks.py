@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -36,7 +37,13 @@ def progress_enabled() -> bool:
     """
     env = os.environ.get(PROGRESS_ENV)
     if env is not None and env.strip():
-        return env.strip().lower() in {"1", "true", "yes", "on"}
+        value = env.strip().lower()
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"0", "false", "no", "off"}:
+            return False
+        raise CourseError(f"{PROGRESS_ENV}={env!r}: set it to 1 (show progress bars) or 0 "
+                          "(hide them), or unset it")
     if "ipykernel" in sys.modules:
         return True
     return sys.stderr.isatty()
@@ -48,14 +55,16 @@ class RunCheckpoint(Checkpoint):
 
     Runs in parallel, or clones made by a grid search, therefore never
     overwrite each other's files (skorch issue #848). Only the parameters are
-    saved: that is all ``load_best`` needs.
+    saved: that is all ``load_best`` needs. Once training ends and the best
+    weights are loaded, the directory is deleted unless ``keep=True``.
     """
 
     def __init__(self, root=None, monitor="valid_acc_best", load_best=True,
                  f_params="params.pt", f_optimizer=None, f_criterion=None, f_history=None,
-                 **kwargs):
+                 keep=False, **kwargs):
         kwargs.pop("dirname", None)  # always chosen afresh in initialize()
         self.root = root
+        self.keep = keep
         super().__init__(monitor=monitor, f_params=f_params, f_optimizer=f_optimizer,
                          f_criterion=f_criterion, f_history=f_history, dirname="",
                          load_best=load_best, **kwargs)
@@ -71,10 +80,21 @@ class RunCheckpoint(Checkpoint):
         self.dirname = tempfile.mkdtemp(prefix="run-", dir=root)
         return super().initialize()
 
+    def on_train_end(self, net, **kwargs):
+        try:
+            super().on_train_end(net, **kwargs)
+        finally:
+            if not self.keep and self.dirname:
+                # only the folder this callback made (run-XXXX under its root)
+                path = Path(self.dirname)
+                if path.name.startswith("run-") and path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+
 
 
 def course_callbacks(max_epochs: int, *, cosine: bool = True, patience: int | None = 5,
-                     checkpoint: bool = True, checkpoint_root=None, train_acc: bool = True,
+                     checkpoint: bool = True, checkpoint_root=None, keep_checkpoint: bool = False,
+                     train_acc: bool = True,
                      progress: bool | None = None) -> list[tuple[str, object]]:
     """The course's callbacks, named so they can be tuned with ``callbacks__NAME__PARAM``."""
     cbs: list[tuple[str, object]] = []
@@ -91,7 +111,7 @@ def course_callbacks(max_epochs: int, *, cosine: bool = True, patience: int | No
         cbs.append(("early_stopping", EarlyStopping(monitor="valid_acc", patience=patience,
                                                     lower_is_better=False)))
     if checkpoint:
-        cbs.append(("checkpoint", RunCheckpoint(root=checkpoint_root)))
+        cbs.append(("checkpoint", RunCheckpoint(root=checkpoint_root, keep=keep_checkpoint)))
     return cbs
 
 

@@ -194,7 +194,7 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
                     batch_size: int | None = None, optimizer=torch.optim.Adam,
                     device: str | None = None, seed: int | None = 0,
                     cosine: bool = True, patience: int | None = 5, checkpoint: bool = True,
-                    checkpoint_root=None, train_acc: bool = True,
+                    checkpoint_root=None, keep_checkpoint: bool = False, train_acc: bool = True,
                     progress: bool | None = None, callbacks: Iterable = (),
                     verbose: int = 1, **kwargs) -> CourseClassifier:
     """A skorch classifier set up the course's way.
@@ -209,6 +209,8 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
         device: ``None`` picks CUDA, then MPS, then CPU.
         cosine, patience, checkpoint, train_acc, progress: switch the course
             callbacks (``patience=None`` disables early stopping).
+        keep_checkpoint: keep the checkpoint's folder after training (by default
+            it is deleted once the best weights are loaded).
         callbacks: extra ``(name, callback)`` pairs.
         **kwargs: anything skorch takes, e.g. ``module__dropout=0.3``,
             ``optimizer__momentum=0.9``, ``optimizer__weight_decay=5e-4``,
@@ -223,7 +225,8 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
     else:
         train_split = predefined_split(Dataset(*valid))
     cbs = course_callbacks(max_epochs, cosine=cosine, patience=patience, checkpoint=checkpoint,
-                           checkpoint_root=checkpoint_root, train_acc=train_acc,
+                           checkpoint_root=checkpoint_root, keep_checkpoint=keep_checkpoint,
+                           train_acc=train_acc,
                            progress=progress)
     cbs.extend(callbacks)
     if batch_size > 0:

@@ -1,0 +1,104 @@
+"""The one budget table: every notebook and profile, its CLI, its rehearsal scale."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_utils import budgets as B
+from course_utils.config import PROFILES
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_every_notebook_has_a_row_in_every_profile():
+    assert set(NOTEBOOKS) <= set(B.BUDGETS)
+    for nb in NOTEBOOKS:
+        for profile in PROFILES:
+            b = B.budget(nb, profile)
+            assert b.notebook == nb and b.profile == profile
+            assert b.epochs >= 0 and b.seeds >= 0 and b.batch_size >= 1
+
+
+def test_a_row_reads_as_object_and_mapping():
+    b = B.budget("09", "quick")
+    assert b["epochs"] == b.epochs and b["train"] == b.train
+    assert "rates" in b and dict(**b)["batch_size"] == b.batch_size
+    with pytest.raises(KeyError, match="notebook 09's budget has"):
+        b["nonsense"]
+
+
+def test_images_processed_is_runs_times_epochs_times_images():
+    b = B.budget("02", "quick")
+    assert b.images_processed == b.seeds * b.variants * b.epochs * b.train
+    assert B.budget("04", "quick").images_processed == 0
+
+
+def test_unknown_notebook_and_profile_are_one_clear_error():
+    with pytest.raises(B.BudgetError, match="no budget for notebook '99'"):
+        B.budget("99", "quick")
+    with pytest.raises(Exception, match="unknown profile"):
+        B.budget("05", "huge")
+
+
+def test_profile_names_are_keys_only_in_budgets_and_config():
+    pattern = re.compile(r"""["'](smoke|quick|full)["']\s*:|==\s*["'](smoke|quick|full)["']""")
+    offenders = []
+    for path in (ROOT / "course_utils").rglob("*.py"):
+        if path.name in ("budgets.py", "config.py"):
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line) and "not profiles" not in line:
+                offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_rehearsal_shrinks_data_keeps_the_branches_and_checks_the_pipeline(monkeypatch):
+    full = B.budget("02", "full")
+    monkeypatch.setenv(B.SCALE_ENV, "0.001")
+    dry, smoke = B.budget("02", "full"), B.budget("02", "smoke")
+    assert dry.rehearsal and not full.rehearsal
+    assert (dry.seeds, dry.variants, dry.model) == (full.seeds, full.variants, full.model)
+    assert dry.train == smoke.train and dry.epochs == smoke.epochs
+    assert dict(dry.bounds) == dict(smoke.bounds)
+    monkeypatch.setenv(B.SCALE_ENV, "0.5")
+    half = B.budget("02", "full")
+    assert half.epochs == full.epochs // 2 and half.train == B.FULL_TRAIN // 2
+    monkeypatch.setenv(B.SCALE_ENV, "2")
+    with pytest.raises(B.BudgetError, match=r"number in \(0, 1\]"):
+        B.budget("02", "full")
+
+
+def test_cli_prints_a_table_and_json(capsys):
+    assert B.main(["--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert "profile quick on cpu" in out and re.search(r"^05 .*AlexNetSmall", out, re.M)
+    assert B.main(["--profile", "full", "--json", "--device", "h100"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["profile"] == "full" and set(NOTEBOOKS) <= set(table["notebooks"])
+    for entry in [*table["notebooks"].values(), table["total"]]:
+        assert entry["device"] == "h100" and entry["estimated_seconds"] >= 0
+        assert entry["images_processed"] >= 0
+    assert table["total"]["images_processed"] == sum(
+        n["images_processed"] for n in table["notebooks"].values())
+
+
+def test_cli_bad_profile_is_one_line(capsys):
+    assert B.main(["--profile", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+
+
+def test_estimates_grow_with_the_work():
+    small = B.budget("10", "quick")
+    big = B.budget("10", "full")
+    assert 0 < B.estimate_seconds(small, "cpu") < B.estimate_seconds(big, "cpu")
+    assert B.estimate_seconds(big, "h100") < B.estimate_seconds(big, "cpu")
+
+
+def test_readme_profile_table_matches_the_budget_table(monkeypatch):
+    monkeypatch.delenv(B.SCALE_ENV, raising=False)
+    readme = (ROOT / "README.md").read_text()
+    assert B.readme_table() in readme, (
+        "README's profile table is stale: paste `python -m course_utils.budgets --readme`")
