@@ -36,6 +36,15 @@ def test_full_training_needs_cuda():
     assert "Full training" in plan_note(full, "cuda")
 
 
+def test_a_rehearsal_of_full_training_runs_on_the_cpu(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "0.001")
+    dry = budget("07", "full")
+    assert dry.rehearsal and dry["full_training"] and dry.train < 100
+    check_budget(dry, "cpu")
+    assert "Rehearsal of the full profile" in plan_note(dry, "cpu")
+    assert "pipeline check" in check_full_result({"paper": 0.1}, dry)  # the smoke bounds
+
+
 @pytest.mark.parametrize("name", ["smoke", "quick"])
 def test_cpu_profiles_plan_a_pipeline_check_and_say_so(name):
     b = budget("07", name)
