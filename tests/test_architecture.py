@@ -9,7 +9,7 @@ from course_utils.lessons.ch04_architecture import (PAPER_LAYER_PARAMS, TORCHVIS
                                        input_size_table, layer_table, paper_alexnet,
                                        paper_claims, paper_comparison, summarize,
                                        torchvision_alexnet_parameters)
-from course_utils.models import (AlexNet, AlexNetSmall, count_parameters, feature_side,
+from course_utils.models import (AlexNetSmall, count_parameters, feature_side,
                                  layer_parameters)
 from course_utils.models import geometry as walk
 

@@ -72,7 +72,7 @@ def test_measure_uses_the_run_layers_definitions():
     assert r.train_acc == accuracy(net, splits.X_train[:10], splits.y_train[:10])  # eval mode
     assert r.gap == pytest.approx(r.train_acc - r.valid_acc)
     assert r.test_acc == accuracy(net, splits.X_test, splits.y_test)
-    assert r.epochs_run == 2 and r.best_epoch in (1, 2)
+    assert r.epochs_run == 2 and r.best_epoch in (1, 2) and r.net is None
     assert measure(net, splits, test=False).test_acc is None
     with pytest.raises(EvaluationError, match="fit it first"):
         measure(make_classifier(AlexNetSmall, valid=None, max_epochs=1, progress=False), splits)

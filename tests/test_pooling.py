@@ -1,5 +1,4 @@
 """course_utils.lessons.ch03_pooling: the arithmetic and pictures of notebook 03."""
-import numpy as np
 import pandas as pd
 import pytest
 import torch

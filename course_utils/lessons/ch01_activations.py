@@ -29,13 +29,13 @@ from ..config import CourseError
 from ..models import ACTIVATIONS, SMALL_CNN_INITS, SmallCNN
 from ..training import make_classifier
 
-__all__ = ["INITS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError", "BoundError",
-           "activation_curves", "check_dead_relus", "check_figure1", "dead_relu_experiment",
-           "dead_unit_share", "figure1_claims",
-           "gradient_by_layer", "gradient_flow", "make_activation_net",
-           "plot_activation_curves", "plot_gradient_flow", "plot_training_error",
-           "saturation_share", "sigmoid_saturation_bound", "speed_table", "time_to_target",
-           "train_activations", "training_curves", "weight_layers"]
+__all__ = ["ACTIVATIONS", "INITS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError",
+           "BoundError", "activation_curves", "check_dead_relus", "check_figure1",
+           "dead_relu_experiment", "dead_unit_share", "figure1_claims", "gradient_by_layer",
+           "gradient_flow", "make_activation_net", "plot_activation_curves",
+           "plot_gradient_flow", "plot_training_error", "saturation_share",
+           "sigmoid_saturation_bound", "speed_table", "time_to_target", "train_activations",
+           "training_curves", "weight_layers"]
 
 INITS = SMALL_CNN_INITS
 #: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.

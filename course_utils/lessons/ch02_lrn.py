@@ -227,8 +227,8 @@ def _seed_by_seed(runs: pd.DataFrame, name: str) -> str:
     d = paired_differences(runs, baseline=BASELINE).loc[name]
     verdict = {"higher": f"{name} more accurate",
                "lower": f"{name} less accurate"}.get(d["verdict"], d["verdict"])
-    return (f" (seed by seed: {format_mean_std(-d['diff_mean'] * 100, d['diff_std'] * 100, 2)}"
-            f" over {int(d['seeds'])} seed(s); {verdict})")
+    change = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
+    return f" (seed by seed: {change} over {int(d['seeds'])} seed(s); {verdict})"
 
 
 def lrn_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[dict]:
@@ -263,5 +263,6 @@ def lrn_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[
         {"claim": "error change from BatchNorm instead (points)", "paper": "n/a (2015)",
          "ours": change(bn)},
         {"claim": "seconds per epoch: none / LRN / BatchNorm", "paper": "n/a",
-         "ours": " / ".join(f"{summary.loc[n, 'sec_per_epoch']:.2f}" for n in (none, with_lrn, bn))},
+         "ours": " / ".join(f"{summary.loc[n, 'sec_per_epoch']:.2f}"
+                            for n in (none, with_lrn, bn))},
     ]

@@ -173,8 +173,8 @@ def pooling_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> l
         d = paired_differences(runs, baseline=tile).loc[over]
         verdict = {"higher": "overlapping pooling more accurate",
                    "lower": "overlapping pooling less accurate"}.get(d["verdict"], d["verdict"])
-        change += (f" (seed by seed: {format_mean_std(-d['diff_mean'] * 100, d['diff_std'] * 100, 2)}"
-                   f" over {int(d['seeds'])} seed(s); {verdict})")
+        points = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
+        change += f" (seed by seed: {points} over {int(d['seeds'])} seed(s); {verdict})"
     return [
         {"claim": "test error, overlapping vs non-overlapping",
          "paper": "top-1 error 0.4 points lower (top-5: 0.3) with z=3, s=2 (ImageNet)",

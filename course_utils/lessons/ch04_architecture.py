@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import pandas as pd
-import torch
 from torch import nn
 
 from ..config import CourseError

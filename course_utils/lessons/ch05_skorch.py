@@ -20,17 +20,14 @@ import pandas as pd
 import torch
 
 from ..config import CourseError
-from ..experiment import RunResult
+from ..experiment import RunResult, train_variant
 from ..models import AlexNetSmall
 from ..plots import as_numpy
-from ..training import accuracy, best_epoch, make_classifier, train_seconds
+from ..training import make_classifier
 
-__all__ = ["TRAIN_EVAL_SIZE", "AccuracyBoundError", "EvaluationError", "budget_note",
-           "callback_table", "check_learning", "check_test_accuracy", "classification_table",
-           "measure", "plot_prediction", "predict_one", "save_and_reload"]
-
-#: Training images scored for ``train_acc``, as :func:`course_utils.experiment.train_variant`.
-TRAIN_EVAL_SIZE = 5_000
+__all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
+           "check_learning", "check_test_accuracy", "classification_table", "measure",
+           "plot_prediction", "predict_one", "save_and_reload"]
 
 
 class AccuracyBoundError(CourseError, AssertionError):
@@ -55,30 +52,37 @@ def budget_note(b) -> str:
             f"{b.epochs} epochs; test-accuracy bound {b.bounds['test_acc']}")
 
 
-def measure(net, splits, *, seed: int = 0, variant: str = "small AlexNet",
-            train_eval_size: int | None = TRAIN_EVAL_SIZE, test: bool = True,
-            select: str = "best") -> RunResult:
-    """A fitted ``net`` measured as :func:`course_utils.experiment.train_variant`
-    measures its runs.
+class _Fitted:
+    """A fitted net handed to :func:`course_utils.experiment.train_variant`: its
+    ``fit`` trains nothing, everything else is the net's own."""
 
-    ``train_acc`` is the eval-mode accuracy (dropout off) on the first
-    ``train_eval_size`` training images, ``valid_acc`` and ``test_acc`` (with
-    ``test``; else None) on the validation and test images, and
-    ``gap = train_acc - valid_acc``. ``select`` only records which model ``net``
-    holds ("best": the checkpoint restored the best validation epoch).
+    def __init__(self, net):
+        self._net = net
+
+    def fit(self, X, y):
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+
+def measure(net, splits, *, seed: int = 0, variant: str = "small AlexNet", test: bool = True,
+            select: str = "best", **options) -> RunResult:
+    """A net fitted here, measured by the run layer itself
+    (:func:`course_utils.experiment.train_variant`), so with its definitions.
+
+    ``train_acc`` is the eval-mode accuracy (dropout off) on the first 5,000
+    training images, ``valid_acc`` and ``test_acc`` (with ``test``; else None) on
+    the validation and test images, and ``gap = train_acc - valid_acc``.
+    ``select`` records which model ``net`` holds ("best": the checkpoint restored
+    the best validation epoch); ``options`` go to ``train_variant``
+    (``train_eval_size``).
     """
     if not getattr(net, "history", None):
         raise EvaluationError("the net has no history: fit it first")
-    n = len(splits.y_train) if train_eval_size is None else min(int(train_eval_size),
-                                                                len(splits.y_train))
-    train_acc = accuracy(net, splits.X_train[:n], splits.y_train[:n])
-    valid_acc = accuracy(net, splits.X_valid, splits.y_valid)
-    test_acc = accuracy(net, splits.X_test, splits.y_test) if test else None
-    return RunResult(variant=variant, seed=int(seed), select=select, train_acc=train_acc,
-                     valid_acc=valid_acc, test_acc=test_acc, gap=train_acc - valid_acc,
-                     epochs_run=len(net.history), best_epoch=best_epoch(net)[0],
-                     train_seconds=train_seconds(net),
-                     final_train_loss=float(net.history[-1, "train_loss"]))
+    return train_variant(splits, type(net.module_), epochs=len(net.history), seed=seed,
+                         select=select, variant=variant, test=test,
+                         make=lambda module, **kwargs: _Fitted(net), **options)
 
 
 def check_test_accuracy(acc: float, b) -> str:
