@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from ..config import CourseError
-from ..models import ACTIVATIONS, SMALL_CNN_INITS, SmallCNN
+from ..models import ACTIVATIONS, SmallCNN
 from ..training import make_classifier
 
-__all__ = ["ACTIVATIONS", "INITS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError",
+__all__ = ["ACTIVATIONS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError",
            "BoundError", "activation_curves", "check_dead_relus", "check_figure1",
            "dead_relu_experiment", "dead_unit_share", "figure1_claims", "gradient_by_layer",
            "gradient_flow", "make_activation_net", "plot_activation_curves",
@@ -37,7 +37,6 @@ __all__ = ["ACTIVATIONS", "INITS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "Activ
            "sigmoid_saturation_bound", "speed_table", "time_to_target", "train_activations",
            "training_curves", "weight_layers"]
 
-INITS = SMALL_CNN_INITS
 #: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.
 PAPER_SPEEDUP = 6.0
 PAPER_TARGET_ERROR = 0.25
