@@ -92,8 +92,13 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                                     dead_epochs=1, grad_depth=8, batch=256),
                       extra=[dict(name="dead ReLU (2 learning rates)", runs=2, epochs=1,
                                   train=1_000)],
-                      bounds=dict(relu_final_error=0.88, relu_not_slower_than_sigmoid=False,
-                                  dead_margin=-1.0)),
+                      # pipeline checks; seeds 0-9, bf16 and float32 CPU paths measured:
+                      # ReLU's final error 0.58-0.83, its loss fell by 0.115-0.31, the best
+                      # (tanh) error 0.44-0.52, dead-share gap 0.25-0.80. Neither ReLU nor
+                      # sigmoid reaches the target in 2 epochs: no speed bound
+                      bounds=dict(relu_final_error=0.87, relu_loss_drop=0.05,
+                                  best_final_error=0.65, relu_not_slower_than_sigmoid=False,
+                                  dead_margin=0.1)),
         "quick": dict(train=3_000, valid=2_000, test=10_000, epochs=8, seeds=1, variants=3,
                       batch_size=128, model=("SmallCNN", dict(width=16)),
                       settings=dict(width=16, target_error=0.25, lr=0.01, bad_lr=0.5,
@@ -114,7 +119,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "02": {  # LRN: none / LRN / BatchNorm on the small AlexNet
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+                      # each variant's test accuracy, seeds 0-9, bf16 and float32: 0.31-0.55
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
         "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
                       settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
@@ -125,7 +131,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "03": {  # overlapping pooling: z=3,s=2 against z=2,s=2
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=1, variants=2,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.20)),
+                      # each variant's test accuracy, seeds 0-9, bf16 and float32: 0.29-0.55
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
         "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=6, seeds=2, variants=2,
                       batch_size=128, model=_small(channels=NARROW),
                       settings=dict(channels=NARROW), bounds=dict(test_acc=0.78)),
@@ -143,7 +150,11 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "05": {  # skorch: the small AlexNet trained with the course's callbacks
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=3, seeds=1, variants=1,
-                      batch_size=128, model=_small(), bounds=dict(test_acc=0.30)),
+                      batch_size=128, model=_small(),
+                      # pipeline checks; seeds 0-9, bf16 and float32 measured: test accuracy
+                      # 0.16-0.44 (3 epochs of 8 steps learn little), the validation loss
+                      # fell by 0.018-0.33 below epoch 1's
+                      bounds=dict(test_acc=0.13, valid_loss_drop=0.005)),
         "quick": dict(train=20_000, valid=2_000, test=10_000, epochs=6, seeds=1, variants=1,
                       batch_size=128, model=_small(), bounds=dict(test_acc=0.85)),
         "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=1,

@@ -15,18 +15,20 @@ from torch import nn
 
 from .layers import BatchAugment, InputAdapter, LocalResponseNorm
 
-__all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "INITS",
-           "PAPER_CHANNELS", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS", "count_parameters",
-           "feature_side", "initialize", "layer_parameters", "output_size"]
+__all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
+           "INITS", "PAPER_CHANNELS", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS",
+           "count_parameters", "feature_side", "geometry", "initialize", "layer_parameters",
+           "output_size"]
 
 #: Filters per convolution in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
 #: Filters of the single-tower "One weird trick" variant (Krizhevsky, 2014).
 V2_CHANNELS = (64, 192, 384, 384, 256)
 
-# kernel, stride, padding of conv1..conv5
-_CONV_GEOMETRY = ((11, 4, 0), (5, 1, 2), (3, 1, 1), (3, 1, 1), (3, 1, 1))
-_POOL_AFTER = {1, 2, 5}
+#: Kernel, stride and padding of conv1..conv5 (the paper's geometry).
+CONV_GEOMETRY = ((11, 4, 0), (5, 1, 2), (3, 1, 1), (3, 1, 1), (3, 1, 1))
+#: The convolutions followed by max-pooling.
+POOL_AFTER = frozenset({1, 2, 5})
 _GROUPED = {2, 4, 5}  # conv3 talks to both towers; conv2, conv4, conv5 do not
 _BIAS_ONE = {"conv2", "conv4", "conv5", "fc6", "fc7"}  # the paper's bias-1 layers
 
@@ -41,17 +43,51 @@ def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     return (n + 2 * padding - kernel) // stride + 1
 
 
+def geometry(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
+             conv1_padding: int | None = None) -> list[dict]:
+    """Walk a square input through AlexNet's convolutions and poolings.
+
+    Parameters
+    ----------
+    input_size : int
+        Side of the input in pixels (227 for the paper, 67 for the small net).
+    pool_kernel, pool_stride : int
+        The max-pooling window and step (3, 2: the paper's overlapping pooling).
+    conv1_padding : int, optional
+        Replaces conv1's padding (0), e.g. 2 for torchvision's 224-pixel input.
+
+    Returns
+    -------
+    list of dict
+        One row per convolution and pooling, in order: ``layer`` (conv1, pool1,
+        ..., pool5), ``in`` and ``out`` (the sides), ``kernel``, ``stride``, ``padding``.
+
+    Raises
+    ------
+    ValueError
+        When the input is too small: the feature map vanishes at some layer.
+    """
+    rows, n = [], int(input_size)
+    for i, (k, s, p) in enumerate(CONV_GEOMETRY, start=1):
+        if i == 1 and conv1_padding is not None:
+            p = int(conv1_padding)
+        layers = [(f"conv{i}", k, s, p)]
+        if i in POOL_AFTER:
+            layers.append((f"pool{i}", pool_kernel, pool_stride, 0))
+        for name, kernel, stride, pad in layers:
+            out = output_size(n, kernel, stride, pad)
+            if out < 1:
+                raise ValueError(f"input {input_size}x{input_size} is too small for AlexNet's "
+                                 f"geometry (the feature map vanishes at {name})")
+            rows.append({"layer": name, "in": n, "kernel": kernel, "stride": stride,
+                         "padding": pad, "out": out})
+            n = out
+    return rows
+
+
 def feature_side(input_size: int, pool_kernel: int = 3, pool_stride: int = 2) -> int:
-    """Side of the last feature map for an input of ``input_size`` pixels."""
-    n = input_size
-    for i, (k, s, p) in enumerate(_CONV_GEOMETRY, start=1):
-        n = output_size(n, k, s, p)
-        if i in _POOL_AFTER:
-            n = output_size(n, pool_kernel, pool_stride)
-        if n < 1:
-            raise ValueError(f"input {input_size}x{input_size} is too small for AlexNet's "
-                             f"geometry (the feature map vanishes after conv{i})")
-    return n
+    """Side of the last feature map (after pool5) for an input of ``input_size`` pixels."""
+    return geometry(input_size, pool_kernel, pool_stride)[-1]["out"]
 
 
 class AlexNet(nn.Module):
@@ -101,7 +137,7 @@ class AlexNet(nn.Module):
         self.prep = InputAdapter(self.input_size)
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         c_in = in_channels
-        for i, ((k, s, p), c_out) in enumerate(zip(_CONV_GEOMETRY, channels), start=1):
+        for i, ((k, s, p), c_out) in enumerate(zip(CONV_GEOMETRY, channels), start=1):
             layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, k, s, p,
                                            groups=groups if i in _GROUPED else 1)
             layers[f"act{i}"] = act()
@@ -109,7 +145,7 @@ class AlexNet(nn.Module):
                 layers[f"norm{i}"] = LocalResponseNorm(5, 1e-4, 0.75, 2.0, convention="paper")
             if i <= 2 and batchnorm:
                 layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
-            if i in _POOL_AFTER:
+            if i in POOL_AFTER:
                 layers[f"pool{i}"] = nn.MaxPool2d(pool_kernel, pool_stride)
             c_in = c_out
         self.features = nn.Sequential(layers)

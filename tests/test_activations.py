@@ -2,11 +2,14 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from course_utils.budgets import budget
 from course_utils.lessons import ch01_activations as A
+from course_utils.models import SmallCNN
 
 
 def test_curves_and_derivatives_match_autograd():
@@ -57,16 +60,18 @@ def test_dead_unit_share_by_channel():
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
 def test_small_cnn_shapes_and_same_init(act):
     torch.manual_seed(0)
-    m = A.SmallCNN(act, depth=4, width=8)
+    m = SmallCNN(act, depth=4, width=8)
     torch.manual_seed(0)
-    r = A.SmallCNN("relu", depth=4, width=8)
+    r = SmallCNN("relu", depth=4, width=8)
     x = torch.randint(0, 255, (3, 1, 28, 28), dtype=torch.uint8)
     assert m(x).shape == (3, 10)
     assert [n for n, _ in A.weight_layers(m)] == ["conv1", "conv2", "conv3", "conv4", "fc"]
     for (_, a), (_, b) in zip(A.weight_layers(m), A.weight_layers(r)):
         assert torch.equal(a.weight, b.weight)  # same init whatever the activation
+    with pytest.raises(ValueError, match="activation"):
+        SmallCNN("swish")
     with pytest.raises(A.ActivationError):
-        A.SmallCNN("swish")
+        A.make_activation_net("swish", lr=0.1, max_epochs=1)
 
 
 def test_gradient_flow_sigmoid_vanishes_more_than_relu():
@@ -93,14 +98,24 @@ def test_time_to_target_interpolates():
         A.time_to_target([0.5], [1, 2], 0.2)
 
 
-def test_train_and_speed_table_on_a_tiny_problem():
+def _tiny_problem():
     g = torch.Generator().manual_seed(0)
     y = torch.arange(120) % 10
     X = torch.randint(0, 30, (120, 1, 28, 28), generator=g, dtype=torch.uint8)
     for c in range(10):  # a bright bar per class
         X[y == c, :, 2 * c:2 * c + 3, :] += 220
-    nets = A.train_activations(X, y, ("relu", "sigmoid"), lr=0.05, max_epochs=3,
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tiny_nets():
+    X, y = _tiny_problem()
+    return A.train_activations(X, y, ("relu", "sigmoid"), lr=0.05, max_epochs=3,
                                module__width=8, batch_size=20, progress=False, device="cpu")
+
+
+def test_train_and_speed_table_on_a_tiny_problem(tiny_nets):
+    nets = tiny_nets
     curves = A.training_curves(nets)
     assert curves.shape == (3, 2) and curves.index[0] == 1
     table = A.speed_table(nets, target=0.9)
@@ -110,6 +125,37 @@ def test_train_and_speed_table_on_a_tiny_problem():
         A.speed_table(nets, 0.5, reference="tanh")
 
 
-def test_settings_follow_profile():
-    assert A.settings("smoke").epochs <= A.settings("quick").epochs <= A.settings("full").epochs
-    assert A.settings("full").train_size >= A.settings("quick").train_size
+def test_budget_rows_grow_with_the_profile():
+    rows = [budget("01", p) for p in ("smoke", "quick", "full")]
+    assert [r.epochs for r in rows] == sorted(r.epochs for r in rows)
+    assert [r.train for r in rows] == sorted(r.train for r in rows)
+    for r in rows:
+        assert {"width", "target_error", "lr", "bad_lr", "dead_epochs", "grad_depth",
+                "batch"} <= set(r)
+        # a real check in every profile: ReLU's error well under chance (0.9), dead ReLUs
+        # more common at the bad learning rate
+        assert r.bounds["relu_final_error"] < 0.9 and r.bounds["dead_margin"] >= 0.0
+
+
+def test_check_figure1_and_dead_relus_report_and_raise(tiny_nets):
+    nets = tiny_nets
+    speed = A.speed_table(nets, target=0.9)
+    err = speed.loc["relu", "final_train_error"]
+    text = A.check_figure1(speed, nets, {"relu_final_error": err, "relu_loss_drop": -10.0,
+                                         "best_final_error": 1.0})
+    assert text.count("ok: ") == 3 and "ReLU's training loss fell" in text
+    with pytest.raises(A.BoundError, match="ReLU's final training error"):
+        A.check_figure1(speed, nets, {"relu_final_error": err - 0.01})
+    with pytest.raises(A.BoundError, match="loss fell"):
+        A.check_figure1(speed, nets, {"relu_loss_drop": 10.0})
+    slow = speed.copy()
+    slow.loc["relu", "epochs_to_target"] = float("nan")  # ReLU never reached the target
+    slow.loc["sigmoid", "epochs_to_target"] = 2.0
+    with pytest.raises(A.BoundError, match="not slower"):
+        A.check_figure1(slow, nets, {"relu_not_slower_than_sigmoid": True})
+    assert A.check_figure1(slow, nets, {"relu_not_slower_than_sigmoid": False}) == \
+        "no bound to check"
+    dead = pd.DataFrame({"all": [0.0, 0.5]}, index=["lr=0.01", "lr=0.5"])
+    assert "0.500 > 0.2" in A.check_dead_relus(dead, {"dead_margin": 0.2})
+    with pytest.raises(A.BoundError, match="dead share"):
+        A.check_dead_relus(dead, {"dead_margin": 0.5})

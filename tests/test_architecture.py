@@ -1,5 +1,6 @@
 """Per-layer counts of AlexNet: checked against the paper, torchvision and hand arithmetic."""
 import pytest
+import torch
 from torch import nn
 
 from course_utils.lessons.ch04_architecture import (PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
@@ -8,7 +9,9 @@ from course_utils.lessons.ch04_architecture import (PAPER_LAYER_PARAMS, TORCHVIS
                                        input_size_table, layer_table, paper_alexnet,
                                        paper_claims, paper_comparison, summarize,
                                        torchvision_alexnet_parameters)
-from course_utils.models import AlexNet, AlexNetSmall, count_parameters, layer_parameters
+from course_utils.models import (AlexNetSmall, count_parameters, feature_side,
+                                 layer_parameters)
+from course_utils.models import geometry as walk
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +108,29 @@ def test_geometry_agrees_with_a_built_224_net():
     assert net.classifier.fc6.in_features == geometry(224)["fc6 inputs"]
     with pytest.raises(ArchitectureError, match="too small"):
         geometry(40)
+
+
+@pytest.mark.parametrize("size,pool", [(227, (3, 2)), (67, (3, 2)), (67, (2, 2)), (100, (3, 2))])
+def test_one_geometry_walk_agrees_with_the_built_layers(size, pool):
+    net = AlexNetSmall(input_size=size, hidden=8, pool_kernel=pool[0], pool_stride=pool[1])
+    x = torch.zeros(1, 1, size, size)
+    sides = {}
+    for name, layer in net.features.named_children():
+        x = layer(x)
+        sides[name] = x.shape[-1]
+    rows = walk(size, *pool)
+    assert [r["layer"] for r in rows] == [n for n in sides if n[:4] in ("conv", "pool")]
+    assert all(r["out"] == sides[r["layer"]] for r in rows)
+    assert rows[0]["in"] == size and feature_side(size, *pool) == rows[-1]["out"]
+    assert geometry(size)["sides"]["pool5"] == walk(size)[-1]["out"]
+
+
+def test_geometry_walk_with_conv1_padding():
+    rows = walk(224, conv1_padding=2)
+    assert rows[0] == {"layer": "conv1", "in": 224, "kernel": 11, "stride": 4, "padding": 2,
+                       "out": 55}
+    with pytest.raises(ValueError, match="vanishes at pool5"):
+        walk(40)
 
 
 def test_torchvision_alexnet_has_its_own_filters():

@@ -1,36 +1,81 @@
-"""Notebook 05's helpers: plans and bounds, reports, save/load, one-image prediction."""
+"""Notebook 05's helpers: budget and bounds, measuring, reports, save/load, one-image prediction."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import random_batch
+from course_utils.budgets import budget
 from course_utils.data import CLASSES
-from course_utils.lessons.ch05_skorch import (TEST_BOUNDS, AccuracyBoundError, EvaluationError,
-                                     callback_table, check_test_accuracy,
-                                     classification_table, predict_one, save_and_reload,
-                                     training_plan)
+from course_utils.experiment import RunResult
+from course_utils.lessons.ch05_skorch import (AccuracyBoundError, EvaluationError, budget_note,
+                                              callback_table, check_learning,
+                                              check_test_accuracy, classification_table,
+                                              measure, predict_one, save_and_reload)
 from course_utils.models import AlexNetSmall
-from course_utils.training import make_classifier
+from course_utils.training import accuracy, make_classifier
 
 
+def test_quick_budget_trains_more_than_the_profile():
+    quick = budget("05", "quick")
+    assert quick.train == 20_000 and quick.epochs == 6 and quick.bounds["test_acc"] == 0.85
+    smoke, full = budget("05", "smoke"), budget("05", "full")
+    assert smoke.train == 1_000 and smoke.epochs == 3
+    assert full.bounds["test_acc"] == 0.92 and full.train is None
+    assert "20,000 training images" in budget_note(quick)
+    assert "all 50,000 training images" in budget_note(full)
+    # every bound is a real check: above chance (0.10) by a margin
+    assert 0.1 < smoke.bounds["test_acc"] < quick.bounds["test_acc"] < full.bounds["test_acc"]
 
-def test_quick_plan_trains_more_than_the_profile():
-    quick = training_plan("quick")
-    assert quick.profile.train_size == 20_000 and quick.max_epochs == 6
-    assert quick.bound == TEST_BOUNDS["quick"] == 0.85
-    smoke = training_plan("smoke")
-    assert smoke.profile.train_size == 1_000 and smoke.max_epochs == 3
-    assert training_plan("full").bound == 0.92 and training_plan("full").profile.train_size is None
-    assert "20,000 training images" in quick.note
 
-
-def test_bounds_are_checked_per_profile():
-    assert "0.8600 >= 0.85" in check_test_accuracy(0.86, "quick")
+def test_bounds_are_checked_per_budget():
+    assert "0.8600 >= 0.85" in check_test_accuracy(0.86, budget("05", "quick"))
     with pytest.raises(AccuracyBoundError, match="below the full profile's bound 0.92"):
-        check_test_accuracy(0.91, "full")
+        check_test_accuracy(0.91, budget("05", "full"))
     with pytest.raises(AccuracyBoundError):
-        check_test_accuracy(float("nan"), "smoke")
-    assert 0.1 < TEST_BOUNDS["smoke"] < TEST_BOUNDS["quick"] < TEST_BOUNDS["full"]
+        check_test_accuracy(float("nan"), budget("05", "smoke"))
+
+
+class _History(list):
+    """Enough of skorch's history for check_learning: ``h[:, key]``."""
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return [row[key[1]] for row in self]
+        return super().__getitem__(key)
+
+
+def _net(valid_losses, train_loss=1.0):
+    return SimpleNamespace(history=_History({"valid_loss": v, "train_loss": train_loss}
+                                            for v in valid_losses))
+
+
+def test_check_learning_wants_the_validation_loss_to_fall():
+    assert "fell by 0.300" in check_learning(_net([2.3, 2.1, 2.0]), {"valid_loss_drop": 0.01})
+    with pytest.raises(AccuracyBoundError, match="fell by 0.000"):
+        check_learning(_net([2.3, 2.4, 2.3]), {"valid_loss_drop": 0.01})
+    with pytest.raises(AccuracyBoundError, match="not finite"):
+        check_learning(_net([2.3, float("nan")]), {})
+    assert check_learning(_net([2.3, 2.4]), {}) == "every loss is finite"
+
+
+def test_measure_uses_the_run_layers_definitions():
+    X, y = random_batch(48)
+    splits = SimpleNamespace(X_train=X[:32], y_train=y[:32], X_valid=X[32:40], y_valid=y[32:40],
+                             X_test=X[40:], y_test=y[40:])
+    net = make_classifier(AlexNetSmall, valid=(splits.X_valid, splits.y_valid), max_epochs=2,
+                          batch_size=16, progress=False, verbose=0)
+    net.fit(splits.X_train, splits.y_train)
+    r = measure(net, splits, seed=3, train_eval_size=10)
+    assert isinstance(r, RunResult) and r.seed == 3 and r.select == "best"
+    assert r.train_acc == accuracy(net, splits.X_train[:10], splits.y_train[:10])  # eval mode
+    assert r.gap == pytest.approx(r.train_acc - r.valid_acc)
+    assert r.test_acc == accuracy(net, splits.X_test, splits.y_test)
+    assert r.epochs_run == 2 and r.best_epoch in (1, 2) and r.net is None
+    assert measure(net, splits, test=False).test_acc is None
+    with pytest.raises(EvaluationError, match="fit it first"):
+        measure(make_classifier(AlexNetSmall, valid=None, max_epochs=1, progress=False), splits)
 
 
 def test_classification_table_matches_hand_counts():

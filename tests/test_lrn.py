@@ -1,9 +1,11 @@
 """course_utils.lessons.ch02_lrn: the helpers of notebook 02."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from course_utils.experiment import summarize_runs
 from course_utils.lessons import ch02_lrn as L
 from course_utils.layers import LocalResponseNorm
 
@@ -76,3 +78,30 @@ def test_plot_feature_maps_has_three_rows():
     assert len(maps) == 6 and "divided by" in maps[4].get_title()
     ratio = maps[4].get_images()[0].get_array()
     assert not np.isfinite(np.ma.filled(ratio.astype(float), np.nan)[0, 0])  # zero unit: blank
+
+
+def _runs(accs: dict) -> pd.DataFrame:
+    """A run table of the three variants: ``{variant: [test_acc of seed 0, 1, ...]}``."""
+    return pd.DataFrame([{"variant": v, "seed": s, "test_acc": a, "valid_acc": a,
+                          "train_acc": a + 0.02, "gap": 0.02, "sec_per_epoch": 1.5}
+                         for v, vals in accs.items() for s, a in enumerate(vals)])
+
+
+def test_claims_from_the_run_layer_tables():
+    runs = _runs({L.BASELINE: [0.80, 0.82], "LRN (paper)": [0.81, 0.83],
+                  "BatchNorm": [0.85, 0.86]})
+    summary = summarize_runs(runs)
+    rows = {r["claim"]: r["ours"] for r in L.lrn_claims(summary)}
+    assert rows["test error without / with LRN"].startswith("19.0% / 18.0%")
+    assert rows["error change from LRN (points)"] == "-1.00"
+    assert rows["error change from BatchNorm instead (points)"] == "-4.50"
+    assert rows["seconds per epoch: none / LRN / BatchNorm"] == "1.50 / 1.50 / 1.50"
+    paired = {r["claim"]: r["ours"] for r in L.lrn_claims(summary, runs)}
+    # LRN: +0.01 accuracy on both seeds, no spread: outside the noise
+    assert paired["error change from LRN (points)"].startswith("-1.00 (seed by seed: -1.00")
+    assert paired["error change from LRN (points)"].endswith("LRN (paper) more accurate)")
+    assert "over 2 seed(s)" in paired["error change from BatchNorm instead (points)"]
+    noisy = _runs({L.BASELINE: [0.80, 0.82], "LRN (paper)": [0.82, 0.81],
+                   "BatchNorm": [0.85, 0.86]})
+    text = {r["claim"]: r["ours"] for r in L.lrn_claims(summarize_runs(noisy), noisy)}
+    assert text["error change from LRN (points)"].endswith("inside the noise)")

@@ -1,11 +1,12 @@
 """course_utils.lessons.ch03_pooling: the arithmetic and pictures of notebook 03."""
-import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from course_utils.lessons import ch03_pooling as P
-from course_utils.models import AlexNetSmall
+from course_utils.experiment import summarize_runs
+from course_utils.models import AlexNetSmall, feature_side, geometry
 
 
 def test_alexnet_chain_227():
@@ -67,3 +68,34 @@ def test_variants_build_working_models():
         m = AlexNetSmall(channels=(8, 8, 8, 8, 8),
                          **{k.removeprefix("module__"): v for k, v in kwargs.items()})
         assert m(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 10)
+
+
+def test_shape_table_is_the_models_geometry():
+    t = P.alexnet_shape_table(67)
+    walk = geometry(67)
+    assert list(t.index) == [g["layer"] for g in walk]
+    assert list(t["out"]) == [g["out"] for g in walk]
+    assert t.loc["pool5", "out"] == feature_side(67) == 1
+    with pytest.raises(P.PoolingError, match="too small"):
+        P.alexnet_shape_table(40)
+
+
+def test_claims_from_the_run_layer_tables():
+    over, tile = list(P.POOLINGS)
+    runs = pd.DataFrame([{"variant": v, "seed": s, "test_acc": a, "valid_acc": a - 0.01,
+                          "train_acc": a + g, "gap": g + 0.01}
+                         for v, accs, g in ((over, (0.80, 0.84), 0.02), (tile, (0.81, 0.86), 0.03))
+                         for s, a in enumerate(accs)])
+    summary = summarize_runs(runs)
+    rows = {r["claim"]: r["ours"] for r in P.pooling_claims(summary)}
+    assert rows["error change from overlapping pooling (points)"] == "+1.50"
+    assert rows["train-valid accuracy gap, overlapping vs non-overlapping"] == "+0.030 vs +0.040"
+    assert rows["test error, overlapping vs non-overlapping"].startswith("18.0% vs 16.5%")
+    paired = {r["claim"]: r["ours"] for r in P.pooling_claims(summary, runs)}
+    change = paired["error change from overlapping pooling (points)"]
+    # seed by seed +1 and +2 points: the mean, 1.5, is more than two standard errors (0.5)
+    assert change == ("+1.50 (seed by seed: 1.50 ± 0.71 over 2 seed(s); "
+                      "overlapping pooling less accurate)")
+    noisy = runs.assign(test_acc=[0.80, 0.84, 0.81, 0.83])  # +1 and -1 point
+    change = {r["claim"]: r["ours"] for r in P.pooling_claims(summarize_runs(noisy), noisy)}
+    assert change["error change from overlapping pooling (points)"].endswith("inside the noise)")

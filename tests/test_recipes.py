@@ -1,5 +1,6 @@
-"""The two recipes of notebook 07, the CPU/GPU run plans and the throughput records."""
+"""The two recipes of notebook 07, its budget rows and the throughput records."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -7,68 +8,91 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from conftest import random_batch
+from course_utils.budgets import budget
+from course_utils.config import CourseError
+from course_utils.lessons.ch07_full_alexnet import (RECIPES, RecipeError, check_budget,
+                                                    check_full_result, check_pipeline,
+                                                    check_results, learning_rates, make_recipe,
+                                                    plan_note, recipe_table, results_table)
 from course_utils.models import AlexNetSmall
-from course_utils.lessons.ch07_full_alexnet import (CPU_PLANS, RECIPES, RecipeError, RunPlan,
-                                  check_full_result, check_pipeline, check_results,
-                                  recipe_table, images_per_second,
-                                  learning_rates, make_recipe, plan_profile, results_table,
-                                  run_plan)
+from course_utils.training import images_per_second
 
 
+def _budget(profile="smoke", **changes):
+    """Notebook 07's row, with sizes or settings changed for a test."""
+    b = budget("07", profile)
+    sizes = {k: v for k, v in changes.items() if k in ("train", "valid", "test", "epochs",
+                                                        "batch_size")}
+    settings = {k: v for k, v in changes.items() if k not in sizes}
+    return replace(b, **sizes, settings={**b.settings, **settings})
 
-def test_full_profile_needs_cuda():
+
+def test_full_training_needs_cuda():
+    full = budget("07", "full")
+    assert full["full_training"] and full.train is None and full.epochs == 30
     with pytest.raises(RecipeError, match="needs a CUDA GPU"):
-        run_plan("full", "cpu")
-    plan = run_plan("full", torch.device("cuda"))  # planning only, nothing runs on it
-    assert plan.full_training and plan.train_size is None and plan.max_epochs == 30
-    assert "Full training" in plan.note
+        check_budget(full, "cpu")
+    check_budget(full, torch.device("cuda"))  # planning only, nothing runs on it
+    assert "Full training" in plan_note(full, "cuda")
+
+
+def test_a_rehearsal_of_full_training_runs_on_the_cpu(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "0.001")
+    dry = budget("07", "full")
+    assert dry.rehearsal and dry["full_training"] and dry.train < 100
+    check_budget(dry, "cpu")
+    assert "Rehearsal of the full profile" in plan_note(dry, "cpu")
+    assert "pipeline check" in check_full_result({"paper": 0.1}, dry)  # the smoke bounds
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick"])
 def test_cpu_profiles_plan_a_pipeline_check_and_say_so(name):
-    plan = run_plan(name, "cpu")
-    assert not plan.full_training
-    assert plan.train_size == CPU_PLANS[name]["train_size"]
-    assert "full training needs a GPU" in plan.note
-    sized = plan_profile(plan)
-    assert (sized.train_size, sized.valid_size, sized.test_size) == (
-        plan.train_size, plan.valid_size, plan.test_size)
+    b = budget("07", name)
+    assert not b["full_training"] and b.train <= 128 and b.epochs <= 2
+    check_budget(b, "cpu")
+    note = plan_note(b, "cpu")
+    assert "full training needs a GPU" in note
+    assert f"{math.ceil(b.train / b.batch_size) * b.epochs} training steps" in note
 
 
 def test_recipes_are_the_papers_and_adam_cosine():
-    paper = make_recipe("paper", random_batch(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
+    smoke = budget("07", "smoke")
+    paper = make_recipe("paper", random_batch(8), smoke, module=AlexNetSmall)
     assert paper.optimizer is torch.optim.SGD and paper.lr == 0.01
     assert paper.optimizer__momentum == 0.9 and paper.optimizer__weight_decay == 5e-4
+    assert paper.max_epochs == smoke.epochs and paper.batch_size == smoke.batch_size
     names = dict(paper.callbacks)
     assert "lr_schedule" not in names
     assert names["lr_plateau"].policy == "ReduceLROnPlateau"
     assert names["lr_plateau"].monitor == "valid_acc"
-    adam = make_recipe("adam_cosine", random_batch(8), run_plan("smoke", "cpu"), module=AlexNetSmall)
+    adam = make_recipe("adam_cosine", random_batch(8), smoke, module=AlexNetSmall)
     assert adam.optimizer is torch.optim.Adam and adam.lr == RECIPES["adam_cosine"].lr
     assert "lr_schedule" in dict(adam.callbacks) and "lr_plateau" not in dict(adam.callbacks)
     table = recipe_table()
     assert table.loc["paper", "optimizer"] == "SGD" and table.loc["paper", "momentum"] == 0.9
     assert table.loc["adam_cosine", "optimizer"] == "Adam"
     with pytest.raises(RecipeError, match="unknown recipe"):
-        make_recipe("rmsprop", random_batch(8), run_plan("smoke", "cpu"))
+        make_recipe("rmsprop", random_batch(8), smoke)
 
 
 def test_paper_recipe_divides_lr_by_ten_when_validation_stalls():
     # A learning rate so small that nothing changes: valid_acc stalls at once.
-    plan = RunPlan("smoke", "cpu", False, 32, 16, 16, max_epochs=3, batch_size=16,
-                   plateau_patience=0, early_stopping_patience=None)
+    b = _budget(train=32, epochs=3, batch_size=16, plateau_patience=0, warmup_steps=0)
     X, y = random_batch(32)
-    net = make_recipe("paper", random_batch(16, seed=1), plan, module=AlexNetSmall, lr=1e-7,
+    net = make_recipe("paper", random_batch(16, seed=1), b, module=AlexNetSmall, lr=1e-7,
                       verbose=0, progress=False)
     net.fit(X, y)
     assert learning_rates(net) == pytest.approx([1e-7, 1e-7, 1e-8])
-    check_pipeline(net, plan)
+    check_pipeline(net, b)
     assert net.history[:, "train_images"] == [32, 32, 32]
     assert images_per_second(net) > 0
-    assert "pipeline check passed for paper" in check_results({"paper": net}, {"paper": 0.1}, plan)
-    table = results_table({"paper": net}, {"paper": 0.1}, plan)
+    assert "pipeline check passed for paper" in check_results({"paper": net}, {"paper": 0.1}, b)
+    table = results_table({"paper": net}, {"paper": 0.1}, b, "cpu")
     row = table.iloc[0]
     assert row["epochs run"] == 3 and row["test acc"] == 0.1 and row["run"] == "pipeline check"
+    accs = net.history[:, "valid_acc"]
+    assert row["valid acc"] == round(max(accs), 4)
+    assert row["best epoch"] == 1 + accs.index(max(accs))  # the first best, as best_epoch
 
 
 class _LrRecorder(Callback):
@@ -81,30 +105,29 @@ class _LrRecorder(Callback):
 
 
 def test_paper_recipe_warms_up_then_holds_the_learning_rate():
-    plan = RunPlan("smoke", "cpu", False, 64, 16, 16, max_epochs=1, batch_size=16,
-                   plateau_patience=5, early_stopping_patience=None, warmup_steps=3)
+    b = _budget(train=64, epochs=1, batch_size=16, plateau_patience=5, warmup_steps=3)
     recorder = _LrRecorder()
-    net = make_recipe("paper", random_batch(16, seed=1), plan, module=AlexNetSmall, verbose=0,
+    net = make_recipe("paper", random_batch(16, seed=1), b, module=AlexNetSmall, verbose=0,
                       progress=False, callbacks=[("lr_record", recorder)])
     assert [n for n, _ in net.callbacks][-3:] == ["lr_warmup", "lr_plateau", "lr_record"]
     net.fit(*random_batch(64))
     assert recorder.lrs == pytest.approx([0.01 / 3, 0.02 / 3, 0.01, 0.01])
-    full = make_recipe("paper", random_batch(16), run_plan("full", torch.device("cuda")),
-                            module=AlexNetSmall)
+    full = make_recipe("paper", random_batch(16), budget("07", "full"), module=AlexNetSmall)
     assert dict(full.callbacks)["lr_warmup"].steps == 200
+    assert dict(full.callbacks)["early_stopping"].patience == 6
 
 
 def test_check_pipeline_catches_a_nan_loss():
-    plan = RunPlan("smoke", "cpu", False, 16, 16, 16, 1, 16, 1, None)
-    net = make_recipe("adam_cosine", random_batch(16, seed=1), plan, module=AlexNetSmall, verbose=0,
+    b = _budget(train=16, epochs=1, batch_size=16)
+    net = make_recipe("adam_cosine", random_batch(16, seed=1), b, module=AlexNetSmall, verbose=0,
                       progress=False)
     net.fit(*random_batch(16))
-    check_pipeline(net, plan)
+    check_pipeline(net, b)
     net.history.record("train_loss", math.nan)
     with pytest.raises(RecipeError, match="not finite"):
-        check_pipeline(net, plan)
+        check_pipeline(net, b)
     with pytest.raises(RecipeError, match="training steps"):
-        check_pipeline(net, RunPlan("smoke", "cpu", False, 64, 16, 16, 1, 16, 1, None))
+        check_pipeline(net, _budget(train=64, epochs=1, batch_size=16))
 
 
 class _Net:
@@ -135,12 +158,13 @@ def test_images_per_second_falls_back_to_skorch_batch_sizes():
 
 
 def test_full_result_bounds():
-    full = run_plan("full", torch.device("cuda"))
+    full = budget("07", "full")
+    assert (full.bounds["test_acc"], full.bounds["test_acc_floor"]) == (0.93, 0.85)
     assert "0.9400" in check_full_result({"paper": 0.94, "adam_cosine": 0.91}, full)
     with pytest.raises(RecipeError, match="best test accuracy"):
         check_full_result({"paper": 0.925, "adam_cosine": 0.92}, full)
     with pytest.raises(RecipeError, match="floor"):
         check_full_result({"paper": 0.94, "adam_cosine": 0.5}, full)
-    assert "pipeline check" in check_full_result({"paper": 0.1}, run_plan("smoke", "cpu"))
+    assert "pipeline check" in check_full_result({"paper": 0.1}, budget("07", "smoke"))
     assert "0.9400" in check_results({}, {"paper": 0.94}, full)
 

@@ -4,18 +4,19 @@
   where their local gradient is tiny (:func:`activation_curves`,
   :func:`saturation_share`);
 * the mean |gradient| per layer at initialisation (:func:`gradient_by_layer`);
-* the paper's Figure 1 experiment: the same small CNN trained with each
-  activation, the same initialisation and the same optimiser, and the epochs
-  and seconds each takes to reach a fixed training error
-  (:class:`SmallCNN`, :func:`train_activation`, :func:`time_to_target`);
+* the paper's Figure 1 experiment: the same small CNN
+  (:class:`course_utils.models.SmallCNN`) trained with each activation, the same
+  initialisation and the same optimiser, and the epochs and seconds each takes
+  to reach a fixed training error (:func:`train_activations`, :func:`time_to_target`);
 * dead ReLUs: units never active on a validation batch (:func:`dead_unit_share`).
 
-How much work each step does depends on the profile: :func:`settings`.
+How much work each step does, and the bounds the notebook asserts, are row "01"
+of :mod:`course_utils.budgets` (``settings``: ``width``, ``target_error``, ``lr``,
+``bad_lr``, ``dead_epochs``, ``grad_depth``, ``batch``).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -24,10 +25,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError, Profile, get_profile
-from ..models import ACTIVATIONS, SMALL_CNN_INITS, SmallCNN
+from ..config import CourseError
+from ..models import ACTIVATIONS, SmallCNN
+from ..training import make_classifier
 
-INITS = SMALL_CNN_INITS
+__all__ = ["ACTIVATIONS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError",
+           "BoundError", "activation_curves", "check_dead_relus", "check_figure1",
+           "dead_relu_experiment", "dead_unit_share", "figure1_claims", "gradient_by_layer",
+           "gradient_flow", "make_activation_net", "plot_activation_curves",
+           "plot_gradient_flow", "plot_training_error", "saturation_share",
+           "sigmoid_saturation_bound", "speed_table", "time_to_target", "train_activations",
+           "training_curves", "weight_layers"]
+
 #: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.
 PAPER_SPEEDUP = 6.0
 PAPER_TARGET_ERROR = 0.25
@@ -37,52 +46,14 @@ class ActivationError(CourseError, ValueError):
     """Bad argument to one of this module's functions."""
 
 
+class BoundError(CourseError, AssertionError):
+    """A result missed one of the bounds of notebook 01's budget."""
+
+
 def _check_activation(name: str) -> str:
     if name not in ACTIVATIONS:
         raise ActivationError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return name
-
-
-# --------------------------------------------------------------------------- settings
-
-@dataclass(frozen=True)
-class Settings:
-    """How much work notebook 01 does in one profile."""
-
-    train_size: int  # training images of the Figure 1 experiment (a stratified subset)
-    epochs: int  # budget of the Figure 1 experiment
-    width: int  # filters of the small CNN's convolutions (the first has half)
-    target_error: float  # training error each activation must reach
-    lr: float  # SGD learning rate (momentum 0.9) shared by all activations
-    bad_lr: float  # a learning rate that is too high, for the dead-ReLU demo
-    dead_epochs: int  # epochs of training before counting dead ReLUs
-    grad_depth: int  # conv layers of the net in the gradient-flow picture
-    batch: int  # images in the batches used for gradients and activation statistics
-
-
-SETTINGS = {
-    "smoke": Settings(train_size=1_000, width=16, epochs=2, target_error=0.60, lr=0.01, bad_lr=0.5, dead_epochs=1,
-                      grad_depth=8, batch=256),
-    "quick": Settings(train_size=3_000, width=16, epochs=8, target_error=0.25, lr=0.01, bad_lr=0.5, dead_epochs=3,
-                      grad_depth=8, batch=512),
-    "full": Settings(train_size=50_000, width=32, epochs=30, target_error=0.10, lr=0.01, bad_lr=0.5, dead_epochs=5,
-                     grad_depth=8, batch=1000),
-}
-
-#: Bounds the notebook asserts, per profile (set from measured runs, with margin).
-BOUNDS = {
-    # the ReLU net's final training error must be at most this
-    "relu_final_error": {"smoke": 0.88, "quick": 0.26, "full": 0.15},
-    # ReLU must reach the target in at most as many epochs as sigmoid
-    "relu_not_slower_than_sigmoid": {"smoke": False, "quick": True, "full": True},
-    # at the bad learning rate, the share of dead ReLUs must exceed the sound one's by this
-    "dead_margin": {"smoke": -1.0, "quick": 0.0, "full": 0.0},
-}
-
-
-def settings(profile: Profile | str | None = None) -> Settings:
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    return SETTINGS[prof.name]
 
 
 # --------------------------------------------------------------------------- the functions
@@ -278,8 +249,6 @@ def make_activation_net(activation: str, lr: float, max_epochs: int, seed: int =
     """The Figure 1 set-up as a course classifier: :class:`SmallCNN` with
     ``activation``, SGD with momentum 0.9, a constant learning rate, no early
     stopping, no checkpoint, no validation (the claim is about training error)."""
-    from ..training import make_classifier
-
     _check_activation(activation)
     return make_classifier(SmallCNN, valid=None, max_epochs=max_epochs, lr=lr,
                            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
@@ -330,6 +299,7 @@ def speed_table(nets: Mapping[str, object], target: float, reference: str = "rel
 
 def plot_training_error(curves: pd.DataFrame, target: float,
                         title: str = "Training error per epoch (same CNN, init and SGD)"):
+    """One line per activation of :func:`training_curves`, and the target error."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name in curves.columns:
         ax.plot(curves.index, curves[name], "-o", label=name)
@@ -339,14 +309,6 @@ def plot_training_error(curves: pd.DataFrame, target: float,
     ax.legend()
     fig.tight_layout()
     return fig
-
-
-def training_subset(splits, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A stratified subset of ``size`` training images (all of them if fewer)."""
-    from ..data import stratified_indices
-
-    idx = stratified_indices(splits.y_train, size, seed)
-    return splits.X_train[idx], splits.y_train[idx]
 
 
 def dead_relu_experiment(X, y, X_valid, lrs: Sequence[float], max_epochs: int,
@@ -367,7 +329,7 @@ def dead_relu_experiment(X, y, X_valid, lrs: Sequence[float], max_epochs: int,
 
 
 def figure1_claims(speed: pd.DataFrame, target: float) -> list[dict]:
-    """Rows for :func:`course_utils.experiments.claim_table` from :func:`speed_table`:
+    """Rows for :func:`course_utils.experiment.claim_table` from :func:`speed_table`:
     how many times more epochs tanh and sigmoid need than ReLU to reach ``target``."""
     rows = []
     relu = speed.loc["relu", "epochs_to_target"]
@@ -385,3 +347,72 @@ def figure1_claims(speed: pd.DataFrame, target: float) -> list[dict]:
         rows.append({"claim": f"epochs {name} needs / epochs ReLU needs, to {target:.0%} "
                               "training error", "paper": paper, "ours": ours})
     return rows
+
+
+# --------------------------------------------------------------------------- bounds
+
+def _verdict(checks: list[tuple[bool, str]]) -> str:
+    failed = [text for ok, text in checks if not ok]
+    if failed:
+        raise BoundError("missed: " + "; ".join(failed))
+    return "\n".join(f"ok: {text}" for _, text in checks) or "no bound to check"
+
+
+def check_figure1(speed: pd.DataFrame, nets: Mapping[str, object], bounds: Mapping) -> str:
+    """Check the Figure 1 run against the bounds its budget sets (those it lacks are skipped).
+
+    Parameters
+    ----------
+    speed : DataFrame
+        :func:`speed_table` of the run.
+    nets : mapping
+        The fitted nets of :func:`train_activations`, by activation.
+    bounds : mapping
+        ``budget("01").bounds``: ``relu_final_error`` (ReLU's final training
+        error at most this), ``relu_loss_drop`` (ReLU's training loss fell from
+        the first epoch to the last by at least this), ``best_final_error`` (the
+        best activation's final training error at most this) and
+        ``relu_not_slower_than_sigmoid`` (ReLU reaches the target in no more
+        epochs than sigmoid; never reaching it counts as infinitely many).
+
+    Returns
+    -------
+    str
+        One line per bound checked. Raises :class:`BoundError` when one is missed.
+    """
+    checks = []
+    if "relu_final_error" in bounds:
+        err = speed.loc["relu", "final_train_error"]
+        checks.append((err <= bounds["relu_final_error"],
+                       f"ReLU's final training error {err:.3f} <= {bounds['relu_final_error']}"))
+    if "relu_loss_drop" in bounds:
+        loss = np.asarray(nets["relu"].history[:, "train_loss"], float)
+        drop = loss[0] - loss[-1]
+        checks.append((drop >= bounds["relu_loss_drop"],
+                       f"ReLU's training loss fell by {drop:.3f} (from {loss[0]:.3f} to "
+                       f"{loss[-1]:.3f}) >= {bounds['relu_loss_drop']}"))
+    if "best_final_error" in bounds:
+        best = speed["final_train_error"].idxmin()
+        err = speed.loc[best, "final_train_error"]
+        checks.append((err <= bounds["best_final_error"],
+                       f"the best final training error ({best}) {err:.3f} <= "
+                       f"{bounds['best_final_error']}"))
+    if bounds.get("relu_not_slower_than_sigmoid"):
+        epochs = speed["epochs_to_target"].fillna(np.inf)
+        checks.append((epochs["relu"] <= epochs["sigmoid"],
+                       f"ReLU reached the target in {epochs['relu']:.2f} epochs, sigmoid in "
+                       f"{epochs['sigmoid']:.2f}: ReLU is not slower"))
+    return _verdict(checks)
+
+
+def check_dead_relus(dead: pd.DataFrame, bounds: Mapping) -> str:
+    """Check :func:`dead_relu_experiment`'s table (sound learning rate first, the
+    bad one second): the bad rate's share of dead units exceeds the sound one's
+    by more than ``bounds["dead_margin"]``. Raises :class:`BoundError` otherwise."""
+    checks = []
+    if "dead_margin" in bounds:
+        sound, bad = float(dead["all"].iloc[0]), float(dead["all"].iloc[1])
+        checks.append((bad - sound > bounds["dead_margin"],
+                       f"dead share {bad:.3f} at {dead.index[1]} minus {sound:.3f} at "
+                       f"{dead.index[0]} = {bad - sound:.3f} > {bounds['dead_margin']}"))
+    return _verdict(checks)

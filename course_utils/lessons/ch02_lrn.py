@@ -8,7 +8,10 @@ holds what the notebook shows about it:
   under both conventions;
 * :func:`convention_table`: the same LRN in the paper, Caffe, TensorFlow and PyTorch;
 * :func:`lateral_inhibition`, :func:`denominator_stats`, plots: what LRN does;
-* :func:`lrn_variants`: the variants of the experiment.
+* :func:`lrn_variants`, :func:`lrn_claims`: the variants of the experiment and the
+  claim rows from the run layer's tables.
+
+The experiment's budget and bounds are row "02" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
@@ -19,17 +22,18 @@ import torch
 from torch import nn
 
 from ..config import CourseError
+from ..experiment import format_mean_std, paired_differences
 from ..layers import LocalResponseNorm
+
+__all__ = ["BASELINE", "PAPER_LRN", "LRNError", "check_against_torch", "conv1_activations",
+           "convention_table", "denominator", "denominator_stats", "lateral_inhibition",
+           "lrn_by_hand", "lrn_claims", "lrn_variants", "plot_feature_maps",
+           "plot_lateral_inhibition"]
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
 PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
-#: The paper's figures for LRN: top-1 and top-5 error cut on ImageNet, and CIFAR-10 test error.
-PAPER_CLAIMS = {"imagenet_top1": 0.014, "imagenet_top5": 0.012, "cifar10_without": 0.13,
-                "cifar10_with": 0.11}
-
-#: Bounds the notebook asserts, per profile: minimum test accuracy of each variant
-#: (set from measured runs, with margin).
-BOUNDS = {"min_test_acc": {"smoke": 0.20, "quick": 0.78, "full": 0.86}}
+#: The variant the others are compared with.
+BASELINE = "no normalisation"
 
 
 class LRNError(CourseError, ValueError):
@@ -122,6 +126,8 @@ def lateral_inhibition(channels: int = 9, strong: int = 4, base: float = 30.0,
 
 
 def plot_lateral_inhibition(table: pd.DataFrame):
+    """Two panels from :func:`lateral_inhibition`: each channel before and after
+    LRN (log scale), and what each was divided by."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     x = table.index.to_numpy()
     ax1.bar(x - 0.2, table["before"], 0.4, label="before LRN")
@@ -211,30 +217,52 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, channels=(0, 1,
 
 def lrn_variants() -> dict[str, dict]:
     """``run_variants`` variants: no normalisation, LRN (paper), BatchNorm."""
-    return {"no normalisation": {}, "LRN (paper)": {"module__lrn": True},
+    return {BASELINE: {}, "LRN (paper)": {"module__lrn": True},
             "BatchNorm": {"module__batchnorm": True}}
 
 
-def lrn_claims(results: pd.DataFrame) -> list[dict]:
-    """Rows for :func:`course_utils.experiments.claim_table` from
-    :func:`~course_utils.experiments.compare_variants`' table of :func:`lrn_variants`."""
-    from ..experiments import format_mean_std
+def _seed_by_seed(runs: pd.DataFrame, name: str) -> str:
+    """`` (seed by seed: -0.20 ± 0.40 over 2 seed(s); inside the noise)``: the error
+    change of ``name`` against the baseline, from paired test accuracies."""
+    d = paired_differences(runs, baseline=BASELINE).loc[name]
+    verdict = {"higher": f"{name} more accurate",
+               "lower": f"{name} less accurate"}.get(d["verdict"], d["verdict"])
+    change = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
+    return f" (seed by seed: {change} over {int(d['seeds'])} seed(s); {verdict})"
 
+
+def lrn_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[dict]:
+    """Rows for :func:`course_utils.experiment.claim_table`.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`course_utils.experiment.summarize_runs` of the :func:`lrn_variants` runs.
+    runs : DataFrame, optional
+        The runs themselves (:func:`course_utils.experiment.run_variants`): adds each
+        error change seed by seed (:func:`course_utils.experiment.paired_differences`)
+        and whether it is inside the noise.
+    """
     def err(name):
-        return 1 - results.loc[name, "test_acc_mean"]
+        return 1 - summary.loc[name, "test_acc_mean"]
 
-    none, with_lrn, bn = "no normalisation", "LRN (paper)", "BatchNorm"
-    std = results["test_acc_std"]
+    def change(name):
+        text = f"{(err(name) - err(BASELINE)) * 100:+.2f}"
+        return text + (_seed_by_seed(runs, name) if runs is not None else "")
+
+    none, with_lrn, bn = BASELINE, "LRN (paper)", "BatchNorm"
+    acc, std = summary["test_acc_mean"], summary["test_acc_std"]
     return [
         {"claim": "test error without / with LRN",
          "paper": "CIFAR-10: 13% / 11%; ImageNet top-1 cut by 1.4 points, top-5 by 1.2",
          "ours": f"{err(none):.1%} / {err(with_lrn):.1%} "
-                 f"(accuracy {format_mean_std(results.loc[none, 'test_acc_mean'], std[none])}"
-                 f" / {format_mean_std(results.loc[with_lrn, 'test_acc_mean'], std[with_lrn])})"},
+                 f"(accuracy {format_mean_std(acc[none], std[none])}"
+                 f" / {format_mean_std(acc[with_lrn], std[with_lrn])})"},
         {"claim": "error change from LRN (points)", "paper": "-2.0 (CIFAR-10), -1.4 (top-1)",
-         "ours": f"{(err(with_lrn) - err(none)) * 100:+.2f}"},
+         "ours": change(with_lrn)},
         {"claim": "error change from BatchNorm instead (points)", "paper": "n/a (2015)",
-         "ours": f"{(err(bn) - err(none)) * 100:+.2f}"},
+         "ours": change(bn)},
         {"claim": "seconds per epoch: none / LRN / BatchNorm", "paper": "n/a",
-         "ours": " / ".join(f"{results.loc[n, 'sec_per_epoch']:.2f}" for n in (none, with_lrn, bn))},
+         "ours": " / ".join(f"{summary.loc[n, 'sec_per_epoch']:.2f}"
+                            for n in (none, with_lrn, bn))},
     ]

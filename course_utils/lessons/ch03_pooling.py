@@ -6,7 +6,10 @@
 * what a pooled unit sees: the windows of neighbouring pooled units overlap
   for z=3, s=2 and tile the map for z=2, s=2 (:func:`pooling_windows`,
   :func:`plot_pooling_windows`, :func:`receptive_field_table`);
-* the variants of the experiment (:data:`POOLINGS`).
+* the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`)
+  and the claim rows from the run layer's tables (:func:`pooling_claims`).
+
+The experiment's budget and bounds are row "03" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
@@ -15,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from ..config import CourseError
-from ..models import _CONV_GEOMETRY, _POOL_AFTER, output_size
+from ..experiment import format_mean_std, paired_differences
+from ..models import CONV_GEOMETRY, geometry, output_size
+
+__all__ = ["PAPER_TOP1_GAIN", "PAPER_TOP5_GAIN", "POOLINGS", "PoolingError",
+           "alexnet_shape_table", "conv1_size_table", "plot_pooling_windows", "pooling_claims",
+           "pooling_variants", "pooling_windows", "receptive_field_table", "side_chain",
+           "window_output"]
 
 #: The two poolings the paper compares: name -> AlexNet keyword arguments.
 POOLINGS = {
@@ -24,10 +33,6 @@ POOLINGS = {
 }
 #: The paper's figures: overlapping pooling lowers top-1 / top-5 error by these (ImageNet).
 PAPER_TOP1_GAIN, PAPER_TOP5_GAIN = 0.004, 0.003
-
-#: Bounds the notebook asserts, per profile: minimum test accuracy of every
-#: pooling variant (set from measured runs, with margin).
-BOUNDS = {"min_test_acc": {"smoke": 0.20, "quick": 0.78, "full": 0.86}}
 
 
 class PoolingError(CourseError, ValueError):
@@ -57,14 +62,14 @@ def window_output(n: int, kernel: int, stride: int, padding: int = 0) -> dict:
 
 def alexnet_shape_table(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2
                         ) -> pd.DataFrame:
-    """Layer by layer side lengths through AlexNet's conv1..pool5 geometry."""
-    rows, n = [], input_size
-    for i, (k, s, p) in enumerate(_CONV_GEOMETRY, start=1):
-        rows.append({"layer": f"conv{i}", **window_output(n, k, s, p)})
-        n = rows[-1]["out"]
-        if i in _POOL_AFTER:
-            rows.append({"layer": f"pool{i}", **window_output(n, pool_kernel, pool_stride)})
-            n = rows[-1]["out"]
+    """Layer by layer arithmetic (:func:`window_output`) of AlexNet's conv1..pool5,
+    walked by :func:`course_utils.models.geometry`."""
+    try:
+        layers = geometry(input_size, pool_kernel, pool_stride)
+    except ValueError as exc:
+        raise PoolingError(str(exc)) from None
+    rows = [{"layer": g["layer"], **window_output(g["in"], g["kernel"], g["stride"],
+                                                  g["padding"])} for g in layers]
     return pd.DataFrame(rows).set_index("layer")
 
 
@@ -78,7 +83,7 @@ def side_chain(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2
 def conv1_size_table(sizes=(224, 227), paddings=(0, 1, 2, 3)) -> pd.DataFrame:
     """conv1 (11x11, stride 4) on each input side and padding: does it give 55,
     and do the windows end exactly on the last pixel?"""
-    k, s, _ = _CONV_GEOMETRY[0]
+    k, s, _ = CONV_GEOMETRY[0]
     rows = [window_output(n, k, s, p) for n in sizes for p in paddings]
     return pd.DataFrame(rows).drop(columns=["kernel", "stride"]).set_index(["in", "padding"])
 
@@ -86,7 +91,7 @@ def conv1_size_table(sizes=(224, 227), paddings=(0, 1, 2, 3)) -> pd.DataFrame:
 def receptive_field_table(poolings=((3, 2), (2, 2))) -> pd.DataFrame:
     """For a unit of pool1 (after conv1's 11x11 stride-4 windows): its window on
     the conv1 map, the overlap with its neighbour's, and the same in input pixels."""
-    k1, s1, _ = _CONV_GEOMETRY[0]
+    k1, s1, _ = CONV_GEOMETRY[0]
     rows = []
     for z, s in poolings:
         if z < 1 or s < 1:
@@ -147,23 +152,39 @@ def pooling_variants() -> dict[str, dict]:
     return {name: {f"module__{k}": v for k, v in kw.items()} for name, kw in POOLINGS.items()}
 
 
-def pooling_claims(results) -> list[dict]:
-    """Rows for :func:`course_utils.experiments.claim_table` from
-    :func:`~course_utils.experiments.compare_variants`' table of :func:`pooling_variants`."""
-    from ..experiments import format_mean_std
+def pooling_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[dict]:
+    """Rows for :func:`course_utils.experiment.claim_table`.
 
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`course_utils.experiment.summarize_runs` of the :func:`pooling_variants` runs.
+    runs : DataFrame, optional
+        The runs themselves (:func:`course_utils.experiment.run_variants`): adds the
+        seed-by-seed difference (:func:`course_utils.experiment.paired_differences`)
+        and whether it is inside the noise.
+    """
     over, tile = list(POOLINGS)
-    acc = results["test_acc_mean"]
-    std = results["test_acc_std"]
-    gap = results["gap_mean"]
+    acc = summary["test_acc_mean"]
+    std = summary["test_acc_std"]
+    gap = summary["gap_mean"]
+    change = f"{(acc[tile] - acc[over]) * 100:+.2f}"
+    if runs is not None:
+        d = paired_differences(runs, baseline=tile).loc[over]
+        verdict = {"higher": "overlapping pooling more accurate",
+                   "lower": "overlapping pooling less accurate"}.get(d["verdict"], d["verdict"])
+        points = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
+        change += f" (seed by seed: {points} over {int(d['seeds'])} seed(s); {verdict})"
     return [
         {"claim": "test error, overlapping vs non-overlapping",
-         "paper": "top-1 error 0.4 points lower (top-5: 0.3) with z=3, s=2 (ImageNet)",
+         "paper": f"top-1 error {PAPER_TOP1_GAIN * 100:.1f} points lower (top-5: "
+                  f"{PAPER_TOP5_GAIN * 100:.1f}) with z=3, s=2 (ImageNet)",
          "ours": f"{1 - acc[over]:.1%} vs {1 - acc[tile]:.1%} (accuracy "
                  f"{format_mean_std(acc[over], std[over])} vs "
                  f"{format_mean_std(acc[tile], std[tile])})"},
-        {"claim": "error change from overlapping pooling (points)", "paper": "-0.4 (top-1)",
-         "ours": f"{(acc[tile] - acc[over]) * 100:+.2f}"},
+        {"claim": "error change from overlapping pooling (points)",
+         "paper": f"{-PAPER_TOP1_GAIN * 100:+.1f} (top-1)",
+         "ours": change},
         {"claim": "train-valid accuracy gap, overlapping vs non-overlapping",
          "paper": "overlapping is 'slightly more difficult to overfit'",
          "ours": f"{gap[over]:+.3f} vs {gap[tile]:+.3f}"},

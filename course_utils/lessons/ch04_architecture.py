@@ -11,19 +11,26 @@ Notebook 04 uses these tables to check the paper's numbers by measurement:
   single-tower V2 (64, 192, 384, 384, 256), the net torchvision ships.
 
 Shapes and multiply-adds come from torchinfo (one image, on the CPU); the
-parameter counts are exact, so every table here is deterministic.
+parameter counts are exact, so every table here is deterministic. The side
+lengths come from the one geometry walk, :func:`course_utils.models.geometry`.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import pandas as pd
-import torch
 from torch import nn
 
 from ..config import CourseError
 from ..layers import LocalResponseNorm
-from ..models import (PAPER_CHANNELS, V2_CHANNELS, AlexNet, AlexNetSmall, output_size)
+from ..models import CONV_GEOMETRY, PAPER_CHANNELS, V2_CHANNELS, AlexNet, layer_parameters
+from ..models import geometry as walk_geometry
+
+__all__ = ["PAPER_LAYER_PARAMS", "TORCHVISION_ALEXNET_PARAMS", "TORCHVISION_CHANNELS",
+           "ArchitectureError", "cost_split", "count_neurons", "geometry", "grouping_table",
+           "input_size_table", "layer_table", "paper_alexnet", "paper_claims",
+           "paper_comparison", "plot_layer_costs", "summarize",
+           "torchvision_alexnet_parameters", "v1_v2_table"]
 
 #: Parameters (weights + biases) of each layer of the original net, two towers,
 #: 3 input channels, 1000 classes, 227x227 input.
@@ -137,8 +144,6 @@ def paper_comparison(two_tower: AlexNet | None = None,
                      single: AlexNet | None = None) -> pd.DataFrame:
     """The paper's per-layer parameter counts against the two-tower net built
     here, with the single-tower net beside it."""
-    from ..models import layer_parameters
-
     two = layer_parameters(two_tower if two_tower is not None else paper_alexnet(True))
     one = layer_parameters(single if single is not None else paper_alexnet(False))
     table = pd.DataFrame({
@@ -154,7 +159,7 @@ def paper_comparison(two_tower: AlexNet | None = None,
 
 
 def grouping_table(channels: Sequence[int] = PAPER_CHANNELS, in_channels: int = 3,
-                   kernels: Sequence[int] = (11, 5, 3, 3, 3),
+                   kernels: Sequence[int] = tuple(k for k, _, _ in CONV_GEOMETRY),
                    grouped: Sequence[int] = (2, 4, 5)) -> pd.DataFrame:
     """Why two towers halve conv2, conv4 and conv5: per convolution, the input
     channels each filter sees, and weights plus biases with and without groups.
@@ -191,28 +196,29 @@ def geometry(input_size: int, conv1_padding: int = 0, channels: int = PAPER_CHAN
              ) -> dict:
     """Trace an input side through AlexNet's convolutions and poolings.
 
-    Returns the side after each stage, whether conv1's stride tiles the input
-    exactly (``(n + 2p - 11) / 4`` is a whole number), and the inputs of fc6.
+    Parameters
+    ----------
+    input_size : int
+        Side of the input in pixels.
+    conv1_padding : int
+        conv1's padding (the paper's is 0; torchvision pads 224 by 2).
+    channels : int
+        Filters of conv5, for the number of fc6 inputs.
+
+    Returns
+    -------
+    dict
+        ``sides`` (the side after each layer, the input first), ``conv1 tiles
+        exactly`` (``(n + 2p - 11) / 4`` is a whole number) and ``fc6 inputs``.
     """
-    probe = AlexNetSmall()  # only its layer geometry is used
-    sides: dict[str, int] = {"input": int(input_size)}
-    exact = None
-    n = int(input_size)
-    for name, layer in probe.features.named_children():
-        if isinstance(layer, nn.Conv2d):
-            k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
-            if name == "conv1":
-                p = conv1_padding
-                exact = (n + 2 * p - k) % s == 0
-        elif isinstance(layer, nn.MaxPool2d):
-            k, s, p = layer.kernel_size, layer.stride, layer.padding
-        else:
-            continue
-        n = output_size(n, k, s, p)
-        if n < 1:
-            raise ArchitectureError(f"input {input_size}x{input_size} is too small: the "
-                                    f"feature map vanishes at {name}")
-        sides[name] = n
+    try:
+        layers = walk_geometry(input_size, conv1_padding=conv1_padding)
+    except ValueError as exc:
+        raise ArchitectureError(str(exc)) from None
+    sides = {"input": int(input_size), **{g["layer"]: g["out"] for g in layers}}
+    conv1 = layers[0]
+    exact = (conv1["in"] + 2 * conv1["padding"] - conv1["kernel"]) % conv1["stride"] == 0
+    n = layers[-1]["out"]
     return {"sides": sides, "conv1 tiles exactly": exact, "fc6 inputs": channels * n * n}
 
 

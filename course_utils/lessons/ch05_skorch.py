@@ -1,78 +1,122 @@
 """Training the small AlexNet with skorch and looking at the result (notebook 05).
 
-What this adds to :mod:`course_utils.training` and :mod:`course_utils.plots`:
-how much 05 trains per profile and the test-accuracy bound it must reach, a
+What this adds to :mod:`course_utils.training` and :mod:`course_utils.plots`: the
+budget's sizes and bounds in words (:func:`budget_note`, :func:`check_test_accuracy`),
+the trained net measured with the run layer's definitions (:func:`measure`), a
 table of the callbacks a net runs, sklearn's ``classification_report`` as a
 table, the ``save_params`` / ``load_params`` round trip, and a prediction for a
 single image.
+
+How much 05 trains, and its bounds, are row "05" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..config import CourseError, Profile, get_profile
+from ..config import CourseError
+from ..experiment import RunResult, train_variant
 from ..models import AlexNetSmall
 from ..plots import as_numpy
 from ..training import make_classifier
 
-#: Test accuracy 05 must reach, per profile. Full: the reference course reached
-#: 0.916. Quick: the issue's 0.85. Smoke: chance is 0.10; 1,000 images x 3
-#: epochs measured 0.415 here, so 0.30 (three times chance) leaves margin.
-TEST_BOUNDS = {"full": 0.92, "quick": 0.85, "smoke": 0.30}
-
-#: What 05 trains on, when it differs from the profile. The quick profile's
-#: 6,000 images x 4 epochs stop at 0.74 test accuracy with the small AlexNet
-#: (measured), so 05 trains on 20,000 images for 6 epochs there; smoke's single
-#: epoch reached only 0.29, so smoke trains 3.
-TRAINING_PLANS = {
-    "smoke": {"epochs": 3},
-    "quick": {"train_size": 20_000, "epochs": 6},
-}
+__all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
+           "check_learning", "check_test_accuracy", "classification_table", "measure",
+           "plot_prediction", "predict_one", "save_and_reload"]
 
 
 class AccuracyBoundError(CourseError, AssertionError):
-    """A trained net missed its profile's accuracy bound."""
+    """A trained net missed its budget's bound."""
 
 
 class EvaluationError(CourseError, ValueError):
     """Bad input to one of the evaluation helpers."""
 
 
-@dataclass(frozen=True)
-class TrainingPlan:
-    profile: Profile  # sized for course_splits
-    max_epochs: int
-    bound: float
+def budget_note(b) -> str:
+    """One line on what 05 trains: images, epochs and the test-accuracy bound.
 
-    @property
-    def note(self) -> str:
-        p = self.profile
-        train = "all 50,000" if p.train_size is None else f"{p.train_size:,}"
-        return (f"profile {p.name}: {train} training images, {p.valid_size:,} validation, "
-                f"up to {self.max_epochs} epochs; test-accuracy bound {self.bound}")
-
-
-def training_plan(profile: Profile | str | None = None) -> TrainingPlan:
-    """How much 05 trains in ``profile`` and the bound it asserts."""
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    plan = TRAINING_PLANS.get(prof.name, {})
-    sized = prof.with_(train_size=plan.get("train_size", prof.train_size))
-    return TrainingPlan(sized, plan.get("epochs", prof.epochs), TEST_BOUNDS[prof.name])
+    Parameters
+    ----------
+    b : Budget
+        Notebook 05's row, ``course_utils.budgets.budget("05")``.
+    """
+    train = "all 50,000" if b.train is None else f"{b.train:,}"
+    valid = "all" if b.valid is None else f"{b.valid:,}"
+    return (f"profile {b.profile}: {train} training images, {valid} validation, up to "
+            f"{b.epochs} epochs; test-accuracy bound {b.bounds['test_acc']}")
 
 
-def check_test_accuracy(acc: float, profile: Profile | str | None = None) -> str:
-    """Raise :class:`AccuracyBoundError` when ``acc`` is under the profile's bound."""
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    bound = TEST_BOUNDS[prof.name]
+class _Fitted:
+    """A fitted net handed to :func:`course_utils.experiment.train_variant`: its
+    ``fit`` trains nothing, everything else is the net's own."""
+
+    def __init__(self, net):
+        self._net = net
+
+    def fit(self, X, y):
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+
+def measure(net, splits, *, seed: int = 0, variant: str = "small AlexNet", test: bool = True,
+            select: str = "best", **options) -> RunResult:
+    """A net fitted here, measured by the run layer itself
+    (:func:`course_utils.experiment.train_variant`), so with its definitions.
+
+    ``train_acc`` is the eval-mode accuracy (dropout off) on the first 5,000
+    training images, ``valid_acc`` and ``test_acc`` (with ``test``; else None) on
+    the validation and test images, and ``gap = train_acc - valid_acc``.
+    ``select`` records which model ``net`` holds ("best": the checkpoint restored
+    the best validation epoch); ``options`` go to ``train_variant``
+    (``train_eval_size``).
+    """
+    if not getattr(net, "history", None):
+        raise EvaluationError("the net has no history: fit it first")
+    return train_variant(splits, type(net.module_), epochs=len(net.history), seed=seed,
+                         select=select, variant=variant, test=test,
+                         make=lambda module, **kwargs: _Fitted(net), **options)
+
+
+def check_test_accuracy(acc: float, b) -> str:
+    """Raise :class:`AccuracyBoundError` when ``acc`` is under ``b.bounds["test_acc"]``.
+
+    Parameters
+    ----------
+    acc : float
+        The test accuracy.
+    b : Budget
+        Notebook 05's row.
+    """
+    bound = b.bounds["test_acc"]
     if not acc >= bound:
-        raise AccuracyBoundError(f"test accuracy {acc:.4f} is below the {prof.name} "
+        raise AccuracyBoundError(f"test accuracy {acc:.4f} is below the {b.profile} "
                                  f"profile's bound {bound}")
-    return f"test accuracy {acc:.4f} >= {bound} ({prof.name} profile)"
+    return f"test accuracy {acc:.4f} >= {bound} ({b.profile} profile)"
+
+
+def check_learning(net, bounds: Mapping) -> str:
+    """The pipeline check: the validation loss fell below its first epoch's by at
+    least ``bounds["valid_loss_drop"]`` (when the budget sets it), and every loss
+    is finite. Raises :class:`AccuracyBoundError` otherwise."""
+    losses = [float(v) for v in net.history[:, "valid_loss"]]
+    if not all(math.isfinite(v) for v in losses + list(net.history[:, "train_loss"])):
+        raise AccuracyBoundError(f"a loss is not finite: valid losses {losses}")
+    drop = bounds.get("valid_loss_drop")
+    if drop is None:
+        return "every loss is finite"
+    fell = losses[0] - min(losses)
+    if not fell >= drop:
+        raise AccuracyBoundError(f"the validation loss fell by {fell:.3f} from the first "
+                                 f"epoch's {losses[0]:.3f}; the bound is {drop}")
+    return f"the validation loss fell by {fell:.3f} >= {drop} from epoch 1"
 
 
 def callback_table(net) -> pd.DataFrame:

@@ -4,36 +4,40 @@
   0.9, weight decay 5e-4, learning rate 0.01 divided by 10 whenever the
   validation accuracy stops improving (skorch's ``LRScheduler`` with
   ``ReduceLROnPlateau``). One addition: a linear warm-up of the learning rate
-  over the first steps (:class:`LinearWarmup`). Measured on the CPU, with the
-  course's He initialisation and with the paper's N(0, 0.01) one alike, lr 0.01
-  with momentum 0.9 from the first step sent the loss from 5.5 to 32 and left
-  the net predicting one or two classes at chance level 40 steps later; with
-  30 warm-up steps the same run learned.
+  over the first steps (:class:`course_utils.training.LinearWarmup`). Measured
+  on the CPU, with the course's He initialisation and with the paper's
+  N(0, 0.01) one alike, lr 0.01 with momentum 0.9 from the first step sent the
+  loss from 5.5 to 32 and left the net predicting one or two classes at chance
+  level 40 steps later; with 30 warm-up steps the same run learned.
 - ``"adam_cosine"``: Adam with a cosine learning-rate schedule, the course's default.
 
 Both are built on :func:`course_utils.training.make_classifier`, so they get the
 course callbacks, the fixed validation split, the device choice and whatever
-CUDA fast path that factory sets up. :class:`Throughput` records images per
-second in the history.
+CUDA fast path that factory sets up; :class:`course_utils.training.Throughput`
+records images per second in the history.
 
-On a CPU the full AlexNet trains at about 8 images per second, so there a run
-is a *pipeline check*: a few steps on a small subset (:func:`run_plan`). Full
-training needs a GPU.
+How much 07 trains is row "07" of :mod:`course_utils.budgets`. Its setting
+``full_training`` says whether the run is the real experiment (it needs a CUDA
+GPU) or a *pipeline check*: a few steps on a small subset, because on a CPU the
+full AlexNet trains at only a few images per second.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import LRScheduler
 
-from ..config import CourseError, Profile, get_device, get_profile
+from ..config import CourseError
 from ..models import AlexNet
-from ..training import LinearWarmup, Throughput, images_per_second, make_classifier
+from ..training import (LinearWarmup, Throughput, best_epoch, images_per_second,
+                        make_classifier, train_seconds)
+
+__all__ = ["RECIPES", "Recipe", "RecipeError", "check_budget", "check_full_result",
+           "check_pipeline", "check_results", "get_recipe", "learning_rates",
+           "make_recipe", "plan_note", "plot_recipes", "recipe_table", "results_table"]
 
 
 class RecipeError(CourseError, ValueError):
@@ -42,6 +46,8 @@ class RecipeError(CourseError, ValueError):
 
 @dataclass(frozen=True)
 class Recipe:
+    """An optimiser, its starting learning rate and settings, and a schedule."""
+
     name: str
     title: str
     optimizer: type
@@ -58,11 +64,6 @@ RECIPES: dict[str, Recipe] = {
                           torch.optim.Adam, 1e-4, {}, "cosine"),
 }
 
-#: Test accuracy the full-profile run must reach with its better recipe (GPU only).
-TEST_BOUND_FULL = 0.93
-#: ... and each recipe on its own, a sanity floor.
-TEST_FLOOR_FULL = 0.85
-
 
 def recipe_table() -> pd.DataFrame:
     """The recipes side by side."""
@@ -76,117 +77,110 @@ def recipe_table() -> pd.DataFrame:
 
 
 def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name`` ("paper" or "adam_cosine")."""
     if name not in RECIPES:
         raise RecipeError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
     return RECIPES[name]
 
 
-# --------------------------------------------------------------------------- plans
+# --------------------------------------------------------------------------- the budget
 
-@dataclass(frozen=True)
-class RunPlan:
-    """How much 07 trains: everything on a GPU in the full profile, a pipeline
-    check of a few steps on the CPU."""
+def check_budget(b, device: str | torch.device) -> None:
+    """Refuse full training (``b["full_training"]``) anywhere but on a CUDA GPU,
+    unless the row is a rehearsal (``$COURSE_SCALE`` < 1: ``make test-gpu-dry``).
 
-    profile: str
-    device: str
-    full_training: bool
-    train_size: int | None
-    valid_size: int
-    test_size: int | None
-    max_epochs: int
-    batch_size: int
-    plateau_patience: int
-    early_stopping_patience: int | None
-    warmup_steps: int = 0
-
-    @property
-    def note(self) -> str:
-        if self.full_training:
-            return (f"Full training: {self.max_epochs} epochs on all training images, "
-                    f"batch {self.batch_size}, on {self.device}.")
-        steps = math.ceil(self.train_size / self.batch_size) * self.max_epochs
-        return (f"Pipeline check only: {steps} training steps on {self.train_size} images "
-                f"({self.max_epochs} epoch(s), batch {self.batch_size}) on {self.device}. "
-                "The accuracies below mean nothing; full training needs a GPU "
-                "(COURSE_PROFILE=full on a CUDA machine).")
-
-
-#: The CPU pipeline checks: (train, valid, test) images, epochs, batch size.
-CPU_PLANS = {
-    "smoke": dict(train_size=32, valid_size=32, test_size=32, max_epochs=1, batch_size=16,
-                  warmup_steps=1),
-    "quick": dict(train_size=128, valid_size=64, test_size=64, max_epochs=2, batch_size=32,
-                  warmup_steps=2),
-}
-
-
-def run_plan(profile: Profile | str | None = None, device: str | torch.device | None = None
-             ) -> RunPlan:
-    """What 07 trains for ``profile`` on ``device``.
-
-    The full profile trains for real and needs CUDA; smoke and quick train a
-    few steps on a small subset wherever they run.
+    Parameters
+    ----------
+    b : Budget
+        Notebook 07's row, ``course_utils.budgets.budget("07")``.
+    device : str or torch.device
+        Where the run would train.
     """
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    dev = torch.device(device) if device is not None else get_device()
-    if prof.name == "full":
-        if dev.type != "cuda":
-            raise RecipeError(
-                "07 in the full profile trains the 227x227 AlexNet for real and needs a "
-                f"CUDA GPU (this run would use {dev.type}): run it on a GPU machine, or set "
-                "COURSE_PROFILE=quick for the CPU pipeline check")
-        return RunPlan(prof.name, str(dev), True, prof.train_size, prof.valid_size,
-                       prof.test_size, prof.epochs, prof.batch_size, plateau_patience=2,
-                       early_stopping_patience=6, warmup_steps=200)
-    cfg = CPU_PLANS.get(prof.name)
-    if cfg is None:
-        raise RecipeError(f"no plan for profile {prof.name!r}")
-    return RunPlan(prof.name, str(dev), False, plateau_patience=1,
-                   early_stopping_patience=None, **cfg)
+    dev = torch.device(device)
+    if b["full_training"] and dev.type != "cuda" and not b.rehearsal:
+        raise RecipeError(
+            f"07 in the {b.profile} profile trains the 227x227 AlexNet for real and needs a "
+            f"CUDA GPU (this run would use {dev.type}): run it on a GPU machine, or set "
+            "COURSE_PROFILE=quick for the CPU pipeline check")
 
 
-def plan_profile(plan: RunPlan) -> Profile:
-    """The profile whose sizes :func:`course_utils.data.course_splits` should use."""
-    return get_profile(plan.profile).with_(train_size=plan.train_size,
-                                           valid_size=plan.valid_size,
-                                           test_size=plan.test_size)
+def plan_note(b, device: str | torch.device) -> str:
+    """What this run trains, in one or two sentences: full training, or a pipeline
+    check whose accuracies mean nothing."""
+    steps = math.ceil(b.train_images / b.batch_size) * b.epochs
+    if b.rehearsal:
+        return (f"Rehearsal of the {b.profile} profile (COURSE_SCALE={b.scale:g}): {steps} "
+                f"training steps on {b.train_images:,} images on {device}; a pipeline check.")
+    if b["full_training"]:
+        train = "all training images" if b.train is None else f"{b.train:,} training images"
+        return (f"Full training: {b.epochs} epochs on {train}, batch {b.batch_size}, "
+                f"on {device}.")
+    return (f"Pipeline check only: {steps} training steps on {b.train_images:,} images "
+            f"({b.epochs} epoch(s), batch {b.batch_size}) on {device}. "
+            "The accuracies below mean nothing; full training needs a GPU "
+            "(COURSE_PROFILE=full on a CUDA machine).")
 
 
 # --------------------------------------------------------------------------- classifiers
 
-def make_recipe(name: str, valid: tuple, plan: RunPlan, module=AlexNet, lr: float | None = None,
+def make_recipe(name: str, valid: tuple, b, module=AlexNet, lr: float | None = None,
                 callbacks=(), **kwargs):
-    """A classifier for recipe ``name``, sized by ``plan``; ``lr`` replaces the
-    recipe's starting learning rate; ``kwargs`` go to
-    :func:`course_utils.training.make_classifier` (e.g. ``module__dropout``)."""
+    """A classifier for recipe ``name``, sized by the budget ``b``.
+
+    Parameters
+    ----------
+    name : str
+        "paper" or "adam_cosine".
+    valid : tuple
+        ``(X_valid, y_valid)``, the fixed validation split.
+    b : Budget
+        Notebook 07's row: ``epochs``, ``batch_size`` and the settings
+        ``warmup_steps``, ``plateau_patience``, ``early_stopping_patience``.
+    module : type
+        The network (tests pass the small AlexNet).
+    lr : float, optional
+        Replaces the recipe's starting learning rate.
+    callbacks : sequence
+        Extra ``(name, callback)`` pairs, after the recipe's own.
+    **kwargs
+        Passed to :func:`course_utils.training.make_classifier` (``seed``,
+        ``module__dropout``, ...).
+    """
     recipe = get_recipe(name)
     extra = list(callbacks)
     callbacks = [("throughput", Throughput())]
     if recipe.schedule == "plateau":
-        if plan.warmup_steps:
-            callbacks.append(("lr_warmup", LinearWarmup(plan.warmup_steps)))
+        if b["warmup_steps"]:
+            callbacks.append(("lr_warmup", LinearWarmup(b["warmup_steps"])))
         callbacks.append(("lr_plateau", LRScheduler(
             policy="ReduceLROnPlateau", monitor="valid_acc", mode="max", factor=0.1,
-            patience=plan.plateau_patience)))
+            patience=b["plateau_patience"])))
     callbacks.extend(extra)
     opt_kwargs = {f"optimizer__{k}": v for k, v in recipe.optimizer_kwargs.items()}
     return make_classifier(
-        module, valid=valid, max_epochs=plan.max_epochs, lr=recipe.lr if lr is None else lr,
-        batch_size=plan.batch_size, optimizer=recipe.optimizer,
-        cosine=recipe.schedule == "cosine", patience=plan.early_stopping_patience,
+        module, valid=valid, max_epochs=b.epochs, lr=recipe.lr if lr is None else lr,
+        batch_size=b.batch_size, optimizer=recipe.optimizer,
+        cosine=recipe.schedule == "cosine", patience=b["early_stopping_patience"],
         callbacks=callbacks, **opt_kwargs, **kwargs)
 
 
 def learning_rates(net) -> list[float]:
-    """The learning rate in force during each epoch."""
-    return [float(g) for g in (r.get("event_lr", np.nan) for r in net.history)]
+    """The learning rate in force during each epoch (NaN where none was recorded)."""
+    return [float(r.get("event_lr", math.nan)) for r in net.history]
 
 
-def check_pipeline(net, plan: RunPlan) -> None:
-    """The CPU check: every planned step ran and every loss is finite."""
-    steps = sum(len([b for b in r["batches"] if "train_loss" in b]) for r in net.history)
-    expected = math.ceil(plan.train_size / plan.batch_size) * len(net.history)
+def check_pipeline(net, b) -> None:
+    """The CPU check: every planned step ran and every loss is finite.
+
+    Parameters
+    ----------
+    net : CourseClassifier
+        A fitted recipe.
+    b : Budget
+        Its budget: ``b.train`` images (None: all 50,000) in batches of ``b.batch_size``.
+    """
+    steps = sum(len([x for x in r["batches"] if "train_loss" in x]) for r in net.history)
+    expected = math.ceil(b.train_images / b.batch_size) * len(net.history)
     if len(net.history) == 0 or steps != expected:
         raise RecipeError(f"expected {expected} training steps, the history has {steps}")
     losses = list(net.history[:, "train_loss"]) + list(net.history[:, "valid_loss"])
@@ -194,50 +188,53 @@ def check_pipeline(net, plan: RunPlan) -> None:
         raise RecipeError(f"a loss is not finite: {losses}")
 
 
-def results_table(nets: dict, test_accs: dict, plan: RunPlan) -> pd.DataFrame:
-    """One row per recipe: best validation epoch and accuracy, test accuracy,
-    epochs run, final learning rate, images per second, training time."""
+def results_table(nets: dict, test_accs: dict, b, device: str | torch.device
+                  ) -> pd.DataFrame:
+    """One row per recipe: best validation epoch and its accuracy
+    (:func:`course_utils.training.best_epoch`), test accuracy, epochs run, final
+    learning rate, images per second, training time."""
     rows = []
     for name, net in nets.items():
-        accs = net.history[:, "valid_acc"]
-        best = int(np.argmax(accs))
+        epoch, valid_acc = best_epoch(net)
         rows.append({
             "recipe": get_recipe(name).title,
             "epochs run": len(net.history),
-            "best epoch": int(net.history[best, "epoch"]),
-            "valid acc": round(float(accs[best]), 4),
+            "best epoch": epoch,
+            "valid acc": round(valid_acc, 4),
             "test acc": round(float(test_accs[name]), 4),
             "last lr": learning_rates(net)[-1],
             "images/s": round(images_per_second(net), 1),
-            "train time (s)": round(float(sum(net.history[:, "dur"])), 1),
-            "profile": plan.profile, "device": plan.device,
-            "run": "full training" if plan.full_training else "pipeline check",
+            "train time (s)": round(train_seconds(net), 1),
+            "profile": b.profile, "device": str(device),
+            "run": ("rehearsal" if b.rehearsal else
+                    "full training" if b["full_training"] else "pipeline check"),
         })
     return pd.DataFrame(rows).set_index("recipe")
 
 
-def check_full_result(test_accs: dict, plan: RunPlan) -> str:
-    """In the full profile, the better recipe reaches :data:`TEST_BOUND_FULL` and
-    each reaches :data:`TEST_FLOOR_FULL`; elsewhere there is nothing to check."""
-    if not plan.full_training:
+def check_full_result(test_accs: dict, b) -> str:
+    """The accuracy bounds, where the budget sets them (full training): the better
+    recipe reaches ``b.bounds["test_acc"]`` and each ``b.bounds["test_acc_floor"]``."""
+    if "test_acc" not in b.bounds:
         return "pipeline check: no accuracy bound (full training needs a GPU)"
+    bound, floor = b.bounds["test_acc"], b.bounds.get("test_acc_floor", 0.0)
     best = max(test_accs.values())
-    if best < TEST_BOUND_FULL:
-        raise RecipeError(f"best test accuracy {best:.4f} < {TEST_BOUND_FULL}")
-    low = {k: v for k, v in test_accs.items() if v < TEST_FLOOR_FULL}
+    if best < bound:
+        raise RecipeError(f"best test accuracy {best:.4f} < {bound}")
+    low = {k: v for k, v in test_accs.items() if v < floor}
     if low:
-        raise RecipeError(f"below the floor {TEST_FLOOR_FULL}: {low}")
-    return f"best test accuracy {best:.4f} >= {TEST_BOUND_FULL}"
+        raise RecipeError(f"below the floor {floor}: {low}")
+    return f"best test accuracy {best:.4f} >= {bound}"
 
 
-def check_results(nets: dict, test_accs: dict, plan: RunPlan) -> str:
-    """07's regression check: on the GPU the accuracy bounds of
-    :func:`check_full_result`; on the CPU that every planned step ran with
-    finite losses (:func:`check_pipeline`)."""
-    if plan.full_training:
-        return check_full_result(test_accs, plan)
+def check_results(nets: dict, test_accs: dict, b) -> str:
+    """07's regression check: every planned step ran with finite losses
+    (:func:`check_pipeline`), and with full training the accuracy bounds of
+    :func:`check_full_result`."""
     for net in nets.values():
-        check_pipeline(net, plan)
+        check_pipeline(net, b)
+    if "test_acc" in b.bounds:
+        return check_full_result(test_accs, b)
     return (f"pipeline check passed for {', '.join(nets)}: every planned step ran and every "
             "loss is finite. Full training needs a GPU.")
 
