@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_utils import data as D
-from conftest import write_idx
+from course_helpers import write_idx
 
 
 def test_read_idx_good_files(tiny_idx):

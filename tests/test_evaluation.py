@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_batch
+from course_helpers import random_batch
 from course_utils.budgets import budget
 from course_utils.data import CLASSES
 from course_utils.experiment import RunResult

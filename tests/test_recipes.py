@@ -7,7 +7,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from conftest import random_batch
+from course_helpers import random_batch
 from course_utils.budgets import budget
 from course_utils.config import CourseError
 from course_utils.lessons.ch07_full_alexnet import (RECIPES, RecipeError, check_budget,
