@@ -388,10 +388,23 @@ def _shrink(n: int | None, floor: int | None, factor: float, whole: int) -> int 
     return min(base, max(low, int(round(base * factor))))
 
 
+#: Settings that size the network: a rehearsal takes the smoke row's (a net of the
+#: paper's width does not reliably learn in a smoke budget on every seed).
+NETWORK_SIZE = ("channels", "width")
+
+
 def _rehearsal(b: Budget, smoke: Budget, factor: float) -> Budget:
     """``b`` shrunk for a rehearsal on a CPU: the images and epochs scaled by ``factor``
-    but never below the smoke row's, the smoke row's batch size and its bounds (pipeline
-    checks); models, variants, seeds and settings stay ``b``'s."""
+    but never below the smoke row's, the smoke row's batch size, network size
+    (:data:`NETWORK_SIZE` settings) and bounds (pipeline checks); the variants, seeds,
+    branches and other settings stay ``b``'s."""
+    def setting(k, v):
+        if k in NETWORK_SIZE and k in smoke.settings:
+            return smoke.settings[k]
+        if _is_size(v) and _is_size(smoke.settings.get(k)):
+            return _shrink(v, smoke.settings[k], factor, FULL_TRAIN)
+        return v
+
     return replace(
         b, scale=factor,
         train=_shrink(b.train, smoke.train, factor, FULL_TRAIN),
@@ -403,10 +416,8 @@ def _rehearsal(b: Budget, smoke: Budget, factor: float) -> Budget:
             **e, "train": _shrink(e.get("train"), smoke.train, factor, FULL_TRAIN),
             "epochs": min(e["epochs"], max(1, math.ceil(e["epochs"] * factor)))})
             for e in b.extra),
-        settings=MappingProxyType({
-            k: (_shrink(v, smoke.settings[k], factor, FULL_TRAIN)
-                if _is_size(v) and _is_size(smoke.settings.get(k)) else v)
-            for k, v in b.settings.items()}),
+        model=smoke.model if smoke.model[0] == b.model[0] else b.model,
+        settings=MappingProxyType({k: setting(k, v) for k, v in b.settings.items()}),
         bounds=smoke.bounds)
 
 
