@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.lessons.ch08_augmentation import AugmentError
+from course_utils.layers import AugmentError
+from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops,
+                                                 tta_accuracies, tta_table, view_probabilities)
 from course_utils.models import AlexNetSmall
-from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops, tta_accuracies, tta_table,
-                              view_probabilities)
 
 
 def test_ten_crops_are_centre_corners_and_mirrors():
