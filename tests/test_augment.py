@@ -150,3 +150,13 @@ def test_paper_table_reports_gaps_and_gains_of_the_variants():
     assert list(out["ours"]) == ["train-valid gap +0.300 without, +0.200 with crops + flips",
                                  "+5.0 points", "+2.0 points (grayscale analogue)"]
     assert set(out["profile"]) == {"smoke"}
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_budget_08_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+    from course_utils.lessons.ch08_augmentation import VARIANTS
+
+    b = budget("08", profile)
+    assert b.variants == len(VARIANTS) and b.epochs >= 1 and b.batch_size >= 1
+    assert b.bounds["test_acc"] > 0.1  # above chance (10 classes)

@@ -101,3 +101,13 @@ def test_gap_and_convergence_tables_read_run_results_keyed_by_rate():
     assert list(conv["iterations"]) == [8.0, 16.0]
     with pytest.raises(CourseError):
         convergence_table({0.5: runs[0.5]}, 100, 32)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_budget_09_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+
+    b = budget("09", profile)
+    assert b["rates"][0] == 0.0 and 0.5 in b["rates"] and b.variants == len(b["rates"])
+    assert b["scaling_test"] <= (b.test or 10_000) and b["mc_passes"] >= 1
+    assert b.bounds["test_acc"] > 0.1 and 0 < b.bounds["mc_agreement"] < 0.5

@@ -160,3 +160,16 @@ def test_display_path_never_shows_the_home_directory(tmp_path, monkeypatch):
     assert display_path(tmp_path / ".cache" / "torch" / "x.pth") == "~/.cache/torch/x.pth"
     assert display_path("~/a.pth") == "~/a.pth"
     assert not display_path(default_torchvision_path()).startswith(str(Path.home()) + "/")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_budget_11_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+    from course_utils.lessons.ch11_transfer import MODES
+
+    b = budget("11", profile)
+    assert b.train == b["shots"] * len(TARGET_CLASSES) and b.variants == len(MODES)
+    assert b["pretrain_epochs"] >= 1 and b.extra[0]["epochs"] == b["pretrain_epochs"]
+    if b["pretrain"] is not None:
+        assert b.extra[0]["train"] == b["pretrain"]
+    assert b.bounds["test_acc"] > 0.2  # above chance (5 classes)

@@ -81,3 +81,12 @@ def test_paper_table_reports_gain_and_cost():
     table = tta_table(AlexNetSmall(), x, torch.arange(4), profile="smoke", device="cpu")
     out = paper_table(table, "smoke", "cpu")
     assert len(out) == 2 and "points" in out.loc[0, "ours"] and "x the time" in out.loc[1, "ours"]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_budget_10_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+
+    b = budget("10", profile)
+    assert b.variants == 1 and b.bounds["test_acc"] > 0.1
+    assert 0 < b.bounds["ten_crop_loss"] < 0.1
