@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.config import CourseError
+from course_utils.config import PROFILES, CourseError
 from course_utils.layers import (AugmentError, BatchAugment, crop, gray_lighting, random_crop,
                                  random_flip)
 from course_utils.lessons.ch08_augmentation import FancyPCA, augmentation_examples
@@ -152,7 +152,7 @@ def test_paper_table_reports_gaps_and_gains_of_the_variants():
     assert set(out["profile"]) == {"smoke"}
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_08_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
     from course_utils.lessons.ch08_augmentation import VARIANTS

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.config import CourseError
+from course_utils.config import PROFILES, CourseError
 from course_utils.layers import PaperDropout
 from course_utils.lessons.ch09_dropout import (epochs_to_reach, expectation_table,
                                                mc_probabilities, scaled_probabilities,
@@ -103,7 +103,7 @@ def test_gap_and_convergence_tables_read_run_results_keyed_by_rate():
         convergence_table({0.5: runs[0.5]}, 100, 32)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_09_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
 

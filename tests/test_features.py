@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_utils.config import CourseError  # noqa: E402
+from course_utils.config import PROFILES, CourseError  # noqa: E402
 from course_utils.lessons.ch12_what_it_learned import (LayerError, activations, conv1_filters,  # noqa: E402
                                    feature_maps, nearest_neighbours, neighbour_agreement,
                                    penultimate_features, plot_conv1_filters, plot_embedding,
@@ -94,7 +94,7 @@ def test_paper_table_shows_both_agreements():
     assert "0.900" in out.loc[0, "ours"] and "0.600" in out.loc[1, "ours"]
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_12_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torchvision
 
-from course_utils.config import CourseError
+from course_utils.config import PROFILES, CourseError
 from course_utils.data import Splits
 from course_utils.models import AlexNet, AlexNetSmall
 from course_utils.experiment import RunResult
@@ -162,7 +162,7 @@ def test_display_path_never_shows_the_home_directory(tmp_path, monkeypatch):
     assert not display_path(default_torchvision_path()).startswith(str(Path.home()) + "/")
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_11_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
     from course_utils.lessons.ch11_transfer import MODES

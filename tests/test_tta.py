@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils.config import PROFILES
 from course_utils.layers import AugmentError
 from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops,
                                                  tta_accuracies, tta_table, view_probabilities)
@@ -83,7 +84,7 @@ def test_paper_table_reports_gain_and_cost():
     assert len(out) == 2 and "points" in out.loc[0, "ours"] and "x the time" in out.loc[1, "ours"]
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_10_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
 
