@@ -200,7 +200,17 @@ def gray_lighting(x: torch.Tensor, sigma: float, alpha_std: float = PAPER_ALPHA_
     ``alpha ~ N(0, alpha_std)`` per image, where ``sigma`` is the standard deviation of
     the training pixels (Fashion-MNIST: :data:`course_utils.data.STD`). Output in [0, 1].
     """
-    return FancyPCA([sigma ** 2], [[1.0]], alpha_std, "std")(x, generator=generator)
+    check_batch(x)
+    if x.shape[1] != 1:
+        raise AugmentError(f"gray_lighting needs 1-channel images, the batch has {x.shape[1]} "
+                           "channels: use FancyPCA (notebook 08) for colour")
+    x = to_float(x)
+    # fancy PCA with one component: eigenvalue sigma**2, eigenvector [1]; the same draws as
+    # FancyPCA([sigma ** 2], [[1.0]], alpha_std)(x, generator=generator)
+    alphas = torch.randn(x.shape[0], 1, generator=generator) * float(alpha_std)
+    size = torch.tensor([float(sigma) ** 2]).sqrt()
+    shift = (alphas * size).to(device=x.device, dtype=x.dtype)
+    return (x + shift[:, :, None, None]).clamp_(0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- in the model

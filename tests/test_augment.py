@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.lessons.ch08_augmentation import (AugmentedAlexNetSmall, AugmentError, BatchAugment, FancyPCA,
-                                  augmentation_examples, crop, gray_lighting, random_crop,
-                                  random_flip)
-from course_utils.config import CourseError
-from course_utils.models import AlexNetSmall
+from course_utils.config import PROFILES, CourseError
+from course_utils.layers import (AugmentError, BatchAugment, crop, gray_lighting, random_crop,
+                                 random_flip)
+from course_utils.lessons.ch08_augmentation import FancyPCA, augmentation_examples
+from course_utils.models import AlexNetSmall, AugmentedAlexNetSmall
 
 
 def batch(n=6, c=1, side=8):
@@ -126,3 +126,37 @@ def test_augmentation_examples_are_reproducible():
     assert a.shape == (3, 5, 28, 28)
     assert torch.equal(a, augmentation_examples(x, n=5, seed=1))
     assert not torch.equal(a, augmentation_examples(x, n=5, seed=2))
+
+
+def test_gray_lighting_draws_what_a_one_channel_fancy_pca_draws():
+    x = torch.rand(5, 1, 6, 6)
+    a = gray_lighting(x, 0.35, 0.1, generator=torch.Generator().manual_seed(3))
+    b = FancyPCA([0.35 ** 2], [[1.0]], 0.1)(x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    with pytest.raises(AugmentError):
+        gray_lighting(torch.rand(2, 3, 4, 4), 0.35)
+
+
+def test_paper_table_reports_gaps_and_gains_of_the_variants():
+    from course_utils.experiment import RunResult
+    from course_utils.lessons.ch08_augmentation import VARIANTS, paper_table
+
+    def run(variant, valid, test):
+        return RunResult(variant=variant, seed=0, select="best", train_acc=0.9, valid_acc=valid,
+                         test_acc=test, gap=0.9 - valid, epochs_run=2, best_epoch=2,
+                         train_seconds=1.0, final_train_loss=1.0)
+    runs = [run(name, v, t) for name, v, t in zip(VARIANTS, (0.6, 0.7, 0.72), (0.6, 0.65, 0.67))]
+    out = paper_table(runs, "smoke", "cpu").set_index("claim")
+    assert list(out["ours"]) == ["train-valid gap +0.300 without, +0.200 with crops + flips",
+                                 "+5.0 points", "+2.0 points (grayscale analogue)"]
+    assert set(out["profile"]) == {"smoke"}
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_08_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+    from course_utils.lessons.ch08_augmentation import VARIANTS
+
+    b = budget("08", profile)
+    assert b.variants == len(VARIANTS) and b.epochs >= 1 and b.batch_size >= 1
+    assert b.bounds["test_acc"] > 0.1  # above chance (10 classes)

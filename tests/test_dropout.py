@@ -5,9 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.config import CourseError
-from course_utils.lessons.ch09_dropout import (PaperDropout, epochs_to_reach, expectation_table,
-                                  mc_probabilities, scaled_probabilities, scaling_table)
+from course_utils.config import PROFILES, CourseError
+from course_utils.layers import PaperDropout
+from course_utils.lessons.ch09_dropout import (epochs_to_reach, expectation_table,
+                                               mc_probabilities, scaled_probabilities,
+                                               scaling_table)
 from course_utils.models import AlexNetSmall
 
 
@@ -60,3 +62,52 @@ def test_scaling_table_rows():
 def test_epochs_to_reach():
     assert epochs_to_reach([1.0, 0.8, 0.5, 0.4], 0.6) == 3
     assert math.isnan(epochs_to_reach([1.0, 0.9], 0.5))
+
+
+class FakeNet:
+    """Just a skorch history of training losses."""
+
+    def __init__(self, losses):
+        from skorch.history import History
+
+        self.history = History()
+        for i, loss in enumerate(losses, 1):
+            self.history.new_epoch()
+            self.history.record("epoch", i)
+            self.history.record("train_loss", loss)
+
+
+def fake_run(rate, losses, train=0.9, valid=0.7):
+    from course_utils.experiment import RunResult
+
+    return RunResult(variant=f"dropout {rate}", seed=0, select="best", train_acc=train,
+                     valid_acc=valid, test_acc=valid - 0.01, gap=train - valid,
+                     epochs_run=len(losses), best_epoch=len(losses), train_seconds=1.0,
+                     final_train_loss=losses[-1], net=FakeNet(losses))
+
+
+def test_gap_and_convergence_tables_read_run_results_keyed_by_rate():
+    from course_utils.lessons.ch09_dropout import convergence_table, gap_table
+
+    runs = {0.0: fake_run(0.0, [2.0, 1.5, 1.0, 0.5], 0.95, 0.7),
+            0.5: fake_run(0.5, [2.2, 1.9, 1.6, 1.4], 0.8, 0.72)}
+    gaps = gap_table(runs)
+    assert list(gaps["dropout rate"]) == [0.0, 0.5]
+    assert list(gaps["train - valid gap"]) == [0.25, 0.08]
+    conv = convergence_table(runs, n_train=100, batch_size=32)
+    assert conv.attrs["target_loss"] == 1.5  # rate 0 at half its 4 epochs
+    assert list(conv["epochs to reach target"]) == [2.0, 4.0]
+    assert list(conv["x iterations of no dropout"]) == [1.0, 2.0]
+    assert list(conv["iterations"]) == [8.0, 16.0]
+    with pytest.raises(CourseError):
+        convergence_table({0.5: runs[0.5]}, 100, 32)
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_09_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+
+    b = budget("09", profile)
+    assert b["rates"][0] == 0.0 and 0.5 in b["rates"] and b.variants == len(b["rates"])
+    assert b["scaling_test"] <= (b.test or 10_000) and b["mc_passes"] >= 1
+    assert b.bounds["test_acc"] > 0.1 and 0 < b.bounds["mc_agreement"] < 0.5

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_utils.config import CourseError  # noqa: E402
+from course_utils.config import PROFILES, CourseError  # noqa: E402
 from course_utils.lessons.ch12_what_it_learned import (LayerError, activations, conv1_filters,  # noqa: E402
                                    feature_maps, nearest_neighbours, neighbour_agreement,
                                    penultimate_features, plot_conv1_filters, plot_embedding,
@@ -92,3 +92,12 @@ def test_paper_table_shows_both_agreements():
     from course_utils.lessons.ch12_what_it_learned import paper_table
     out = paper_table(0.9, 0.6, 5, "smoke", "cpu")
     assert "0.900" in out.loc[0, "ours"] and "0.600" in out.loc[1, "ours"]
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_12_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+
+    b = budget("12", profile)
+    assert b["gallery"] <= (b.train or 50_000) and b["tsne"] <= b["gallery"]
+    assert b.bounds["test_acc"] > 0.1 and b.bounds["agree"] > 0.1

@@ -3,13 +3,16 @@ import pytest
 import torch
 import torchvision
 
-from course_utils.config import CourseError
+from course_utils.config import PROFILES, CourseError
 from course_utils.data import Splits
 from course_utils.models import AlexNet, AlexNetSmall
+from course_utils.experiment import RunResult
 from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
-                                   PretrainedWeightsError, class_subset, default_torchvision_path,
-                                   from_torchvision, load_pretrained, save_weights,
-                                   trainable_parameters, transfer_model, transfer_tasks)
+                                                PretrainedWeightsError, class_subset,
+                                                default_torchvision_path, display_path,
+                                                from_torchvision, load_pretrained, save_weights,
+                                                trainable_parameters, transfer_model,
+                                                transfer_table, transfer_tasks)
 
 
 def fake_splits(n=400):
@@ -127,9 +130,46 @@ def test_from_torchvision_renames_only_known_layers():
                                              "features.conv2.weight"]
 
 
+def run(variant, test_acc):
+    return RunResult(variant=variant, seed=0, select="best", train_acc=0.9, valid_acc=0.8,
+                     test_acc=test_acc, gap=0.1, epochs_run=3, best_epoch=2,
+                     train_seconds=1.5, final_train_loss=0.5)
+
+
 def test_paper_table_compares_finetune_with_scratch():
     from course_utils.lessons.ch11_transfer import paper_table
-    runs = [{"name": "frozen", "test_acc": 0.7}, {"name": "finetune", "test_acc": 0.8},
-            {"name": "scratch", "test_acc": 0.6}]
+    runs = [run("frozen", 0.7), run("finetune", 0.8), run("scratch", 0.6)]
     out = paper_table(runs, "smoke", "cpu")
     assert "+20.0 points" in out.loc[0, "ours"] and "0.700" in out.loc[1, "ours"]
+
+
+def test_transfer_table_reads_run_results_and_the_trainable_counts():
+    runs = [run("frozen", 0.7), run("scratch", 0.6)]
+    table = transfer_table(runs, {"frozen": 10, "scratch": 100}, "smoke", "cpu")
+    assert list(table["mode"]) == ["frozen", "scratch"]
+    assert list(table["trainable parameters"]) == [10, 100]
+    assert list(table["epochs"]) == [3, 3] and table.loc[0, "train seconds"] == 1.5
+
+
+def test_display_path_never_shows_the_home_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from course_utils.config import REPO_ROOT
+    assert display_path(REPO_ROOT / "build" / "w.pt") == "build/w.pt"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert display_path(tmp_path / ".cache" / "torch" / "x.pth") == "~/.cache/torch/x.pth"
+    assert display_path("~/a.pth") == "~/a.pth"
+    assert not display_path(default_torchvision_path()).startswith(str(Path.home()) + "/")
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_11_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+    from course_utils.lessons.ch11_transfer import MODES
+
+    b = budget("11", profile)
+    assert b.train == b["shots"] * len(TARGET_CLASSES) and b.variants == len(MODES)
+    assert b["pretrain_epochs"] >= 1 and b.extra[0]["epochs"] == b["pretrain_epochs"]
+    if b["pretrain"] is not None:
+        assert b.extra[0]["train"] == b["pretrain"]
+    assert b.bounds["test_acc"] > 0.2  # above chance (5 classes)

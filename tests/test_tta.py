@@ -3,10 +3,11 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.lessons.ch08_augmentation import AugmentError
+from course_utils.config import PROFILES
+from course_utils.layers import AugmentError
+from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops,
+                                                 tta_accuracies, tta_table, view_probabilities)
 from course_utils.models import AlexNetSmall
-from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops, tta_accuracies, tta_table,
-                              view_probabilities)
 
 
 def test_ten_crops_are_centre_corners_and_mirrors():
@@ -81,3 +82,12 @@ def test_paper_table_reports_gain_and_cost():
     table = tta_table(AlexNetSmall(), x, torch.arange(4), profile="smoke", device="cpu")
     out = paper_table(table, "smoke", "cpu")
     assert len(out) == 2 and "points" in out.loc[0, "ours"] and "x the time" in out.loc[1, "ours"]
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_10_has_what_the_notebook_reads(profile):
+    from course_utils.budgets import budget
+
+    b = budget("10", profile)
+    assert b.variants == 1 and b.bounds["test_acc"] > 0.1
+    assert 0 < b.bounds["ten_crop_loss"] < 0.1

@@ -1,49 +1,42 @@
-"""Data augmentation the AlexNet way, on whole batches of tensors (section 4.1 of the paper).
+"""Notebook 08: data augmentation the AlexNet way, on whole batches of tensors (section 4.1).
 
 The paper enlarged its training set 2048-fold with two cheap, label-preserving
 transformations computed on the CPU while the GPU trained:
 
 1. **random crops and horizontal flips**: 224x224 patches cut at random from the
    256x256 images, each mirrored with probability 1/2. Scaled to Fashion-MNIST:
-   28x28 patches cut from the image padded to 32x32 (:func:`random_crop`,
-   :func:`random_flip`);
+   28x28 patches cut from the image padded to 32x32
+   (:func:`course_utils.layers.random_crop`, :func:`course_utils.layers.random_flip`);
 2. **"fancy PCA" colour augmentation**: add to every pixel of an image a
    multiple of the principal components of the RGB pixel values, with
    magnitudes proportional to the eigenvalues times a random
    ``alpha ~ N(0, 0.1)`` drawn once per image (:class:`FancyPCA`). With one
    grey channel there is one component, and the same recipe becomes a random
-   brightness shift proportional to the pixels' spread (:func:`gray_lighting`).
+   brightness shift proportional to the pixels' spread
+   (:func:`course_utils.layers.gray_lighting`).
 
-Everything here works on a batch tensor on whatever device it lives on, so the
-augmentation runs on the GPU next to the model. :class:`AugmentedAlexNetSmall`
-applies it to each training batch inside the model, which is all skorch needs.
+The augmentation layers live in :mod:`course_utils.layers` and work on a batch
+tensor on whatever device it lives on; :class:`course_utils.models.AugmentedAlexNetSmall`
+applies them to each training batch inside the model, which is all skorch needs.
+This module holds the lesson's own pieces: :class:`FancyPCA` for colour photos,
+the variants compared (:data:`VARIANTS`), the claim table and the figures. The
+budget and bounds are ``course_utils.budgets.budget("08")``.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ..config import CourseError, get_profile
-from ..experiments import claim_table
-from ..layers import (PAPER_ALPHA_STD, AugmentError, BatchAugment, crop, random_crop, random_flip, to_float,
-                      gray_lighting, check_batch)
-from ..models import AlexNetSmall, AugmentedAlexNetSmall
+from ..experiment import RunResult, claim_table
+from ..layers import PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, to_float
 
+__all__ = ["VARIANTS", "FancyPCA", "augmentation_examples", "distinct_patches", "paper_table",
+           "plot_augmentations", "plot_fancy_pca"]
 
-#: Training budget for notebook 08 (images, epochs, test images, validation images).
-#: Small training sets overfit fast, which is where augmentation shows; small batches
-#: give enough updates on a CPU.
-RUNS = {
-    "smoke": dict(train=200, epochs=2, test=200, valid=100, batch_size=32),
-    "quick": dict(train=600, epochs=6, test=1_000, valid=300, batch_size=32),
-    "full": dict(train=5_000, epochs=40, test=None, valid=10_000, batch_size=128),
-}
-#: Lowest test accuracy accepted for each model in notebook 08 (set from measured runs,
-#: with a wide margin).
-BOUNDS = {"smoke": 0.1, "quick": 0.25, "full": 0.8}  # full: an estimate, not measured
-#: The variants notebook 08 compares: name -> skorch module kwargs for AugmentedAlexNetSmall.
+#: The variants notebook 08 compares: name -> skorch module kwargs for
+#: :class:`~course_utils.models.AugmentedAlexNetSmall`.
 VARIANTS = {
     "none": dict(module__augment_padding=0, module__augment_flip=False,
                  module__augment_lighting=0.0),
@@ -71,6 +64,17 @@ class FancyPCA:
     formula.
 
     Pixels are floats in [0, 1] (uint8 is converted); the result is clipped to [0, 1].
+
+    Parameters
+    ----------
+    eigenvalues : array-like, shape (C,)
+        Variances along the principal components, largest first.
+    eigenvectors : array-like, shape (C, C)
+        The components, one per column.
+    alpha_std : float
+        Standard deviation of the random coefficients (the paper: 0.1).
+    scale : {"std", "eigenvalue"}
+        ``s_i`` as ``sqrt(lambda_i)`` or as ``lambda_i``.
     """
 
     def __init__(self, eigenvalues, eigenvectors, alpha_std: float = PAPER_ALPHA_STD,
@@ -89,8 +93,22 @@ class FancyPCA:
     @classmethod
     def fit(cls, images, alpha_std: float = PAPER_ALPHA_STD, scale: str = "std",
             max_pixels: int = 1_000_000, seed: int = 0) -> "FancyPCA":
-        """PCA of the pixel values of ``images``: a batch (N, C, H, W), or one image
-        (H, W, C) as NumPy/skimage gives it. At most ``max_pixels`` random pixels are used.
+        """Fit the PCA to the pixel values of ``images``.
+
+        Parameters
+        ----------
+        images : array-like or torch.Tensor
+            A batch (N, C, H, W), or one image (H, W, C) as NumPy/skimage gives it.
+        alpha_std, scale
+            As for the constructor.
+        max_pixels : int
+            At most this many pixels, drawn at random with ``seed``, are used.
+        seed : int
+            Seed of that draw.
+
+        Returns
+        -------
+        FancyPCA
         """
         x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
         if x.dim() == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
@@ -111,6 +129,7 @@ class FancyPCA:
 
     @property
     def channels(self) -> int:
+        """Number of colour channels (components)."""
         return self.eigenvalues.numel()
 
     def magnitudes(self) -> torch.Tensor:
@@ -123,6 +142,22 @@ class FancyPCA:
 
     def __call__(self, x: torch.Tensor, alphas: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """Shift the colours of every image of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, C, H, W)
+            uint8 or float pixels.
+        alphas : torch.Tensor, shape (N, C), optional
+            The coefficients; drawn from ``N(0, alpha_std)`` when not given.
+        generator : torch.Generator, optional
+            Source of the random draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Float images in [0, 1].
+        """
         check_batch(x)
         if x.shape[1] != self.channels:
             raise AugmentError(f"this PCA was fitted on {self.channels}-channel pixels, "
@@ -140,8 +175,24 @@ class FancyPCA:
 
 def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
                           lighting: float = 0.0, seed: int = 0) -> torch.Tensor:
-    """``n`` augmented versions of each image in ``x`` (M, 1, H, W) -> (M, n, H, W)
-    floats in [0, 1]: what the network sees across ``n`` epochs."""
+    """What the network sees of each image across ``n`` epochs.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (M, 1, H, W)
+        The images.
+    n : int
+        Augmented versions per image.
+    padding, lighting : int, float
+        As for :class:`~course_utils.layers.BatchAugment` (flips are on).
+    seed : int
+        Seed of the random crops, flips and shifts (the global RNG is left as it was).
+
+    Returns
+    -------
+    torch.Tensor, shape (M, n, H, W)
+        Floats in [0, 1].
+    """
     check_batch(x)
     aug = BatchAugment(padding, True, lighting).train()
     with torch.random.fork_rng():
@@ -150,34 +201,47 @@ def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
     return torch.stack(out, 1)[:, :, 0]
 
 
-def run_budget(profile=None) -> dict:
-    """The sizes notebook 08 trains with in this profile."""
-    prof = profile or get_profile()
-    return dict(RUNS[prof.name])
-
-
 def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
-    """How many different training patches one image yields: positions x mirrors."""
+    """How many different training patches one image yields: positions x mirrors.
+
+    Parameters
+    ----------
+    side, crop_side : int
+        Side of the (padded) image and of the patch.
+    flips : bool
+        Count each patch's mirror image too.
+    """
     return (side - crop_side + 1) ** 2 * (2 if flips else 1)
 
 
-def paper_table(runs: list[dict], profile: str = "", device: str = ""):
-    """The paper's augmentation claims next to our runs (``runs`` in :data:`VARIANTS` order)."""
-    by = {r["name"]: r for r in runs}
+def paper_table(runs: Sequence[RunResult], profile: str = "", device: str = ""):
+    """The paper's augmentation claims next to our runs.
+
+    Parameters
+    ----------
+    runs : sequence of RunResult
+        One run per variant of :data:`VARIANTS` (matched by ``variant``).
+    profile, device : str
+        Where ours was measured; empty: the current profile and device.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim: claim, paper, ours, profile, device.
+    """
+    by = {r.variant: r for r in runs}
     none, cf, cfl = by["none"], by["crops + flips"], by["crops + flips + lighting"]
-    gap = lambda r: r["train_acc"] - r["test_acc"]  # noqa: E731
     rows = [
         {"claim": "without crops and flips the net overfits substantially",
          "paper": "qualitative ('substantial overfitting')",
-         "ours": f"train-test gap {gap(none):+.3f} without, {gap(cf):+.3f} with crops + flips"},
+         "ours": f"train-valid gap {none.gap:+.3f} without, {cf.gap:+.3f} with crops + flips"},
         {"claim": "crops and flips improve test accuracy",
          "paper": "needed for the reported results",
-         "ours": f"{100 * (cf['test_acc'] - none['test_acc']):+.1f} points"},
+         "ours": f"{100 * (cf.test_acc - none.test_acc):+.1f} points"},
         {"claim": "fancy PCA lighting lowers top-1 error",
          "paper": "by over 1 point (ImageNet, colour)",
-         "ours": f"{100 * (cfl['test_acc'] - cf['test_acc']):+.1f} points (grayscale analogue)"},
+         "ours": f"{100 * (cfl.test_acc - cf.test_acc):+.1f} points (grayscale analogue)"},
     ]
-    # one row per claim: paper against ours, with profile and device
     return claim_table(rows, profile, device).reset_index()
 
 
@@ -185,8 +249,22 @@ def paper_table(runs: list[dict], profile: str = "", device: str = ""):
 
 def plot_augmentations(examples: torch.Tensor, originals: torch.Tensor | None = None,
                        row_labels=None, title: str = "Random crops and flips"):
-    """A grid: one row per image, the original first, then its augmented versions
-    (``examples`` from :func:`augmentation_examples`)."""
+    """A grid: one row per image, the original first, then its augmented versions.
+
+    Parameters
+    ----------
+    examples : torch.Tensor, shape (M, n, H, W)
+        From :func:`augmentation_examples`.
+    originals : torch.Tensor, shape (M, 1, H, W), optional
+        Shown in a first column.
+    row_labels : sequence of str, optional
+        One label per row.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     rows, cols = examples.shape[:2]
@@ -210,8 +288,22 @@ def plot_augmentations(examples: torch.Tensor, originals: torch.Tensor | None = 
 
 
 def plot_fancy_pca(image, pca: FancyPCA, alphas, title: str = "Fancy PCA colour augmentation"):
-    """One colour photo (H, W, 3 uint8) under several PCA coefficient vectors ``alphas``
-    (rows of 3 numbers, e.g. ``[0, 0, 0]`` for the original)."""
+    """One colour photo under several PCA coefficient vectors.
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W, 3), uint8
+        The photo.
+    pca : FancyPCA
+        Fitted on colour pixels.
+    alphas : array-like, shape (K, 3)
+        One row of coefficients per panel (``[0, 0, 0]``: the original).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     x = torch.as_tensor(np.asarray(image)).permute(2, 0, 1)[None]

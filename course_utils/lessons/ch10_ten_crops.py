@@ -1,4 +1,4 @@
-"""Test-time augmentation: the paper's 10-crop test (section 4.1).
+"""Notebook 10: test-time augmentation, the paper's 10-crop test (section 4.1).
 
 "At test time, the network makes a prediction by extracting five 224x224
 patches (the four corner patches and the center patch) as well as their
@@ -8,6 +8,7 @@ predictions made by the network's softmax layer on the ten patches."
 Scaled to Fashion-MNIST as in notebook 08: the model is trained on random 28x28
 crops of the image padded to 32x32, so the *centre* crop is the plain image and
 the four corner crops are the image shifted by ``padding`` pixels diagonally.
+The budget and bounds are ``course_utils.budgets.budget("10")``.
 """
 from __future__ import annotations
 
@@ -16,33 +17,37 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .ch08_augmentation import AugmentError, crop
-from ..experiments import claim_table
-from ..training import predict_proba
+from ..experiment import claim_table
+from ..layers import AugmentError, crop
+from ..training import batched_softmax, predict_proba
+
+__all__ = ["VIEWS", "centre_probabilities", "paper_table", "plot_ten_crops", "ten_crops",
+           "tta_accuracies", "tta_table", "view_probabilities"]
 
 #: The ten views, in the order :func:`ten_crops` returns them.
 VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",
          "centre flipped", "top-left flipped", "top-right flipped", "bottom-left flipped",
          "bottom-right flipped")
 
-#: Training budget for notebook 10.
-RUNS = {
-    "smoke": dict(train=1000, epochs=3, test=500, valid=200, batch_size=32),
-    "quick": dict(train=800, epochs=6, test=1_000, valid=300, batch_size=32),
-    "full": dict(train=None, epochs=30, test=None, valid=10_000, batch_size=128),
-}
-#: Lowest single-crop test accuracy accepted in notebook 10.
-BOUNDS = {"smoke": 0.1, "quick": 0.25, "full": 0.85}  # full: an estimate, not measured
-#: The paper's figures (section 4.1 and Table 2 do not isolate it; the text says that
-#: without the crops and flips "our network suffers from substantial overfitting").
-PAPER_NOTE = "10-crop averaging is used for every test figure in the paper; no single-crop ablation"
-
 
 def ten_crops(x: torch.Tensor, padding: int = 2, size: int | None = None) -> torch.Tensor:
-    """The ten views of every image of ``x`` (N, C, H, W): shape (10, N, C, size, size).
+    """The ten views of every image of ``x``.
 
-    The batch is zero-padded by ``padding`` and ``size`` x ``size`` patches (default:
-    the original side) are cut at the four corners and the centre, then mirrored.
+    The batch is zero-padded by ``padding`` and ``size`` x ``size`` patches are cut
+    at the four corners and the centre, then mirrored.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C, H, W)
+        Images, any dtype.
+    padding : int
+    size : int, optional
+        Side of the patches; default: the original side.
+
+    Returns
+    -------
+    torch.Tensor, shape (10, N, C, size, size)
+        In :data:`VIEWS` order.
     """
     if x.dim() != 4:
         raise AugmentError(f"expected a batch shaped (N, C, H, W), got {tuple(x.shape)}")
@@ -66,30 +71,65 @@ def ten_crops(x: torch.Tensor, padding: int = 2, size: int | None = None) -> tor
 @torch.no_grad()
 def view_probabilities(module: torch.nn.Module, X: torch.Tensor, padding: int = 2,
                        batch_size: int = 256) -> tuple[torch.Tensor, float]:
-    """Softmax outputs for all ten views, shape (10, N, classes), and the seconds it took."""
+    """Softmax outputs of ``module`` (in eval mode) for all ten views of every image.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained network (``net.module_``).
+    X : torch.Tensor, shape (N, C, H, W)
+        Images.
+    padding : int
+        Padding of the crops, as in training.
+    batch_size : int
+        Images per forward pass; each brings its ten views (``10 * batch_size``
+        inputs per pass).
+
+    Returns
+    -------
+    probabilities : torch.Tensor, shape (10, N, classes)
+        In :data:`VIEWS` order.
+    seconds : float
+        Time to cut the views and run them.
+    """
     module.eval()
-    dev = next(module.parameters()).device
-    out = []
     t0 = time.perf_counter()
-    for i in range(0, len(X), batch_size):
-        views = ten_crops(X[i:i + batch_size].to(dev), padding)
-        v, n = views.shape[:2]
-        logits = module(views.flatten(0, 1))
-        out.append(torch.softmax(logits, 1).view(v, n, -1).cpu())
-    return torch.cat(out, 1), time.perf_counter() - t0
+    views = ten_crops(X, padding)
+    v, n = views.shape[:2]
+    probs = batched_softmax(module, views.flatten(0, 1), batch_size * v)
+    return probs.view(v, n, -1), time.perf_counter() - t0
 
 
 @torch.no_grad()
 def centre_probabilities(module: torch.nn.Module, X: torch.Tensor,
                          batch_size: int = 256) -> tuple[torch.Tensor, float]:
-    """Softmax outputs for the plain image (the centre crop) and the seconds it took."""
+    """Softmax outputs for the plain image (the centre crop), in eval mode.
+
+    Returns
+    -------
+    probabilities : torch.Tensor, shape (N, classes)
+    seconds : float
+    """
     t0 = time.perf_counter()
     probs = predict_proba(module, X, batch_size)
     return probs, time.perf_counter() - t0
 
 
 def tta_accuracies(views: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Accuracy of each way of combining the views (``views`` from :func:`view_probabilities`)."""
+    """Accuracy of each way of combining the views.
+
+    Parameters
+    ----------
+    views : torch.Tensor, shape (10, N, classes)
+        From :func:`view_probabilities`.
+    y : torch.Tensor
+        Labels.
+
+    Returns
+    -------
+    dict
+        centre crop, centre + flip, 5 crops, 10 crops -> accuracy.
+    """
     y = torch.as_tensor(y)
     acc = lambda p: float((p.argmax(1) == y).float().mean())  # noqa: E731
     return {
@@ -102,7 +142,24 @@ def tta_accuracies(views: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 def tta_table(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, padding: int = 2,
               profile: str = "", device: str = ""):
-    """Accuracy and cost of single-crop vs 10-crop testing, as a pandas table."""
+    """Accuracy and cost of single-crop against 10-crop testing.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained network.
+    X, y : torch.Tensor
+        Test images and labels.
+    padding : int
+    profile, device : str
+        Written into the table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per way of combining views; ``attrs["seconds"]`` holds the time of
+        one view, of ten, and their ratio.
+    """
     import pandas as pd
 
     _, t_one = centre_probabilities(module, X)
@@ -120,7 +177,12 @@ def tta_table(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, padding
 
 
 def plot_ten_crops(image: torch.Tensor, padding: int = 2, title: str = "The ten test views"):
-    """The ten views of one image (1, H, W) in two rows: crops, then their mirrors."""
+    """The ten views of one image (1, H, W) in two rows: crops, then their mirrors.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     views = ten_crops(image[None].float(), padding)[:, 0, 0]
@@ -135,7 +197,20 @@ def plot_ten_crops(image: torch.Tensor, padding: int = 2, title: str = "The ten 
 
 
 def paper_table(table, profile: str = "", device: str = ""):
-    """The paper's 10-crop test next to ours (``table`` from :func:`tta_table`)."""
+    """The paper's 10-crop test next to ours.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`tta_table`.
+    profile, device : str
+        Where ours was measured; empty: the current profile and device.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim.
+    """
     t = table.set_index("test")
     secs = table.attrs.get("seconds", {})
     rows = [
@@ -148,5 +223,4 @@ def paper_table(table, profile: str = "", device: str = ""):
          "ours": f"{secs.get('ratio', float('nan')):.1f}x the time of one pass "
                  f"({secs.get('ten', float('nan')):.1f} s vs {secs.get('centre', float('nan')):.1f} s)"},
     ]
-    # one row per claim: paper against ours, with profile and device
     return claim_table(rows, profile, device).reset_index()

@@ -1,4 +1,4 @@
-"""Transfer learning: reuse what a network learned on some classes for others.
+"""Notebook 11: transfer learning, reusing what a network learned on some classes for others.
 
 Notebook 11 pretrains the small AlexNet on five Fashion-MNIST classes
 (:data:`SOURCE_CLASSES`), then learns the other five (:data:`TARGET_CLASSES`)
@@ -12,7 +12,8 @@ from a few labelled images each, three ways (:data:`MODES`):
 :func:`load_pretrained` reads weights from a local file: the course's own
 ``state_dict`` files, or torchvision's ImageNet AlexNet
 (``alexnet-owt-7be5be79.pth``), whose layer names it translates. Nothing is
-ever downloaded here.
+ever downloaded here. The budget (``pretrain``, ``pretrain_epochs``, ``shots``...)
+and bounds are ``course_utils.budgets.budget("11")``.
 """
 from __future__ import annotations
 
@@ -20,14 +21,21 @@ import os
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ..config import CourseError
+from ..config import REPO_ROOT, CourseError
 from ..data import Splits, stratified_indices
-from ..experiments import claim_table
-from ..models import V2_CHANNELS, AlexNet, AlexNetSmall
+from ..experiment import RunResult, claim_table
+from ..models import AlexNet, AlexNetSmall
+
+__all__ = ["MODES", "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
+           "MissingWeightsError", "PretrainedWeightsError", "class_subset",
+           "default_torchvision_path", "display_path", "freeze_features", "from_torchvision",
+           "load_pretrained", "model_for", "paper_table", "save_weights", "task_splits",
+           "trainable_parameters", "transfer_model", "transfer_table", "transfer_tasks"]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
@@ -43,19 +51,6 @@ TORCHVISION_KEYS = {
     "classifier.4": "classifier.fc7", "classifier.6": "classifier.fc8",
 }
 
-#: Budget for notebook 11: pretraining images and epochs, labelled target images per
-#: class ("shots") and fine-tuning epochs, test images per task.
-RUNS = {
-    "smoke": dict(pretrain=300, pretrain_epochs=2, shots=10, epochs=3, test=300, valid=100,
-                  batch_size=32),
-    "quick": dict(pretrain=1_500, pretrain_epochs=4, shots=20, epochs=30, test=1_000, valid=250,
-                  batch_size=32),
-    "full": dict(pretrain=None, pretrain_epochs=20, shots=20, epochs=40, test=None, valid=5_000,
-                 batch_size=128),
-}
-#: Lowest target-task test accuracy accepted for each mode (five classes: chance is 0.2).
-BOUNDS = {"smoke": 0.1, "quick": 0.25, "full": 0.6}  # full: an estimate, not measured
-
 
 class PretrainedWeightsError(CourseError):
     """A weights file is missing, unreadable or does not fit the model."""
@@ -69,8 +64,23 @@ class MissingWeightsError(PretrainedWeightsError, FileNotFoundError):
 
 def class_subset(X: torch.Tensor, y: torch.Tensor, classes, size: int | None = None,
                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images of ``classes`` only, labels renumbered 0..len(classes)-1, optionally a
-    stratified subset of ``size`` of them."""
+    """The images of ``classes`` only, labels renumbered ``0..len(classes)-1``.
+
+    Parameters
+    ----------
+    X, y : torch.Tensor
+        Images and labels.
+    classes : sequence of int
+        The classes kept, in their new order.
+    size : int, optional
+        A stratified subset of this many images; None: all of them.
+    seed : int
+        Seed of the subset.
+
+    Returns
+    -------
+    X, y : torch.Tensor
+    """
     classes = list(classes)
     keep = torch.isin(y, torch.tensor(classes))
     X, y = X[keep], y[keep]
@@ -85,7 +95,22 @@ def class_subset(X: torch.Tensor, y: torch.Tensor, classes, size: int | None = N
 
 def task_splits(splits: Splits, classes, train: int | None, valid: int | None,
                 test: int | None, seed: int = 0) -> Splits:
-    """``splits`` restricted to ``classes`` (relabelled), cut to the given sizes."""
+    """``splits`` restricted to ``classes`` (relabelled), cut to the given sizes.
+
+    Parameters
+    ----------
+    splits : Splits
+    classes : sequence of int
+    train, valid, test : int or None
+        Images per split (None: all of those classes).
+    seed : int
+        Seed of the subsets.
+
+    Returns
+    -------
+    Splits
+        With ``classes`` holding the kept classes' names.
+    """
     X_tr, y_tr = class_subset(splits.X_train, splits.y_train, classes, train, seed)
     X_va, y_va = class_subset(splits.X_valid, splits.y_valid, classes, valid, seed)
     X_te, y_te = class_subset(splits.X_test, splits.y_test, classes, test, seed)
@@ -94,9 +119,24 @@ def task_splits(splits: Splits, classes, train: int | None, valid: int | None,
                    X_test=X_te, y_test=y_te, classes=names)
 
 
-def transfer_tasks(splits: Splits, budget: dict, seed: int = 0) -> tuple[Splits, Splits]:
-    """The source task (pretraining) and the few-shot target task for ``budget``
-    (one of :data:`RUNS`)."""
+def transfer_tasks(splits: Splits, budget: Mapping, seed: int = 0) -> tuple[Splits, Splits]:
+    """The source task (pretraining) and the few-shot target task.
+
+    Parameters
+    ----------
+    splits : Splits
+        The course splits, all ten classes.
+    budget : mapping
+        ``budget("11")`` or a dict with ``pretrain`` (source training images, None:
+        all), ``shots`` (labelled target images per class), ``valid`` and ``test``.
+    seed : int
+        Seed of the subsets.
+
+    Returns
+    -------
+    source, target : Splits
+        :data:`SOURCE_CLASSES` and :data:`TARGET_CLASSES`, each relabelled 0-4.
+    """
     source = task_splits(splits, SOURCE_CLASSES, budget["pretrain"], budget["valid"],
                          budget["test"], seed)
     shots = budget["shots"] * len(TARGET_CLASSES)
@@ -108,10 +148,24 @@ def transfer_tasks(splits: Splits, budget: dict, seed: int = 0) -> tuple[Splits,
 
 def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(TARGET_CLASSES),
                    seed: int = 0, **model_kwargs) -> AlexNetSmall:
-    """A new AlexNetSmall for the target task, set up for ``mode`` (see :data:`MODES`).
+    """A new AlexNetSmall for the target task, set up for ``mode``.
 
-    ``source`` is the pretrained network (ignored for ``"scratch"``). Its
-    convolutions and fc6/fc7 are copied; fc8 is new, sized ``num_classes``.
+    Parameters
+    ----------
+    source : nn.Module or None
+        The pretrained network (ignored for ``"scratch"``). Its convolutions and
+        fc6/fc7 are copied; fc8 is new, sized ``num_classes``.
+    mode : {"frozen", "finetune", "scratch"}
+        See :data:`MODES`.
+    num_classes : int
+    seed : int
+        Seed of the new weights.
+    **model_kwargs
+        Passed to :class:`~course_utils.models.AlexNetSmall`.
+
+    Returns
+    -------
+    AlexNetSmall
     """
     if mode not in MODES:
         raise CourseError(f"mode must be one of {MODES}, got {mode!r}")
@@ -132,20 +186,21 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
 
 
 def freeze_features(model: nn.Module) -> nn.Module:
-    """Stop gradients into the convolutional part (``model.features``)."""
+    """Stop gradients into the convolutional part (``model.features``); returns ``model``."""
     for p in model.features.parameters():
         p.requires_grad_(False)
     return model
 
 
 def trainable_parameters(model: nn.Module) -> int:
+    """Number of parameters that receive gradients."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # --------------------------------------------------------------------------- weights files
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Write ``model``'s ``state_dict`` to ``path`` (folders are created)."""
+    """Write ``model``'s ``state_dict`` to ``path`` (folders are created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
@@ -233,21 +288,63 @@ def load_pretrained(path: str | os.PathLike, model: nn.Module | None = None) -> 
     return model
 
 
-def transfer_table(runs: list[dict], paper: dict | None = None, profile: str = "",
-                   device: str = ""):
-    """Results of the three modes as a pandas table."""
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a notebook prints it: relative to the repository, else to ``~``.
+
+    Outputs are committed, so they never show a machine's absolute paths.
+    """
+    path = Path(path).expanduser()
+    for base, prefix in ((REPO_ROOT, ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def transfer_table(runs: Sequence[RunResult], trainable: Mapping[str, int] | None = None,
+                   profile: str = "", device: str = ""):
+    """Results of the three modes as a table.
+
+    Parameters
+    ----------
+    runs : sequence of RunResult
+        One per mode, named by ``variant``.
+    trainable : mapping of str to int, optional
+        Trainable parameters per mode.
+    profile, device : str
+        Written into the table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     import pandas as pd
 
-    rows = [{"mode": r["name"], "test accuracy (5 target classes)": round(r["test_acc"], 4),
-             "trainable parameters": r.get("trainable", None), "epochs": r["epochs"],
-             "train seconds": round(r["train_s"], 1), "profile": profile, "device": device}
+    trainable = trainable or {}
+    rows = [{"mode": r.variant, "test accuracy (5 target classes)": round(r.test_acc, 4),
+             "trainable parameters": trainable.get(r.variant), "epochs": r.epochs_run,
+             "train seconds": round(r.train_seconds, 1), "profile": profile, "device": device}
             for r in runs]
     return pd.DataFrame(rows)
 
 
-def paper_table(runs: list[dict], profile: str = "", device: str = ""):
-    """The paper's pretrain-then-fine-tune result (Table 2) next to ours."""
-    by = {r["name"]: r["test_acc"] for r in runs}
+def paper_table(runs: Sequence[RunResult], profile: str = "", device: str = ""):
+    """The paper's pretrain-then-fine-tune result (Table 2) next to ours.
+
+    Parameters
+    ----------
+    runs : sequence of RunResult
+        One per mode of :data:`MODES`, named by ``variant``.
+    profile, device : str
+        Where ours was measured; empty: the current profile and device.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim.
+    """
+    by = {r.variant: r.test_acc for r in runs}
     rows = [
         {"claim": "pretraining on more data, then fine-tuning, beats training on the task alone",
          "paper": "top-1 error 40.7% -> 39.0% (1 CNN vs 1 CNN* pretrained on ImageNet Fall 2011)",
@@ -258,5 +355,4 @@ def paper_table(runs: list[dict], profile: str = "", device: str = ""):
          "paper": "-",
          "ours": f"frozen convolutions {by.get('frozen', float('nan')):.3f} accuracy"},
     ]
-    # one row per claim: paper against ours, with profile and device
     return claim_table(rows, profile, device).reset_index()

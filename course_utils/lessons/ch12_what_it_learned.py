@@ -1,4 +1,5 @@
-"""What AlexNet learned (section 6.1 of the paper): filters, feature maps, neighbours, t-SNE.
+"""Notebook 12: what AlexNet learned (section 6.1 of the paper): filters, feature maps,
+neighbours, t-SNE.
 
 * Figure 3 shows the 96 conv1 kernels: :func:`plot_conv1_filters`.
 * Feature maps of one image at any layer: :func:`feature_maps`, :func:`plot_feature_maps`.
@@ -9,6 +10,9 @@
   paper's observation that those neighbours share the query's class even when
   their pixels differ.
 * A 2-D map of the same features with t-SNE (scikit-learn): :func:`tsne_embedding`.
+
+The budget (with ``gallery`` and ``tsne`` sizes) and bounds are
+``course_utils.budgets.budget("12")``.
 """
 from __future__ import annotations
 
@@ -17,20 +21,12 @@ import torch
 from torch import nn
 
 from ..config import CourseError
-from ..experiments import claim_table
+from ..experiment import claim_table
+from ..training import batched_outputs
 
-#: Training budget for notebook 12, and how many images go into neighbours and t-SNE.
-RUNS = {
-    "smoke": dict(train=300, epochs=3, test=200, valid=100, batch_size=32, gallery=300, tsne=200),
-    "quick": dict(train=1_000, epochs=5, test=500, valid=300, batch_size=32, gallery=1_000,
-                  tsne=1_000),
-    "full": dict(train=None, epochs=30, test=2_000, valid=10_000, batch_size=128, gallery=10_000,
-                 tsne=3_000),
-}
-#: Lowest test accuracy, and lowest share of the 5 nearest fc7 neighbours in the
-#: query's class, accepted in notebook 12.
-BOUNDS = {"smoke": dict(acc=0.1, agree=0.1), "quick": dict(acc=0.3, agree=0.3),
-          "full": dict(acc=0.88, agree=0.85)}
+__all__ = ["LayerError", "activations", "conv1_filters", "feature_maps", "nearest_neighbours",
+           "neighbour_agreement", "paper_table", "penultimate_features", "plot_conv1_filters",
+           "plot_embedding", "plot_feature_maps", "plot_neighbours", "tsne_embedding"]
 
 
 class LayerError(CourseError, KeyError):
@@ -41,6 +37,7 @@ class LayerError(CourseError, KeyError):
 
 
 def _layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` (full dotted name or its last part)."""
     modules = dict(model.named_modules())
     short = {n.rsplit(".", 1)[-1]: m for n, m in modules.items() if n}
     if name in modules and name:
@@ -52,44 +49,87 @@ def _layer(model: nn.Module, name: str) -> nn.Module:
 
 
 def conv1_filters(model: nn.Module) -> torch.Tensor:
-    """The first convolution's kernels, shape (filters, channels, 11, 11)."""
+    """The first convolution's kernels, shape (filters, channels, 11, 11), on the CPU."""
     return _layer(model, "conv1").weight.detach().cpu().clone()
 
 
 @torch.no_grad()
 def activations(model: nn.Module, X: torch.Tensor, layer: str,
                 batch_size: int = 256) -> torch.Tensor:
-    """The output of ``layer`` (a name such as ``"act1"``, ``"pool2"`` or ``"act7"``) for
-    every image of ``X``, in eval mode, on the model's device; returned on the CPU."""
+    """The output of one layer for every image of ``X``, in eval mode.
+
+    A forward hook catches the layer's output while
+    :func:`course_utils.training.batched_outputs` runs the model batch by batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (``net.module_``); left in eval mode.
+    X : torch.Tensor
+        Images.
+    layer : str
+        A layer name such as ``"act1"``, ``"pool2"`` or ``"act7"`` (or its full
+        dotted name).
+    batch_size : int
+
+    Returns
+    -------
+    torch.Tensor
+        float32, on the CPU, one row per image.
+    """
     module = _layer(model, layer)
     model.eval()
-    dev = next(model.parameters()).device
-    store: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, i, o: store.append(o.detach().float().cpu()))
+    caught: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, i, o: caught.append(o.detach()))
     try:
-        for i in range(0, len(X), batch_size):
-            model(X[i:i + batch_size].to(dev))
+        return batched_outputs(model, X, batch_size, fn=lambda _logits: caught.pop())
     finally:
         handle.remove()
-    return torch.cat(store)
 
 
 def feature_maps(model: nn.Module, image: torch.Tensor, layer: str = "act1") -> torch.Tensor:
-    """The maps (channels, H, W) that ``layer`` produces for one image (1, 28, 28)."""
+    """The maps that ``layer`` produces for one image.
+
+    Parameters
+    ----------
+    model : nn.Module
+    image : torch.Tensor, shape (1, 28, 28)
+    layer : str
+        As for :func:`activations`.
+
+    Returns
+    -------
+    torch.Tensor, shape (channels, H, W)
+    """
     if image.dim() != 3:
         raise CourseError(f"expected one image shaped (C, H, W), got {tuple(image.shape)}")
     return activations(model, image[None], layer)[0]
 
 
 def penultimate_features(model: nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The last hidden layer (fc7 after its ReLU): the paper's Figure 4 feature space."""
+    """The last hidden layer (fc7 after its ReLU): the paper's Figure 4 feature space.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, hidden)
+    """
     return activations(model, X, "act7", batch_size)
 
 
 def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5) -> torch.Tensor:
-    """Indices (Q, k) of the ``k`` gallery rows closest to each query row (Euclidean).
+    """The ``k`` gallery rows closest to each query row (Euclidean).
 
-    Rows may be feature vectors or whole images (flattened here)."""
+    Parameters
+    ----------
+    queries, gallery : torch.Tensor
+        Feature vectors or whole images (flattened here), one per row.
+    k : int
+
+    Returns
+    -------
+    torch.Tensor, shape (Q, k)
+        Gallery indices, nearest first.
+    """
     q, g = queries.flatten(1).float(), gallery.flatten(1).float()
     if q.shape[1] != g.shape[1]:
         raise CourseError(f"queries have {q.shape[1]} values per row, the gallery {g.shape[1]}")
@@ -99,13 +139,37 @@ def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5)
 
 
 def neighbour_agreement(idx: torch.Tensor, y_query: torch.Tensor, y_gallery: torch.Tensor) -> float:
-    """Share of the neighbours ``idx`` (Q, k) whose label equals their query's."""
+    """Share of the neighbours whose label equals their query's.
+
+    Parameters
+    ----------
+    idx : torch.Tensor, shape (Q, k)
+        From :func:`nearest_neighbours`.
+    y_query, y_gallery : torch.Tensor
+        Labels.
+
+    Returns
+    -------
+    float
+    """
     return float((torch.as_tensor(y_gallery)[idx] == torch.as_tensor(y_query)[:, None])
                  .float().mean())
 
 
 def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """A 2-D t-SNE map (N, 2) of ``features`` (scikit-learn, PCA initialisation)."""
+    """A 2-D t-SNE map of ``features`` (scikit-learn, PCA initialisation).
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (N, ...)
+    seed : int
+    perplexity : float
+        Capped at a third of the points.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, 2)
+    """
     from sklearn.manifold import TSNE
 
     x = features.flatten(1).numpy().astype(np.float32)
@@ -207,7 +271,22 @@ def plot_embedding(embedding: np.ndarray, y, classes, title: str = "t-SNE of fc7
 def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str = "",
                 device: str = ""):
     """Figure 4's observation, measured: neighbours in fc7 space share the query's class
-    more often than neighbours in pixel space."""
+    more often than neighbours in pixel space.
+
+    Parameters
+    ----------
+    agree_features, agree_pixels : float
+        From :func:`neighbour_agreement`.
+    k : int
+        Neighbours per query.
+    profile, device : str
+        Where ours was measured; empty: the current profile and device.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim.
+    """
     rows = [
         {"claim": "images close in the last hidden layer are similar to the network",
          "paper": "Figure 4: the 6 nearest training images share the query's class (qualitative)",
@@ -216,5 +295,4 @@ def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str
          "paper": "qualitative ('not close in L2')",
          "ours": f"{agree_pixels:.3f} of the {k} nearest in pixel space share the class"},
     ]
-    # one row per claim: paper against ours, with profile and device
     return claim_table(rows, profile, device).reset_index()
