@@ -10,12 +10,24 @@ Three kinds of module (see the README's Layout section):
 
 What a notebook usually needs is importable from here.
 """
-from .budgets import Budget, budget
 from .config import (PROFILES, CourseError, DeviceUnavailableError, Profile, ProfileError,
                      default_seed, describe_environment, get_device, get_profile,
                      seed_everything)
-from .experiment import (RunResult, claim_table, course_result, paired_differences,
-                         run_variants, summarize_runs, train_variant)
+
+_LAZY = {"Budget": "budgets", "budget": "budgets", "RunResult": "experiment",
+         "claim_table": "experiment", "course_result": "experiment",
+         "paired_differences": "experiment", "run_variants": "experiment",
+         "summarize_runs": "experiment", "train_variant": "experiment"}
+
+
+def __getattr__(name):
+    # the run layer and the budget table load on first use, so that
+    # `python -m course_utils.budgets` does not import itself twice
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.2.0"
 
