@@ -65,7 +65,7 @@ def test_rehearsal_shrinks_data_keeps_the_branches_and_checks_the_pipeline(monke
     assert dict(dry.bounds) == dict(smoke.bounds)
     monkeypatch.setenv(B.SCALE_ENV, "0.5")
     half = B.budget("02", "full")
-    assert half.epochs == full.epochs // 2 and half.train == B.FULL_TRAIN // 2
+    assert half.epochs == -(-full.epochs // 2) and half.train == B.FULL_TRAIN // 2
     monkeypatch.setenv(B.SCALE_ENV, "2")
     with pytest.raises(B.BudgetError, match=r"number in \(0, 1\]"):
         B.budget("02", "full")

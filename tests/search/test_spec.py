@@ -166,7 +166,9 @@ def test_shipped_grids_are_valid():
     smoke = notebook_grid("smoke")
     assert len(smoke) == 2 and smoke.max_epochs == 1
     assert (smoke.train_size, smoke.valid_size) == (384, 200)
-    assert notebook_grid("full").fingerprint() == S.load_grid("reference", "full").fingerprint()
+    full, ref_full = notebook_grid("full"), S.load_grid("reference", "full")
+    assert full.params == ref_full.params and len(full) == 45  # every configuration
+    assert (full.train_size, full.max_epochs) == (15_000, 8)  # on a GPU-sitting budget
     assert notebook_grid("quick").fingerprint() == S.load_grid("quick").fingerprint()
 
 
