@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BUILD_DIR", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
+__all__ = ["BUILD_DIR", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
            "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
            "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
            "describe_environment", "get_device", "get_profile", "seed_everything"]
@@ -106,6 +106,19 @@ def get_profile(name: str | None = None) -> Profile:
             f"unknown profile {name!r}: set {PROFILE_ENV} to one of {valid}"
         )
     return PROFILES[key]
+
+
+def display_path(path, bases=()) -> str:
+    """``path`` as outputs show it: relative to the repository, to one of ``bases``
+    (``(folder, prefix)`` pairs), or to ``~``; else ``.../NAME``. Committed notebook
+    outputs never show a machine's absolute paths."""
+    p = Path(path).expanduser().absolute()
+    for base, prefix in [(REPO_ROOT, ""), *bases, (Path.home(), "~/")]:
+        try:
+            return prefix + str(p.relative_to(Path(base).expanduser().absolute()))
+        except ValueError:
+            continue
+    return f".../{p.name}"
 
 
 SEED_ENV = "COURSE_SEED"

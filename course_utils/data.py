@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import CourseError, Profile, get_profile
+from .config import CourseError, Profile, display_path, get_profile
 
-__all__ = ["CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
+__all__ = ["describe_source", "CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
            "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
            "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist",
            "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
@@ -186,6 +186,17 @@ def load_from(folder: str | os.PathLike) -> FashionMNIST:
         classes=CLASSES,
         source=str(files["train_images"].parent),
     )
+
+
+def describe_source(data: FashionMNIST) -> str:
+    """Where ``data`` came from, as outputs show it (no machine's absolute path)."""
+    src = Path(data.source)
+    if src == DEBIAN_DATA_DIR:
+        return "Debian's dataset-fashion-mnist package"
+    where = display_path(src)
+    if os.environ.get(DATA_DIR_ENV, "").strip():
+        return f"{DATA_DIR_ENV} ({where})"
+    return where
 
 
 def candidate_dirs() -> list[Path]:

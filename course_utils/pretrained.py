@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .config import CourseError
+from .config import display_path as _display_path
 from .layers import LocalResponseNorm
 from .models import PAPER_CHANNELS, AlexNet, feature_side
 
@@ -241,21 +242,9 @@ def build_imagenet_alexnet(kind: str = "torchvision", seed: int = 0) -> AlexNet:
 # --------------------------------------------------------------------------- reading files
 
 def display_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository, ``$COURSE_WEIGHTS_DIR`` or ``~``; else ``.../NAME``.
-
-    Notebook outputs never show a machine's absolute paths.
-    """
-    p = Path(path).expanduser().absolute()
-    bases = [(REPO_ROOT, "")]
+    """``path`` relative to the repository, ``$COURSE_WEIGHTS_DIR`` or ``~``; else ``.../NAME``."""
     env = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
-    if env:
-        bases.append((Path(env).expanduser().absolute(), f"${WEIGHTS_DIR_ENV}/"))
-    for base, prefix in bases + [(Path.home(), "~/")]:
-        try:
-            return prefix + str(p.relative_to(base))
-        except ValueError:
-            continue
-    return f".../{p.name}"
+    return _display_path(path, [(env, f"${WEIGHTS_DIR_ENV}/")] if env else [])
 
 
 def weights_kind(path: str | os.PathLike) -> str:

@@ -101,3 +101,11 @@ def test_describe_environment_names_device_and_profile(monkeypatch):
     info = C.describe_environment()
     assert info["profile"] == "smoke" and info["torch"] == torch.__version__
     assert info["device"] in {"cpu", "cuda", "mps"}
+
+
+def test_display_path_hides_the_machine(tmp_path, monkeypatch):
+    assert C.display_path(C.REPO_ROOT / "build" / "x.pt") == "build/x.pt"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert C.display_path(tmp_path / ".cache" / "w.pth") == "~/.cache/w.pth"
+    assert C.display_path("/somewhere/else/w.pth") == ".../w.pth"
+    assert C.display_path("/opt/w/a.pth", bases=[("/opt/w", "$W/")]) == "$W/a.pth"

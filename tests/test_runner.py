@@ -49,3 +49,10 @@ def test_course_result_lines_are_collected_into_a_csv(tmp_path):
     assert lines[0] == "notebook,seeds,test_acc,valid_acc"
     assert lines[1].startswith("05,3,") and '""mean"": 0.9' in lines[1]
     assert lines[2] == "06,,,0.88"
+
+
+def test_stored_outputs_lose_terminal_colour_codes(tmp_path):
+    book = _notebook(tmp_path / "c.ipynb", ["print('\\x1b[36mepoch\\x1b[0m 1')"])
+    runner.execute(book, tmp_path / "build", inplace=True)
+    text = nbformat.read(book, as_version=4).cells[0].outputs[0]["text"]
+    assert text == "epoch 1\n"

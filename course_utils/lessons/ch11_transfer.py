@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from ..config import REPO_ROOT, CourseError
+from ..config import REPO_ROOT, CourseError, display_path
 from ..data import Splits, stratified_indices
 from ..experiment import RunResult, claim_table
 from ..models import AlexNet, AlexNetSmall
@@ -286,20 +286,6 @@ def load_pretrained(path: str | os.PathLike, model: nn.Module | None = None) -> 
                                      + ". Build the model with matching sizes, or pass model=None")
     model.load_state_dict(state)
     return model
-
-
-def display_path(path: str | os.PathLike) -> str:
-    """``path`` as a notebook prints it: relative to the repository, else to ``~``.
-
-    Outputs are committed, so they never show a machine's absolute paths.
-    """
-    path = Path(path).expanduser()
-    for base, prefix in ((REPO_ROOT, ""), (Path.home(), "~/")):
-        try:
-            return prefix + str(path.relative_to(base))
-        except ValueError:
-            continue
-    return str(path)
 
 
 def transfer_table(runs: Sequence[RunResult], trainable: Mapping[str, int] | None = None,

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..config import BUILD_DIR, CourseError
+from ..config import BUILD_DIR, CourseError, display_path
 from .errors import SearchError
 from .execute import DASK_TIMEOUT, run_search
 from .report import write_report
@@ -97,7 +97,7 @@ def _run(args) -> int:
         if spec is not None:
             SearchFolder(out, spec).check(need_results=True)
         paths = write_report(out)
-        print("report: " + ", ".join(str(p) for p in paths.values()))
+        print("report: " + ", ".join(display_path(p) for p in paths.values()))
         return 0
     start = time.perf_counter()
     frame = run_search(spec, out, jobs=args.jobs, dask=args.dask, halving=args.halving,

@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from ..config import CourseError, Profile
+from ..config import CourseError, Profile, display_path
 from .errors import DaskError, GridError, SearchError
 from .spec import MAX_CONFIGS, GridSpec, check_size, load_grid, net_arguments, run_key
 from .store import (RESULTS_FILE, SearchFolder, append_result, checkpoint_prefix, new_record,
@@ -371,7 +371,7 @@ def _run_batch(folder: SearchFolder, spec: GridSpec, configs: list[dict],
     if done or retried:
         again = f" ({retried} failed before, run again)" if retried else ""
         log(f"{label}: {len(done)} of {len(wanted)} configurations already in "
-            f"{out / RESULTS_FILE}, skipped; {len(todo)} to run{again}")
+            f"{display_path(out / RESULTS_FILE)}, skipped; {len(todo)} to run{again}")
     tasks = [{"spec": spec, "params": c, "epochs": epochs_of(c), "rung": rung,
               "checkpoint_root": str(folder.checkpoints)} for c in todo]
     finished = len(done)
@@ -499,8 +499,8 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
     seconds = time.perf_counter() - start
     ok = [r for r in used if r["status"] == "ok"]
     log(f"search done in {seconds:.1f} s: {len(ok)} ok, {len(used) - len(ok)} failed, "
-        f"results in {folder.out / RESULTS_FILE}")
+        f"results in {display_path(folder.out / RESULTS_FILE)}")
     if report:
         paths = write_report(folder.out, only=used if halving else None)
-        log("report: " + ", ".join(str(p) for p in paths.values()))
+        log("report: " + ", ".join(display_path(p) for p in paths.values()))
     return records_frame(used)

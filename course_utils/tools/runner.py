@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
     except Exception as exc:  # kernel died, timeout...
         status, message = "FAILED", f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
+    strip_ansi(nb)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -66,6 +68,20 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
     if inplace and status == "ok":
         nbformat.write(nb, path)
     return status, seconds, message, course_results(nb)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(nb) -> None:
+    """Remove terminal colour codes (skorch colours its epoch log) from the stored
+    outputs: committed notebooks hold plain text."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                out["text"] = ANSI.sub("", out.get("text", ""))
+            elif out.get("output_type") == "error":
+                out["traceback"] = [ANSI.sub("", line) for line in out.get("traceback", [])]
 
 
 def course_results(nb) -> list[dict]:
