@@ -52,3 +52,21 @@ def test_environment_pins_python_311_and_torch_range_admits_2_14_1():
 def test_environment_uses_conda_forge_alone():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
+
+
+def test_no_module_imports_another_modules_private_names():
+    import ast
+    offenders = []
+    for path in (ROOT / "course_utils").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("course_utils")):
+                offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and a.name != "__version__"]
+    assert not offenders, offenders
+
+
+def test_every_course_module_declares_its_public_names():
+    missing = [str(p.relative_to(ROOT)) for p in (ROOT / "course_utils").rglob("*.py")
+               if p.name not in ("__main__.py",) and "__all__" not in p.read_text()
+               and not (p.name == "__init__.py" and p.parent.name in ("lessons", "tools"))]
+    assert not missing, missing

@@ -43,6 +43,12 @@ from ..models import AlexNet, AlexNetSmall, count_parameters
 from ..config import BUILD_DIR
 from ..training import TensorBatches, make_classifier
 
+__all__ = ["BenchError", "CourseRun", "DEFAULT_OUT", "MODELS", "MatmulProbe",
+           "PILResizeDataset", "PIPELINE_A", "PIPELINE_B", "ReferenceRun", "bench_model",
+           "course_batch", "defaults_for", "device_name", "format_table", "main",
+           "measure_matmul", "model_flops", "reference_batch", "reference_loader",
+           "run_benchmark"]
+
 DEFAULT_OUT = BUILD_DIR / "bench.json"
 MODELS = {"small": AlexNetSmall, "full": AlexNet}  # model names, not profiles
 PIPELINE_A = ("(a) reference: PIL Resize+ToTensor per image, DataLoader, "

@@ -33,6 +33,10 @@ from pathlib import Path
 
 from ..config import REPO_ROOT, CourseError
 
+__all__ = ["DEFAULT_PORT", "HOST", "LabError", "SETTINGS_DIR", "check_port", "free_port",
+           "lab_argv", "lab_env", "lab_url", "main", "new_token", "port_is_free", "stop",
+           "wait_until_ready"]
+
 SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888

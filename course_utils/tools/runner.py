@@ -22,6 +22,9 @@ from pathlib import Path
 from ..config import BUILD_DIR, REPO_ROOT
 from ..experiment import RESULT_PREFIX
 
+__all__ = ["ANSI", "NOTEBOOK_DIR", "course_notebooks", "course_results", "execute", "main",
+           "strip_ansi", "write_results_csv"]
+
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
