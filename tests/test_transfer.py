@@ -173,3 +173,25 @@ def test_budget_11_has_what_the_notebook_reads(profile):
     if b["pretrain"] is not None:
         assert b.extra[0]["train"] == b["pretrain"]
     assert b.bounds["test_acc"] > 0.2  # above chance (5 classes)
+
+
+def test_imagenet_exercise_check_accepts_the_reference_and_names_each_mistake(tmp_path):
+    import torchvision
+    from torch import nn
+
+    from course_utils.config import CourseError
+    from course_utils.lessons.ch11_transfer import check_imagenet_transfer, imagenet_transfer_model
+
+    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    answer = imagenet_transfer_model(path, 5)
+    assert check_imagenet_transfer(answer, 5).startswith("correct")
+    with pytest.raises(CourseError, match="outputs: replace fc8"):
+        check_imagenet_transfer(answer, 10)
+    for p in answer.parameters():
+        p.requires_grad_(True)
+    with pytest.raises(CourseError, match="convolutions still learn"):
+        check_imagenet_transfer(answer, 5)
+    with pytest.raises(CourseError, match="not an AlexNet"):
+        check_imagenet_transfer(nn.Sequential(nn.Flatten()), 5)

@@ -31,7 +31,7 @@ from ..data import Splits, stratified_indices
 from ..experiment import RunResult, claim_table
 from ..models import AlexNet, AlexNetSmall
 
-__all__ = ["MODES", "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
+__all__ = ["check_imagenet_transfer", "imagenet_transfer_model", "MODES", "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
            "MissingWeightsError", "PretrainedWeightsError", "class_subset",
            "default_torchvision_path", "display_path", "freeze_features", "from_torchvision",
            "load_pretrained", "model_for", "paper_table", "save_weights", "task_splits",
@@ -342,3 +342,40 @@ def paper_table(runs: Sequence[RunResult], profile: str = "", device: str = ""):
          "ours": f"frozen convolutions {by.get('frozen', float('nan')):.3f} accuracy"},
     ]
     return claim_table(rows, profile, device).reset_index()
+
+
+def imagenet_transfer_model(path, num_classes: int) -> nn.Module:
+    """The reference answer to notebook 11's ImageNet exercise: the ImageNet AlexNet in
+    ``path`` (torchvision's or the original file) with frozen convolutions and a new fc8
+    for ``num_classes``, fed Fashion-MNIST's uint8 images (grey becomes RGB inside)."""
+    from ..layers import InputAdapter
+    from ..pretrained import load_imagenet_alexnet
+
+    net = freeze_features(load_imagenet_alexnet(path))
+    net.classifier.fc8 = nn.Linear(net.classifier.fc8.in_features, num_classes)
+    return nn.Sequential(InputAdapter(net.input_size, mean=0.0, std=1.0), net)
+
+
+def check_imagenet_transfer(model: nn.Module, num_classes: int) -> str:
+    """Check an answer to the ImageNet exercise; raise :class:`CourseError` saying what
+    is wrong, else return a one-line confirmation."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not convs or not linears:
+        raise CourseError("that is not an AlexNet: build it with load_imagenet_alexnet(path)")
+    if any(p.requires_grad for m in convs for p in m.parameters()):
+        raise CourseError("the convolutions still learn: freeze them (freeze_features)")
+    if linears[-1].out_features != num_classes:
+        raise CourseError(f"the last layer has {linears[-1].out_features} outputs: replace fc8 "
+                          f"by nn.Linear(4096, {num_classes})")
+    if not linears[-1].weight.requires_grad:
+        raise CourseError("the new fc8 does not learn: give it requires_grad=True")
+    x = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    if tuple(out.shape) != (2, num_classes):
+        raise CourseError(f"Fashion-MNIST images give outputs of shape {tuple(out.shape)}, "
+                          f"not (2, {num_classes}): put an InputAdapter in front")
+    return (f"correct: frozen ImageNet convolutions, a new {num_classes}-class fc8, "
+            f"{trainable_parameters(model):,} trainable parameters")
