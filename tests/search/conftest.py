@@ -1,6 +1,9 @@
 """Fixtures of the grid-search tests: one real tiny search, shared by the test modules."""
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 from search_helpers import quiet, tiny
 
@@ -20,3 +23,21 @@ def jobs1(tmp_path_factory):
 @pytest.fixture
 def no_log():
     return quiet
+
+
+class _Silent(http.server.BaseHTTPRequestHandler):
+    """Accepts the connection and never answers what Dask sends (no HTTP request line)."""
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_port():
+    """The port of a local web server that is not a Dask scheduler."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

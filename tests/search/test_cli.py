@@ -2,12 +2,10 @@
 traceback or a hang; kills and signals leave nothing behind."""
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
 import psutil
@@ -27,21 +25,6 @@ def run_main(capsys, *argv) -> tuple[int, str, str]:
 @pytest.fixture
 def grid_file(tmp_path):
     return write_yaml(tmp_path / "tiny.yaml", tiny())
-
-
-class _Silent(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_port():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 # --------------------------------------------------------------------------- one error line

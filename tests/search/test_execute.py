@@ -2,10 +2,8 @@
 the small AlexNet. Every run here really trains."""
 from __future__ import annotations
 
-import http.server
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -141,29 +139,11 @@ def test_a_missing_device_stops_the_search_before_anything_is_written(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-class _Silent(http.server.BaseHTTPRequestHandler):
-    """Accepts the connection and never answers what Dask sends (no HTTP request line)."""
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-def test_dask_pointed_at_a_web_server_fails_in_time(tmp_path, http_server):
+def test_dask_pointed_at_a_web_server_fails_in_time(tmp_path, http_port):
     pytest.importorskip("dask.distributed")
     start = time.perf_counter()
     with pytest.raises(S.DaskError, match=r"did not answer as a Dask scheduler within 2 s"):
-        S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:{http_server}",
+        S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:{http_port}",
                      dask_timeout=2, progress=False, log=quiet)
     assert time.perf_counter() - start < 20
     assert not (tmp_path / "out").exists()  # the folder was never locked
