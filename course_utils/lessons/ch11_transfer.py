@@ -27,30 +27,21 @@ import torch
 from torch import nn
 
 from ..config import REPO_ROOT, CourseError, display_path
+from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS  # the one home of torchvision's names
 from ..data import Splits, stratified_indices
 from ..experiment import RunResult, claim_table
 from ..models import AlexNet, AlexNetSmall
 
-__all__ = ["check_imagenet_transfer", "imagenet_transfer_model", "MODES", "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
-           "MissingWeightsError", "PretrainedWeightsError", "class_subset",
-           "default_torchvision_path", "display_path", "freeze_features", "from_torchvision",
-           "load_pretrained", "model_for", "paper_table", "save_weights", "task_splits",
-           "trainable_parameters", "transfer_model", "transfer_table", "transfer_tasks"]
+__all__ = ["MODES", "MissingWeightsError", "PretrainedWeightsError", "SOURCE_CLASSES",
+           "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS", "check_imagenet_transfer",
+           "class_subset", "default_torchvision_path", "display_path", "freeze_features",
+           "from_torchvision", "imagenet_transfer_model", "load_pretrained", "model_for",
+           "paper_table", "save_weights", "task_splits", "trainable_parameters",
+           "transfer_model", "transfer_table", "transfer_tasks"]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
 MODES = ("frozen", "finetune", "scratch")
-
-#: torchvision's file name for its ImageNet AlexNet weights (the "one weird trick" net).
-TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
-#: torchvision's layer names -> the course's.
-TORCHVISION_KEYS = {
-    "features.0": "features.conv1", "features.3": "features.conv2",
-    "features.6": "features.conv3", "features.8": "features.conv4",
-    "features.10": "features.conv5", "classifier.1": "classifier.fc6",
-    "classifier.4": "classifier.fc7", "classifier.6": "classifier.fc8",
-}
-
 
 class PretrainedWeightsError(CourseError):
     """A weights file is missing, unreadable or does not fit the model."""
