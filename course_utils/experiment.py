@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -76,9 +76,7 @@ class RunResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The record without the net: what tables and the search's files hold."""
-        d = asdict(self) if self.net is None else {k: getattr(self, k) for k in RESULT_FIELDS}
-        d.pop("net", None)
-        return d
+        return {k: getattr(self, k) for k in RESULT_FIELDS}
 
     def __getitem__(self, key: str) -> Any:
         if key not in RESULT_FIELDS and key != "net":

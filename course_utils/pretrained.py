@@ -36,7 +36,7 @@ from .models import PAPER_CHANNELS, AlexNet, feature_side
 
 __all__ = [
     "BVLC_FILE", "CAFFE_MEAN_BGR", "IMAGENET_MEAN", "IMAGENET_STD", "KINDS", "TORCHVISION_FILE",
-    "TORCHVISION_KEYS", "URLS", "WEIGHTS_DIR_ENV", "CaffeAlexNet", "CaffeInput",
+    "TORCHVISION_KEYS", "URLS", "WEIGHTS_DIR_ENV", "CaffeAlexNet", "CaffeInput", "from_torchvision",
     "ImageNetNormalize", "ImageNetWeightsError", "MissingImageNetWeightsError",
     "TorchvisionAlexNet", "build_imagenet_alexnet", "display_path", "download",
     "find_imagenet_weights", "load_imagenet_alexnet", "main", "preprocess", "read_bvlc_npy",
@@ -407,6 +407,16 @@ def _bvlc_state(layers: dict) -> "OrderedDict[str, torch.Tensor]":
     return state
 
 
+def from_torchvision(state: dict) -> "OrderedDict[str, torch.Tensor]":
+    """torchvision AlexNet layer names (``features.0.weight``...) -> the course's
+    (``features.conv1.weight``...). Course names pass through unchanged."""
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for key, value in state.items():
+        layer, _, param = key.rpartition(".")
+        out[f"{TORCHVISION_KEYS.get(layer, layer)}.{param}"] = value
+    return out
+
+
 def _torchvision_state(path: Path) -> "OrderedDict[str, torch.Tensor]":
     label = display_path(path)
     try:
@@ -424,10 +434,8 @@ def _torchvision_state(path: Path) -> "OrderedDict[str, torch.Tensor]":
             f"{label} is not torchvision's AlexNet"
             + (f"; missing {', '.join(missing[:4])}" if missing else "")
             + (f"; unexpected {', '.join(extra[:4])}" if extra else ""))
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for key in wanted:
-        layer, _, param = key.rpartition(".")
-        out[f"{TORCHVISION_KEYS[layer]}.{param}"] = state[key].float()
+    renamed = from_torchvision({k: state[k] for k in wanted})
+    out = OrderedDict((k, v.float()) for k, v in renamed.items())
     c = [out[f"features.conv{i}.weight"].shape[0] for i in range(1, 6)]
     hidden, classes = out["classifier.fc6.weight"].shape[0], out["classifier.fc8.weight"].shape[0]
     c_in = (3,) + tuple(c[:4])

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..config import REPO_ROOT, CourseError, display_path
-from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS  # the one home of torchvision's names
+from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS, from_torchvision  # their one home
 from ..data import Splits, stratified_indices
 from ..experiment import RunResult, claim_table
 from ..models import AlexNet, AlexNetSmall
@@ -202,16 +202,6 @@ def default_torchvision_path() -> Path:
     """Where torchvision keeps its AlexNet weights once downloaded (``$TORCH_HOME``, else
     ``~/.cache/torch``). This only computes the path; it never downloads."""
     return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
-
-
-def from_torchvision(state: dict) -> "OrderedDict[str, torch.Tensor]":
-    """torchvision AlexNet layer names (``features.0.weight``...) -> the course's
-    (``features.conv1.weight``...). Course names pass through unchanged."""
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for key, value in state.items():
-        layer, _, param = key.rpartition(".")
-        out[f"{TORCHVISION_KEYS.get(layer, layer)}.{param}"] = value
-    return out
 
 
 def model_for(state: dict) -> AlexNet:
