@@ -4,7 +4,7 @@ Three kinds of module (see the README's Layout section):
 
 - building blocks: :mod:`.config`, :mod:`.data`, :mod:`.layers`, :mod:`.models`,
   :mod:`.training`, :mod:`.plots`, the run layer :mod:`.experiment` and the budget
-  table :mod:`.budgets`;
+  table :mod:`.budgets`, the notebooks' exercises :mod:`.exercises`;
 - :mod:`.lessons`: one helper module per notebook (``chNN_topic``);
 - tools: :mod:`.search` (the grid tool) and :mod:`.tools` (runner, lab, bench, gpukit).
 
@@ -15,9 +15,10 @@ from .config import (PROFILES, CourseError, DeviceUnavailableError, Profile, Pro
                      seed_everything)
 
 _LAZY = {"Budget": "budgets", "budget": "budgets", "RunResult": "experiment",
-         "claim_table": "experiment", "course_result": "experiment",
+         "check": "exercises", "claim_table": "experiment", "course_result": "experiment",
          "paired_differences": "experiment", "run_variants": "experiment",
-         "summarize_runs": "experiment", "train_variant": "experiment"}
+         "solution": "exercises", "summarize_runs": "experiment",
+         "train_variant": "experiment"}
 
 
 def __getattr__(name):
@@ -33,7 +34,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "PROFILES", "Budget", "CourseError", "DeviceUnavailableError", "Profile", "ProfileError",
-    "RunResult", "__version__", "budget", "claim_table", "course_result", "default_seed",
-    "describe_environment", "get_device", "get_profile", "paired_differences",
-    "run_variants", "seed_everything", "summarize_runs", "train_variant",
+    "RunResult", "__version__", "budget", "check", "claim_table", "course_result",
+    "default_seed", "describe_environment", "get_device", "get_profile", "paired_differences",
+    "run_variants", "seed_everything", "solution", "summarize_runs", "train_variant",
 ]

@@ -1,15 +1,20 @@
-"""Per-layer counts of AlexNet: checked against the paper, torchvision and hand arithmetic."""
+"""Per-layer counts of AlexNet: checked against the counts derived from the paper's Figure 2,
+torchvision and hand arithmetic; and notebook 04's written-out AlexNet against AlexNet."""
+import ast
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from course_utils.lessons.ch04_architecture import (PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
+from course_utils.lessons.ch04_architecture import (FIGURE2_COLUMN, PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
                                        TORCHVISION_CHANNELS, ArchitectureError, cost_split,
                                        count_neurons, geometry, grouping_table,
                                        input_size_table, layer_table, paper_alexnet,
                                        paper_claims, paper_comparison, summarize,
                                        torchvision_alexnet_parameters)
-from course_utils.models import (AlexNetSmall, count_parameters, feature_side,
+from course_utils.models import (AlexNet, AlexNetSmall, count_parameters, feature_side,
                                  layer_parameters)
 from course_utils.models import geometry as walk
 
@@ -29,9 +34,12 @@ def table(two_tower):
     return layer_table(two_tower)
 
 
-def test_two_tower_net_has_the_papers_per_layer_counts(two_tower, single):
+def test_two_tower_net_has_the_per_layer_counts_derived_from_figure_2(two_tower, single):
     cmp = paper_comparison(two_tower, single)
-    assert cmp.loc[list(PAPER_LAYER_PARAMS), "matches paper"].all()
+    assert FIGURE2_COLUMN == "derived from the paper's Figure 2"
+    assert list(cmp.columns[:3]) == [FIGURE2_COLUMN, "ours, two towers", "ours, one tower"]
+    assert "paper" not in cmp.columns
+    assert cmp.loc[list(PAPER_LAYER_PARAMS), "matches Figure 2"].all()
     assert cmp.loc["total", "ours, two towers"] == sum(PAPER_LAYER_PARAMS.values()) == 60_965_224
     assert cmp.loc["total", "ours, one tower"] == count_parameters(single)
 
@@ -88,6 +96,10 @@ def test_neuron_count_matches_the_layer_sides(two_tower):
 
 def test_paper_claims_table(table):
     claims = paper_claims(table, 659_272, "smoke", "cpu")
+    # the paper's own figures are the totals; no per-layer count is quoted as the paper's
+    assert claims.loc["parameters (2012, sec. 1)", "paper"] == "60 million"
+    assert claims.loc["neurons (2012, sec. 1)", "paper"] == "650,000"
+    assert not any(layer in claim for claim in claims.index for layer in PAPER_LAYER_PARAMS)
     assert claims.loc["parameters (2012, sec. 1)", "ours"] == "60,965,224"
     assert "conv3" in claims.loc["largest conv layer's share of parameters (2012, sec. 1)", "ours"]
     assert set(claims["profile"]) == {"smoke"} and set(claims["device"]) == {"cpu"}
@@ -154,3 +166,46 @@ def test_summarize_wants_a_course_alexnet():
     assert "Conv2d (conv1)" in str(summarize(AlexNetSmall()))
     with pytest.raises(ArchitectureError, match="course AlexNet"):
         summarize(nn.Linear(3, 4))
+
+
+# --------------------------------------------------------------------------- notebook 04's written-out AlexNet
+
+NOTEBOOK_04 = Path(__file__).resolve().parent.parent / "notebooks" / "04_alexnet_architecture.ipynb"
+WRITTEN_OUT = "# AlexNet, written out"
+
+
+def _written_out_alexnet() -> nn.Module:
+    """Run notebook 04's "AlexNet, written out" cell after the imports of the cells above it."""
+    code = ["".join(c["source"]) for c in json.loads(NOTEBOOK_04.read_text())["cells"]
+            if c["cell_type"] == "code"]
+    found = [i for i, src in enumerate(code) if src.startswith(WRITTEN_OUT)]
+    assert len(found) == 1, f"{NOTEBOOK_04.name}: {len(found)} cells start with {WRITTEN_OUT!r}"
+    namespace: dict = {}
+    for src in code[:found[0]]:
+        imports = [n for n in ast.parse(src).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(imports, type_ignores=[]), NOTEBOOK_04.name, "exec"), namespace)
+    exec(compile(code[found[0]], NOTEBOOK_04.name, "exec"), namespace)
+    return namespace["alexnet_seq"]
+
+
+def _leaves(model: nn.Module) -> list[str]:
+    return [repr(m) for m in model.modules() if not list(m.children())]
+
+
+def test_notebook_04_writes_out_the_same_alexnet():
+    seq = _written_out_alexnet()
+    # AlexNet() leaves LRN out by default; the paper's Figure 2 net (and the cell) has it.
+    # LRN has no parameters, so the counts are the same.
+    ref = AlexNet(lrn=True)
+    assert type(seq) is nn.Sequential
+    assert count_parameters(seq) == count_parameters(ref) == count_parameters(AlexNet())
+    assert [p.shape for p in seq.parameters()] == [p.shape for p in ref.parameters()]
+    # the same layers with the same settings, in the same order (also those without weights)
+    assert _leaves(seq) == _leaves(ref)
+    seq.load_state_dict(dict(zip(seq.state_dict(), ref.state_dict().values())))
+    seq.eval(), ref.eval()
+    images = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8)
+    with torch.no_grad():
+        out, expected = seq(images), ref(images)
+    assert out.shape == (2, 10)
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-6)

@@ -37,13 +37,27 @@ def test_run_top_to_bottom_in_one_kernel(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_opens_with_goals_and_times_and_closes_with_exercises(path):
+    """Two endings: the course_result cell, then one markdown cell with the summary and
+    the exercises; or the summary, the exercises, a check() cell per exercise, and the
+    course_result cell last."""
     cells = _cells(path)
-    first, last = _source(cells[0]), _source(cells[-1])
+    first = _source(cells[0])
     assert cells[0]["cell_type"] == "markdown" and first.startswith("# ")
     assert re.search(r"what you will learn", first, re.I), f"{path.name}: no learning goals"
     assert "CPU" in first and "GPU" in first, f"{path.name}: no CPU/GPU timing"
-    assert cells[-1]["cell_type"] == "markdown"
-    assert "## Summary" in last and "## Exercises" in last, f"{path.name}: no summary/exercises"
+    headings = [(i, h.strip()) for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                for h in re.findall(r"^## (.+)$", _source(c), re.M)]
+    assert [h for _, h in headings[-2:]] == ["Summary", "Exercises"], (
+        f"{path.name}: the last sections are {headings[-2:]}, not Summary then Exercises")
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "course_result(" in _source(code[-1]), f"{path.name}: last code cell lacks course_result"
+    exercises_at = headings[-1][0]
+    if exercises_at == len(cells) - 1:
+        return  # one closing markdown cell
+    assert cells[-1] is code[-1], f"{path.name}: the course_result cell is not the last cell"
+    checks = [_source(c) for c in cells[exercises_at + 1:-1] if c["cell_type"] == "code"]
+    assert checks and all("check(" in src for src in checks), (
+        f"{path.name}: between Exercises and course_result, every code cell checks an answer")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

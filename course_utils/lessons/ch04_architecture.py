@@ -2,8 +2,9 @@
 
 Notebook 04 uses these tables to check the paper's numbers by measurement:
 
-- the per-layer parameter counts of the original two-tower net (conv1 34,944 ...
-  fc8 4,097,000), and why grouping halves conv2, conv4 and conv5;
+- the per-layer parameter counts of the original two-tower net, derived from the
+  layer shapes of the paper's Figure 2 (conv1 34,944 ... fc8 4,097,000; the paper
+  itself only says "60 million"), and why grouping halves conv2, conv4 and conv5;
 - "One weird trick" (Krizhevsky, 2014): the convolutions do about 90-95% of the
   compute with about 5% of the parameters, the fully connected layers the rest;
 - the 224 versus 227 input size;
@@ -26,14 +27,15 @@ from ..layers import LocalResponseNorm
 from ..models import CONV_GEOMETRY, PAPER_CHANNELS, V2_CHANNELS, AlexNet, layer_parameters
 from ..models import geometry as walk_geometry
 
-__all__ = ["PAPER_LAYER_PARAMS", "TORCHVISION_ALEXNET_PARAMS", "TORCHVISION_CHANNELS",
-           "ArchitectureError", "cost_split", "count_neurons", "geometry", "grouping_table",
-           "input_size_table", "layer_table", "paper_alexnet", "paper_claims",
-           "paper_comparison", "plot_layer_costs", "summarize",
+__all__ = ["FIGURE2_COLUMN", "PAPER_LAYER_PARAMS", "TORCHVISION_ALEXNET_PARAMS",
+           "TORCHVISION_CHANNELS", "ArchitectureError", "cost_split", "count_neurons",
+           "geometry", "grouping_table", "input_size_table", "layer_table", "paper_alexnet",
+           "paper_claims", "paper_comparison", "plot_layer_costs", "summarize",
            "torchvision_alexnet_parameters", "v1_v2_table"]
 
 #: Parameters (weights + biases) of each layer of the original net, two towers,
-#: 3 input channels, 1000 classes, 227x227 input.
+#: 3 input channels, 1000 classes, 227x227 input: our arithmetic from the layer
+#: shapes of the paper's Figure 2 (the paper gives only the total, "60 million").
 PAPER_LAYER_PARAMS = {
     "conv1": 34_944, "conv2": 307_456, "conv3": 885_120, "conv4": 663_936,
     "conv5": 442_624, "fc6": 37_752_832, "fc7": 16_781_312, "fc8": 4_097_000,
@@ -43,6 +45,8 @@ PAPER_LAYER_PARAMS = {
 #: than the V2 of "One weird trick".
 TORCHVISION_ALEXNET_PARAMS = 61_100_840
 TORCHVISION_CHANNELS = (64, 192, 384, 256, 256)
+#: The column of :func:`paper_comparison` with the counts derived from Figure 2.
+FIGURE2_COLUMN = "derived from the paper's Figure 2"
 
 _SHOWN = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.BatchNorm2d, LocalResponseNorm)
 _KIND = {nn.Conv2d: "convolution", nn.Linear: "fully connected"}
@@ -142,18 +146,20 @@ def count_neurons(model: nn.Module) -> int:
 
 def paper_comparison(two_tower: AlexNet | None = None,
                      single: AlexNet | None = None) -> pd.DataFrame:
-    """The paper's per-layer parameter counts against the two-tower net built
-    here, with the single-tower net beside it."""
+    """The per-layer parameter counts derived from the paper's Figure 2
+    (:data:`PAPER_LAYER_PARAMS`: our arithmetic from the figure's layer shapes, not
+    numbers the paper prints) against the two-tower net built here, with the
+    single-tower net beside it."""
     two = layer_parameters(two_tower if two_tower is not None else paper_alexnet(True))
     one = layer_parameters(single if single is not None else paper_alexnet(False))
     table = pd.DataFrame({
-        "paper": pd.Series(PAPER_LAYER_PARAMS),
+        FIGURE2_COLUMN: pd.Series(PAPER_LAYER_PARAMS),
         "ours, two towers": pd.Series(two),
         "ours, one tower": pd.Series(one),
     })
     table.index.name = "layer"
     table.loc["total"] = table.sum()
-    table["matches paper"] = table["paper"] == table["ours, two towers"]
+    table["matches Figure 2"] = table[FIGURE2_COLUMN] == table["ours, two towers"]
     table["two / one tower"] = (table["ours, two towers"] / table["ours, one tower"]).round(3)
     return table
 
@@ -277,8 +283,12 @@ def torchvision_alexnet_parameters() -> int:
 
 def paper_claims(table_two_tower: pd.DataFrame, neurons: int, profile: str,
                  device: str) -> pd.DataFrame:
-    """The paper's architecture figures against ours, from the two-tower
-    :func:`layer_table` and :func:`count_neurons`."""
+    """What the papers say about the architecture against our measurements, from
+    the two-tower :func:`layer_table` and :func:`count_neurons`.
+
+    Of the numbers, only "60 million" parameters and "650,000" neurons are the
+    2012 paper's own figures; the shares are the papers' statements.
+    """
     split = cost_split(table_two_tower)
     conv_share = table_two_tower.loc[table_two_tower["type"] == "Conv2d", "% parameters"]
     rows = [

@@ -1,0 +1,619 @@
+"""The notebooks' exercises: check an answer, or show the reference solution.
+
+A notebook's exercise cell reads::
+
+    answer = None  # your answer: a number
+    check("04-1", answer)
+
+Set ``answer`` and run the cell again. :func:`check` prints one line, saying
+what is right or what is wrong (the type, the shape, which test input
+differed, how far off), and returns True or False; it never shows the
+reference answer. :func:`solution` does: it prints the reference solution's
+code and returns its answer.
+
+Every reference answer is computed by its solution's code, mostly from the
+course's own building blocks (:mod:`course_utils.models`,
+:mod:`course_utils.layers`, the notebook's lesson module); nothing is a typed
+constant. Heavy imports happen inside that code, on first use, so importing
+this module stays fast.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import numbers
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from .config import CourseError
+
+__all__ = ["EXERCISES", "Exercise", "ExerciseError", "check", "solution"]
+
+
+class ExerciseError(CourseError, ValueError):
+    """An exercise id that does not exist."""
+
+
+#: A judge gets the answer and a function that computes the reference answer
+#: (called only when needed), and returns None for a right answer, else what is wrong.
+Judge = Callable[[Any, Callable[[], Any]], "str | None"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a notebook.
+
+    Parameters
+    ----------
+    id : str
+        ``"NN-k"``: notebook NN, exercise k.
+    question : str
+        The question in one line.
+    expects : str
+        What ``answer`` should be ("a number", "a function lrn(a, ...)").
+    source : str
+        The reference solution: Python code that sets ``answer``.
+    judge : callable
+        ``judge(answer, reference)`` returns None when ``answer`` is right, else
+        a message; ``reference()`` computes the reference answer.
+    """
+
+    id: str
+    question: str
+    expects: str
+    source: str
+    judge: Judge
+
+
+# --------------------------------------------------------------------------- describing values
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _kind(x: Any) -> str:
+    """How a wrong-typed answer is described: its type, and a short repr for strings."""
+    if isinstance(x, str):
+        return f"a string ({_one_line(repr(x), 40)}): write it without quotes"
+    if isinstance(x, torch.Tensor):
+        return f"a tensor of shape {tuple(x.shape)}"
+    if callable(x):
+        return "a function"
+    name = type(x).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _as_number(x: Any) -> float | None:
+    """``x`` as a float when it is one real number (int, float, NumPy or 1-element tensor)."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if isinstance(x, torch.Tensor) and x.numel() == 1 and not x.is_complex() \
+            and x.dtype != torch.bool:
+        return float(x.item())
+    if type(x).__module__ == "numpy" and getattr(x, "size", None) == 1 \
+            and getattr(x, "dtype", None) is not None and x.dtype.kind in "iuf":
+        return float(x.item())
+    return None
+
+
+def _as_int(x: Any) -> int | None:
+    """``x`` as an int when it is a whole number (``3``, ``3.0``, ``tensor(3)``)."""
+    value = _as_number(x)
+    if value is None or not math.isfinite(value) or not value.is_integer():
+        return None
+    return int(value)
+
+
+def _miss(value: float, ref: float) -> str:
+    """How far off ``value`` is, coarsely enough not to give the reference away."""
+    if value == 0:
+        return "is 0"
+    if ref == 0:
+        return "should be 0"
+    if (value > 0) != (ref > 0):
+        return "has the wrong sign"
+    ratio = value / ref
+    word = "too large" if ratio > 1 else "too small"
+    factor = max(ratio, 1 / ratio)
+    if factor >= 10:  # only the order of magnitude
+        exponent = round(math.log10(factor))
+        return (f"is {word} by a factor of about {10 ** exponent:,}" if exponent <= 6
+                else f"is {word} by a factor of about 10^{exponent}")
+    if factor >= 2:
+        return f"is {word} by a factor of about {round(factor)}"
+    percent = 100 * (factor - 1)
+    if percent < 1:
+        return f"is slightly {word} (by less than 1%)"
+    return f"is {word} by about {percent:.0f}%"
+
+
+def _call(f: Callable, args: tuple, kwargs: dict, shown: str) -> tuple[Any, str | None]:
+    """Call the student's function; an exception becomes a one-line message."""
+    try:
+        return f(*args, **kwargs), None
+    except Exception as exc:  # any exception is a wrong answer, reported on one line
+        detail = str(exc)
+        name = type(exc).__name__
+        return None, f"{shown} raised {name}: {detail}" if detail else f"{shown} raised {name}"
+
+
+# --------------------------------------------------------------------------- judges
+
+def _number(rel: float | None = None, abs_: float | None = None,
+            mistakes: Callable[[], list[tuple[float, str]]] | None = None,
+            share: bool = False) -> Judge:
+    """A number within ``rel`` (relative) or ``abs_`` (absolute) tolerance of the reference.
+
+    ``mistakes()`` lists values of common mistakes with a hint each; ``share``
+    asks for a value between 0 and 1.
+    """
+    def judge(answer, reference):
+        value = _as_number(answer)
+        if value is None:
+            return f"expected a number, got {_kind(answer)}"
+        if not math.isfinite(value):
+            return f"your answer is {value}: expected a finite number"
+        if share and not 0 <= value <= 1:
+            return "give a share between 0 and 1 (0.25 for a quarter), not a percentage"
+        ref = float(reference())
+        if math.isclose(value, ref, rel_tol=rel or 0.0, abs_tol=abs_ or 0.0):
+            return None
+        for wrong, hint in (mistakes() if mistakes else []):
+            if math.isclose(value, wrong, rel_tol=1e-3):
+                return f"not quite: {hint}"
+        return f"not quite: your answer {_miss(value, ref)}"
+    return judge
+
+
+def _tensor_function(name: str, cases: Callable[[], list[tuple[str, tuple, dict, torch.Tensor]]],
+                     atol: float, rtol: float = 0.0,
+                     mistakes: Callable[[tuple, dict], list[tuple[torch.Tensor, str]]] | None = None
+                     ) -> Judge:
+    """A function whose output matches the expected tensor on every case.
+
+    ``cases()`` lists ``(description, args, kwargs, expected)``; ``mistakes(args,
+    kwargs)`` the outputs of common mistakes, with a hint each.
+    """
+    def judge(answer, reference):
+        if not callable(answer):
+            return f"expected a function {name}(...), got {_kind(answer)}"
+        for shown, args, kwargs, expected in cases():
+            args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            out, error = _call(answer, args, kwargs, f"your function, on {shown},")
+            if error:
+                return error
+            try:
+                out = torch.as_tensor(out)
+            except Exception:
+                return f"on {shown} your function returned {_kind(out)}, expected a tensor"
+            if out.shape != expected.shape:
+                return (f"on {shown} your function returned shape {tuple(out.shape)}, "
+                        f"expected {tuple(expected.shape)}")
+            out, exp = out.detach().double(), expected.double()
+            diff = (out - exp).abs()
+            bad = ~(diff <= atol + rtol * exp.abs())  # NaN counts as bad
+            if bad.any():
+                for wrong, hint in (mistakes(args, kwargs) if mistakes else []):
+                    if torch.allclose(out, wrong.double(), atol=atol, rtol=rtol):
+                        return f"on {shown}: {hint}"
+                largest = diff.nan_to_num(nan=math.inf).max().item()
+                return (f"on {shown}, {int(bad.sum())} of {bad.numel()} values differ: the "
+                        f"largest difference is {largest:.3g} (tolerance {atol:g})")
+        return None
+    return judge
+
+
+def _int_function(name: str, cases: Callable[[Callable], list[tuple[str, tuple, dict, int]]]
+                  ) -> Judge:
+    """A function returning an int that equals the expected one on every case.
+
+    ``cases(reference_function)`` lists ``(call shown, args, kwargs, expected)``.
+    """
+    def judge(answer, reference):
+        if not callable(answer):
+            return f"expected a function {name}(...), got {_kind(answer)}"
+        for shown, args, kwargs, expected in cases(reference()):
+            args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            out, error = _call(answer, args, kwargs, shown)
+            if error:
+                return error
+            value = _as_int(out)
+            if value is None:
+                number = _as_number(out)
+                got = _kind(out) if number is None else f"{number:g}"
+                return f"{shown} returned {got}, expected a whole number (an int)"
+            if value != expected:
+                return f"{shown} returned {value}, the right answer is {expected}"
+        return None
+    return judge
+
+
+def _ints(count: int | None, what: str) -> Callable[[Any], "tuple[list[int] | None, str | None]"]:
+    def parse(answer):
+        if not isinstance(answer, (tuple, list)):
+            return None, f"expected {what}, got {_kind(answer)}"
+        if count is not None and len(answer) != count:
+            return None, f"expected {what}, got {len(answer)} value(s)"
+        values = [_as_int(a) for a in answer]
+        if any(v is None for v in values):
+            bad = next(a for a, v in zip(answer, values) if v is None)
+            return None, f"expected whole numbers, got {_kind(bad)} in your answer"
+        return values, None
+    return parse
+
+
+def _pool_sides(answer, reference):
+    values, error = _ints(2, "a tuple of two sides: (without padding, with padding 1)")(answer)
+    if error:
+        return error
+    labels = ("without padding", "with padding 1")
+    wrong = [f"the side {label} {'is too large' if v > r else 'is too small'}"
+             for label, v, r in zip(labels, values, reference()) if v != r]
+    return "; ".join(wrong) + " (floor((n + 2p - z) / s) + 1)" if wrong else None
+
+
+def _smallest_side(answer, reference):
+    from .models import feature_side
+
+    n = _as_int(answer)
+    if n is None:
+        return f"expected a whole number (an input side), got {_kind(answer)}"
+    if n < 67:
+        return f"the question asks for a side of at least 67, got {n}"
+    if n == reference():
+        return None
+    side = feature_side(n)
+    if side < 2:
+        return f"at {n}x{n} the last map is still {side}x{side}: the input must be larger"
+    return f"at {n}x{n} the last map is {side}x{side}, but a smaller input also ends in 2x2"
+
+
+def _tiling_sizes(answer, reference):
+    values, error = _ints(None, "a list of input sizes")(answer)
+    if error:
+        return error
+    outside = [v for v in values if not 220 <= v <= 231]
+    if outside:
+        return f"{outside[0]} is outside 220-231"
+    if values != sorted(set(values)):
+        return "list each size once, in ascending order"
+    ref = set(reference())
+    extra, missing = set(values) - ref, ref - set(values)
+    parts = []
+    if extra:
+        parts.append(f"{len(extra)} of your sizes do not tile exactly")
+    if missing:
+        parts.append(f"{len(missing)} size(s) that tile exactly are missing")
+    return "; ".join(parts) or None
+
+
+# --------------------------------------------------------------------------- test inputs
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _tanh_cases():
+    cases = []
+    for shown, z in (("torch.linspace(-6, 6, 101)", torch.linspace(-6, 6, 101)),
+                     ("a random (4, 5) tensor", 3 * torch.randn(4, 5, generator=_gen(1)))):
+        leaf = z.clone().requires_grad_(True)
+        torch.tanh(leaf).sum().backward()  # autograd's tanh'
+        cases.append((shown, (z,), {}, leaf.grad))
+    return cases
+
+
+def _dead_channel_cases(reference):
+    def acts(shape, seed, dead=(), almost=(), one_image=()):
+        a = torch.relu(torch.randn(*shape, generator=_gen(seed)))
+        a[:, list(dead)] = 0
+        for c in almost:  # zero except one position of one image: not dead
+            a[:, c] = 0
+            a[-1, c, 0, 0] = 1.0
+        for c in one_image:  # zero in the first image only: not dead
+            a[0, c] = 0
+        return a
+
+    batches = [
+        ("a (8, 6, 5, 5) batch", acts((8, 6, 5, 5), 2, dead=(1, 4))),
+        ("a (4, 10, 3, 3) batch with channels that are zero almost everywhere",
+         acts((4, 10, 3, 3), 3, dead=(0, 2, 3, 9), almost=(5,), one_image=(7,))),
+        ("a (2, 3, 4, 4) batch", acts((2, 3, 4, 4), 4)),
+        ("a (3, 4, 2, 2) batch", acts((3, 4, 2, 2), 5, dead=(0, 1, 2, 3))),
+    ]
+    return [(f"dead_channels({shown})", (a,), {}, int(reference(a.clone())))
+            for shown, a in batches]
+
+
+def _lrn_cases():
+    from .layers import LocalResponseNorm
+
+    cases = []
+    for shown, a, params in (
+            ("a random (2, 8, 4, 4) batch x 50, default parameters",
+             50 * torch.randn(2, 8, 4, 4, generator=_gen(6)), {}),
+            ("a random (3, 7, 5, 5) batch x 100, default parameters",
+             100 * torch.randn(3, 7, 5, 5, generator=_gen(7)), {}),
+            ("a random (2, 6, 3, 3) batch x 20 with n=3, k=1.0, alpha=1e-3, beta=0.5",
+             20 * torch.randn(2, 6, 3, 3, generator=_gen(8)),
+             {"n": 3, "k": 1.0, "alpha": 1e-3, "beta": 0.5})):
+        p = {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75, **params}
+        layer = LocalResponseNorm(p["n"], p["alpha"], p["beta"], p["k"], convention="paper")
+        cases.append((shown, (a,), params, layer(a)))
+    return cases
+
+
+def _lrn_mistakes(args, kwargs):
+    from .layers import LocalResponseNorm
+
+    p = {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75, **kwargs}
+    caffe = LocalResponseNorm(p["n"], p["alpha"], p["beta"], p["k"], convention="caffe")
+    return [(caffe(args[0]), "your function divides alpha by n (PyTorch's and Caffe's "
+                             "convention); the paper's formula does not")]
+
+
+def _pool_out_cases(reference):
+    from .models import output_size
+
+    cases = []
+    for n in range(1, 40):
+        for z in range(1, 6):
+            for s in range(1, 5):
+                for p in range(0, z // 2 + 1):
+                    if n + 2 * p < z:
+                        continue
+                    args = (n, z, s) if p == 0 else (n, z, s, p)
+                    shown = f"pool_out({', '.join(map(str, args))})"
+                    cases.append((shown, args, {}, output_size(n, z, s, p)))
+    return cases
+
+
+# --------------------------------------------------------------------------- the exercises
+
+def _src(text: str) -> str:
+    return textwrap.dedent(text).strip("\n") + "\n"
+
+
+_LIST = [
+    Exercise(
+        "01-1", "tanh's derivative as a function of a tensor z", "a function of a tensor z",
+        _src("""
+            import torch
+
+            answer = lambda z: 1 - torch.tanh(z) ** 2  # tanh'(z) = 1 - tanh(z)^2
+        """),
+        _tensor_function("f", _tanh_cases, atol=1e-5)),
+    Exercise(
+        "01-2", "the largest factor by which eight stacked sigmoid layers can scale a gradient "
+        "through their local gradients alone", "a number",
+        _src("""
+            import torch
+
+            # sigmoid'(z) = s(1 - s): measure its largest value with autograd on a grid
+            z = torch.linspace(-10, 10, 2001, requires_grad=True)
+            torch.sigmoid(z).sum().backward()
+            largest = z.grad.max().item()  # at z = 0
+            answer = largest ** 8  # the chain rule multiplies the eight local gradients
+        """),
+        _number(rel=1e-3, mistakes=lambda: [
+            (0.25, "that is one layer's largest local gradient; the chain rule multiplies "
+                   "eight of them"),
+            (0.25 * 8, "the chain rule multiplies the layers' local gradients, it does not "
+                       "add them")])),
+    Exercise(
+        "01-3", "how many channels of a post-ReLU activation tensor (N, C, H, W) are zero for "
+        "every image and position", "a function dead_channels(acts) returning an int",
+        _src("""
+            def dead_channels(acts):
+                # a dead channel is 0 for every image (dim 0) and position (dims 2, 3)
+                return int(acts.eq(0).all(dim=(0, 2, 3)).sum())
+
+            answer = dead_channels
+        """),
+        _int_function("dead_channels", _dead_channel_cases)),
+    Exercise(
+        "02-1", "PyTorch's alpha for nn.LocalResponseNorm(size=5) equal to the paper's "
+        "alpha = 1e-4", "a number",
+        _src("""
+            from course_utils.layers import LocalResponseNorm
+
+            paper = LocalResponseNorm(size=5, alpha=1e-4, convention="paper")
+            # nn.LocalResponseNorm multiplies the sum of squares by alpha / size,
+            # so it needs size times the factor the paper uses
+            answer = paper.effective_alpha * paper.size
+        """),
+        _number(rel=1e-6, mistakes=lambda: [
+            (1e-4, "that is the paper's alpha; nn.LocalResponseNorm divides its alpha by size"),
+            (1e-4 / 5, "nn.LocalResponseNorm divides alpha by size itself: which alpha, once "
+                       "divided, gives the paper's?")])),
+    Exercise(
+        "02-2", "the paper's LRN (alpha not divided by n) on an (N, C, H, W) tensor",
+        "a function lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75)",
+        _src("""
+            import torch
+
+            def lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+                C = a.shape[1]
+                out = torch.empty_like(a)
+                for i in range(C):
+                    # the channels max(0, i - n/2) .. min(C - 1, i + n/2) that exist
+                    lo, hi = max(0, i - n // 2), min(C - 1, i + n // 2)
+                    window = (a[:, lo:hi + 1] ** 2).sum(dim=1)
+                    out[:, i] = a[:, i] / (k + alpha * window) ** beta  # alpha not divided by n
+                return out
+
+            answer = lrn
+        """),
+        _tensor_function("lrn", _lrn_cases, atol=1e-4, rtol=1e-4, mistakes=_lrn_mistakes)),
+    Exercise(
+        "02-3", "LRN's divisor (k + alpha * sum of squares)^beta, paper's constants, for a unit "
+        "whose 5-channel window holds activity 100 in each channel", "a number",
+        _src("""
+            import torch
+            from course_utils.layers import LocalResponseNorm
+
+            a = torch.full((1, 5, 1, 1), 100.0)  # five channels, activity 100 in each
+            lrn = LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, convention="paper")
+            # LRN divides by the divisor, so divisor = a / lrn(a); the middle channel's
+            # window holds all five channels
+            answer = (a / lrn(a))[0, 2, 0, 0].item()
+        """),
+        _number(rel=1e-3, mistakes=lambda: [
+            (2 + 1e-4 * 5 * 100 ** 2, "that is k + alpha * sum; raise it to the power beta"),
+            ((2 + 1e-4 * 100 ** 2) ** 0.75, "the sum of squares runs over all five channels of "
+                                            "the window, and the paper does not divide alpha "
+                                            "by n")])),
+    Exercise(
+        "03-1", "the output side of 3x3 stride-2 max-pooling on a 28x28 map, without padding "
+        "and with padding 1", "a tuple (without padding, with padding 1)",
+        _src("""
+            import torch
+            from torch import nn
+
+            x = torch.zeros(1, 1, 28, 28)
+            answer = (nn.MaxPool2d(3, stride=2)(x).shape[-1],
+                      nn.MaxPool2d(3, stride=2, padding=1)(x).shape[-1])
+        """),
+        _pool_sides),
+    Exercise(
+        "03-2", "a pooling's output side for input side n, window z, stride s, padding p",
+        "a function pool_out(n, z, s, p=0) returning an int",
+        _src("""
+            def pool_out(n, z, s, p=0):
+                return (n + 2 * p - z) // s + 1  # floor((n + 2p - z) / s) + 1
+
+            answer = pool_out
+        """),
+        _int_function("pool_out", _pool_out_cases)),
+    Exercise(
+        "03-3", "the smallest input side >= 67 at which the small AlexNet (z=3, s=2) ends in a "
+        "last map of at least 2x2", "an int",
+        _src("""
+            from course_utils.models import feature_side
+
+            # feature_side walks AlexNet's convolutions and poolings (z=3, s=2)
+            # and returns the side of the last map, after pool5
+            answer = next(n for n in range(67, 1000) if feature_side(n) >= 2)
+        """),
+        _smallest_side),
+    Exercise(
+        "04-1", "the total multiply-adds of AlexNet(two_tower=True) divided by those of "
+        "AlexNet()", "a number",
+        _src("""
+            from course_utils.lessons.ch04_architecture import layer_table
+            from course_utils.models import AlexNet
+
+            two = layer_table(AlexNet(two_tower=True))["mult-adds"].sum()
+            one = layer_table(AlexNet())["mult-adds"].sum()
+            answer = float(two / one)
+        """),
+        _number(rel=1e-3, mistakes=lambda: [
+            (0.5, "grouping halves conv2, conv4 and conv5 only, not the whole net")])),
+    Exercise(
+        "04-2", "the input sizes from 220 to 231 at which conv1 (11x11, stride 4, no padding) "
+        "tiles the image exactly", "a list of ints, ascending",
+        _src("""
+            from course_utils.lessons.ch04_architecture import geometry
+
+            answer = [s for s in range(220, 232) if geometry(s)["conv1 tiles exactly"]]
+        """),
+        _tiling_sizes),
+    Exercise(
+        "04-3", "the share (0-1) of all parameters held by the fully connected layers of "
+        "AlexNet(hidden=1024)", "a number between 0 and 1",
+        _src("""
+            from course_utils.lessons.ch04_architecture import layer_table
+            from course_utils.models import AlexNet
+
+            table = layer_table(AlexNet(hidden=1024))
+            fc = table.loc[table["type"] == "Linear", "parameters"].sum()
+            answer = float(fc / table["parameters"].sum())
+        """),
+        _number(abs_=0.005, share=True)),
+]
+
+#: The registry: exercise id -> :class:`Exercise`, in notebook order.
+EXERCISES: dict[str, Exercise] = {e.id: e for e in _LIST}
+
+
+def _get(exercise_id: str) -> Exercise:
+    key = str(exercise_id).strip()
+    if key not in EXERCISES:
+        raise ExerciseError(f"unknown exercise {exercise_id!r}; the exercises are "
+                            f"{', '.join(EXERCISES)}")
+    return EXERCISES[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _reference(exercise_id: str) -> Any:
+    """Run the reference solution's code and return its ``answer``."""
+    exercise = EXERCISES[exercise_id]
+    namespace: dict[str, Any] = {"__name__": f"course_utils.exercises.solution_{exercise.id}"}
+    exec(compile(exercise.source, f"<solution {exercise.id}>", "exec"), namespace)
+    return namespace["answer"]
+
+
+def check(exercise_id: str, answer: Any) -> bool:
+    """Check ``answer`` to an exercise and print one line saying what is right or wrong.
+
+    Parameters
+    ----------
+    exercise_id : str
+        ``"NN-k"``, as in the notebook's exercise cell (``EXERCISES`` lists them).
+    answer : object
+        The answer; ``None`` means not answered yet.
+
+    Returns
+    -------
+    bool
+        True for a right answer. A wrong or malformed answer (wrong type, a
+        function that raises) prints what is wrong and returns False; the
+        message never shows the reference answer.
+
+    Raises
+    ------
+    ExerciseError
+        When ``exercise_id`` is not an exercise.
+    """
+    exercise = _get(exercise_id)
+    if answer is None:
+        print(f"{exercise.id}: no answer yet: set `answer` above and run the cell again; "
+              f'solution("{exercise.id}") shows one.')
+        return False
+    verdict = exercise.judge(answer, lambda: _reference(exercise.id))
+    if verdict is None:
+        print(f"{exercise.id}: correct.")
+        return True
+    print(f"{exercise.id}: {_one_line(verdict)}")
+    return False
+
+
+def solution(exercise_id: str) -> Any:
+    """Print the reference solution's code of an exercise and return its answer.
+
+    Parameters
+    ----------
+    exercise_id : str
+        ``"NN-k"``, as in the notebook's exercise cell.
+
+    Returns
+    -------
+    object
+        The reference answer (a number, a tuple, a list or a function), computed
+        by the printed code.
+
+    Raises
+    ------
+    ExerciseError
+        When ``exercise_id`` is not an exercise.
+    """
+    exercise = _get(exercise_id)
+    print(f"# {exercise.id}: {exercise.question}\n{exercise.source}", end="")
+    return copy.deepcopy(_reference(exercise.id))

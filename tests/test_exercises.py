@@ -1,0 +1,271 @@
+"""The notebooks' exercises: every reference answer passes its check and is right by an
+independent computation; wrong, missing and malformed answers get one line saying what is
+wrong, without the reference."""
+import contextlib
+import io
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import course_utils
+from course_utils.config import CourseError
+from course_utils.exercises import EXERCISES, ExerciseError, check, solution
+from course_utils.layers import LocalResponseNorm
+from course_utils.models import AlexNet, AlexNetSmall, CONV_GEOMETRY, count_parameters, geometry
+
+#: A wrong answer of the right type for every exercise.
+WRONG = {
+    "01-1": lambda z: 1 - torch.tanh(z),
+    "01-2": 0.25 ** 4,
+    "01-3": lambda acts: int((acts == 0).any(dim=(0, 2, 3)).sum()),  # any zero, not all
+    "02-1": 1e-4,
+    "02-2": lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a / (k + alpha * a ** 2) ** beta,
+    "02-3": 7.0,
+    "03-1": (14, 14),
+    "03-2": lambda n, z, s, p=0: math.ceil((n + 2 * p - z) / s) + 1,
+    "03-3": 67,
+    "04-1": 0.5,
+    "04-2": [223, 227],
+    "04-3": 0.94,
+}
+IDS = list(EXERCISES)
+NUMBER_IDS = [i for i in IDS if EXERCISES[i].expects.startswith("a number")]
+
+
+def _quiet_solution(exercise_id):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return solution(exercise_id)
+
+
+def _checked(capsys, exercise_id, answer):
+    """check's result and its output, which must be exactly one line."""
+    result = check(exercise_id, answer)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.endswith("\n"), f"not one line: {out!r}"
+    assert out.startswith(f"{exercise_id}: ")
+    return result, out.rstrip("\n")
+
+
+def _is_function_exercise(exercise_id):
+    return callable(_quiet_solution(exercise_id))
+
+
+def test_every_exercise_has_a_wrong_answer_here():
+    assert set(WRONG) == set(EXERCISES)
+    assert NUMBER_IDS == ["01-2", "02-1", "02-3", "04-1", "04-3"]
+    assert IDS == sorted(IDS)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_reference_answer_passes_and_solution_shows_its_code(capsys, exercise_id):
+    answer = solution(exercise_id)
+    shown = capsys.readouterr().out
+    assert EXERCISES[exercise_id].source in shown and "answer =" in shown
+    assert _checked(capsys, exercise_id, answer) == (True, f"{exercise_id}: correct.")
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_wrong_answer_fails_with_a_message(capsys, exercise_id):
+    result, line = _checked(capsys, exercise_id, WRONG[exercise_id])
+    assert result is False
+    assert "correct" not in line and len(line) > len(exercise_id) + 10
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_no_answer_yet(capsys, exercise_id):
+    assert _checked(capsys, exercise_id, None) == (
+        False, f"{exercise_id}: no answer yet: set `answer` above and run the cell again; "
+               f'solution("{exercise_id}") shows one.')
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_callable_that_raises_is_a_wrong_answer(capsys, exercise_id):
+    def broken(*args, **kwargs):
+        raise ValueError("first line\nsecond line")
+
+    result, line = _checked(capsys, exercise_id, broken)
+    assert result is False
+    if _is_function_exercise(exercise_id):
+        assert "raised ValueError: first line second line" in line
+    else:
+        assert "got a function" in line
+
+
+@pytest.mark.parametrize("answer", ["0.0005", True, [5e-4], torch.ones(3), object()])
+def test_a_malformed_number_is_a_wrong_type(capsys, answer):
+    result, line = _checked(capsys, "02-1", answer)
+    assert result is False and "expected a number" in line
+
+
+def test_numbers_may_be_numpy_or_tensors(capsys):
+    import numpy as np
+
+    assert _checked(capsys, "02-1", np.float32(5e-4))[0]
+    assert _checked(capsys, "02-1", torch.tensor(5e-4))[0]
+    assert _checked(capsys, "03-3", torch.tensor(99))[0]
+
+
+def test_unknown_id_lists_the_known_ones():
+    for call in (lambda: check("05-1", 1), lambda: solution("4-1"), lambda: check(None, 1)):
+        with pytest.raises(ExerciseError) as info:
+            call()
+        assert all(i in str(info.value) for i in IDS)
+    assert issubclass(ExerciseError, CourseError) and issubclass(ExerciseError, ValueError)
+
+
+def _formats(value):
+    return {repr(value), str(value), f"{value:g}", f"{value:.3g}", f"{value:.4g}", f"{value:.2e}",
+            f"{value:.3f}" if abs(value) >= 0.01 else repr(value)}
+
+
+@pytest.mark.parametrize("exercise_id", NUMBER_IDS)
+def test_the_message_never_shows_a_number_reference(capsys, exercise_id):
+    ref = _quiet_solution(exercise_id)
+    tries = [ref * f for f in (1.3, 0.5, 7, 1000, -1, 0, 1.02)] + [WRONG[exercise_id]]
+    for answer in tries:
+        result, line = _checked(capsys, exercise_id, answer)
+        assert result is False
+        shown = [f for f in _formats(ref) if f in line]
+        assert not shown, f"{line!r} shows the reference as {shown}"
+
+
+def test_messages_say_what_is_wrong(capsys):
+    assert "factor" in _checked(capsys, "01-2", 1.0)[1]
+    assert "too small by about 23%" in _checked(capsys, "04-3", 0.6)[1]
+    assert "between 0 and 1" in _checked(capsys, "04-3", 73.8)[1]
+    assert "nn.LocalResponseNorm divides" in _checked(capsys, "02-1", 1e-4)[1]
+    assert "power beta" in _checked(capsys, "02-3", 7.0)[1]
+    assert "with padding 1 is too small" in _checked(capsys, "03-1", (13, 13))[1]
+    assert "without padding" not in _checked(capsys, "03-1", (13, 13))[1]
+    assert "expected a tuple of two sides" in _checked(capsys, "03-1", (13, 14, 15))[1]
+    assert "last map is still 1x1" in _checked(capsys, "03-3", 98)[1]
+    assert "a smaller input also" in _checked(capsys, "03-3", 100)[1]
+    assert "ascending" in _checked(capsys, "04-2", [231, 227, 223])[1]
+    assert "1 of your sizes do not tile" in _checked(capsys, "04-2", [223, 224, 227, 231])[1]
+    assert "outside 220-231" in _checked(capsys, "04-2", [219, 223, 227, 231])[1]
+    line = _checked(capsys, "01-1", lambda z: z[:3])[1]
+    assert "returned shape (3,)" in line and "expected (101,)" in line
+    line = _checked(capsys, "01-3", WRONG["01-3"])[1]
+    assert line.startswith("01-3: dead_channels(a (8, 6, 5, 5) batch) returned 6")
+    line = _checked(capsys, "03-2", lambda n, z, s, p=0: (n + 2 * p - z) / s + 1)[1]
+    assert "returned 1.5, expected a whole number" in line
+    torch_lrn = lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: nn.LocalResponseNorm(  # noqa: E731
+        n, alpha, beta, k)(a)
+    assert "divides alpha by n" in _checked(capsys, "02-2", torch_lrn)[1]
+    assert "largest difference" in _checked(capsys, "02-2", WRONG["02-2"])[1]
+
+
+def test_a_dead_channel_is_zero_for_every_image_and_position(capsys):
+    # counts channels that are zero in some image, or that are zero at most positions
+    in_one_image = lambda acts: int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())  # noqa: E731
+    line = _checked(capsys, "01-3", in_one_image)[1]
+    assert "zero almost everywhere" in line
+    mostly = lambda acts: int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())  # noqa: E731
+    assert "zero almost everywhere" in _checked(capsys, "01-3", mostly)[1]
+
+
+def test_student_functions_get_their_own_copy_of_the_input(capsys):
+    def in_place(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+        ref = nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
+        a.zero_()
+        return ref
+    # twice: the test inputs are rebuilt, not spoiled by the first call
+    assert _checked(capsys, "02-2", in_place)[0] and _checked(capsys, "02-2", in_place)[0]
+
+
+def test_solution_returns_a_copy(capsys):
+    _quiet_solution("04-2").append(224)
+    assert _quiet_solution("04-2") == [223, 227, 231]
+
+
+# --------------------------------------------------------------------------- references, checked
+
+def test_references_of_notebooks_01_to_03():
+    tanh_prime = _quiet_solution("01-1")
+    z = torch.linspace(-3, 3, 61, requires_grad=True)
+    torch.tanh(z).sum().backward()
+    assert torch.allclose(tanh_prime(z.detach()), z.grad, atol=1e-6)
+    assert _quiet_solution("01-2") == pytest.approx(0.25 ** 8, rel=1e-9)
+    acts = torch.relu(torch.randn(5, 7, 3, 3))
+    acts[:, [1, 6]] = 0
+    assert _quiet_solution("01-3")(acts) == 2
+    assert _quiet_solution("02-3") == pytest.approx((2 + 1e-4 * 5 * 100 ** 2) ** 0.75, rel=1e-6)
+    assert _quiet_solution("03-1") == (13, 14)
+
+
+def test_pytorchs_alpha_gives_the_papers_lrn():
+    alpha = _quiet_solution("02-1")
+    assert alpha == pytest.approx(5e-4)
+    x = 50 * torch.randn(2, 9, 4, 4)
+    assert torch.allclose(nn.LocalResponseNorm(5, alpha=alpha, beta=0.75, k=2.0)(x),
+                          LocalResponseNorm(5, 1e-4, 0.75, 2.0, convention="paper")(x),
+                          rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("params", [{}, {"n": 3, "k": 1.0, "alpha": 1e-3, "beta": 0.5}])
+def test_reference_lrn_agrees_with_pytorchs(params):
+    lrn = _quiet_solution("02-2")
+    p = {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75, **params}
+    x = 60 * torch.randn(2, 11, 3, 3)
+    ref = nn.LocalResponseNorm(p["n"], p["alpha"] * p["n"], p["beta"], p["k"])(x)
+    assert torch.allclose(lrn(x, **params), ref, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(x, ref, rtol=1e-2)  # the divisor does something at this scale
+
+
+def test_reference_pool_out_agrees_with_torch():
+    pool_out = _quiet_solution("03-2")
+    for n in (5, 13, 27, 28, 55):
+        for z, s, p in ((3, 2, 0), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0), (4, 3, 1)):
+            side = nn.MaxPool2d(z, s, p)(torch.zeros(1, 1, n, n)).shape[-1]
+            assert pool_out(n, z, s, p) == side, (n, z, s, p)
+
+
+def test_smallest_side_ending_in_2x2_by_building_the_net():
+    n = _quiet_solution("03-3")
+    assert n == 99
+
+    def last_side(size):
+        net = AlexNetSmall(input_size=size, hidden=8).eval()
+        with torch.no_grad():
+            return net.features(torch.zeros(1, 1, size, size)).shape[-1]
+    assert last_side(n) >= 2 and last_side(n - 1) == 1 and last_side(67) == 1
+
+
+def _mult_adds_by_hand(two_tower: bool, hidden: int = 4096) -> int:
+    """conv: (weights + biases) per output position; linear: one use of each weight."""
+    total, c_in = 0, 1
+    sides = {r["layer"]: r["out"] for r in geometry(227)}
+    for i, ((k, _, _), c_out) in enumerate(zip(CONV_GEOMETRY, (96, 256, 384, 384, 256)), 1):
+        groups = 2 if two_tower and i in (2, 4, 5) else 1
+        total += (c_out * (c_in // groups) * k * k + c_out) * sides[f"conv{i}"] ** 2
+        c_in = c_out
+    for fan_in, fan_out in ((256 * 6 * 6, hidden), (hidden, hidden), (hidden, 10)):
+        total += fan_in * fan_out + fan_out
+    return total
+
+
+def test_references_of_notebook_04():
+    assert _quiet_solution("04-1") == pytest.approx(
+        _mult_adds_by_hand(True) / _mult_adds_by_hand(False), rel=1e-9)
+    assert _quiet_solution("04-2") == [s for s in range(220, 232) if (s - 11) % 4 == 0] \
+        == [223, 227, 231]
+    net = AlexNet(hidden=1024)
+    fc = sum(p.numel() for m in net.modules() if isinstance(m, nn.Linear)
+             for p in m.parameters())
+    assert _quiet_solution("04-3") == pytest.approx(fc / count_parameters(net), rel=1e-9)
+
+
+def test_check_and_solution_are_the_packages_public_api():
+    assert course_utils.check is check and course_utils.solution is solution
+    assert {"check", "solution"} <= set(course_utils.__all__)
+
+
+def test_importing_the_module_stays_light():
+    code = ("import sys, course_utils.exercises; "
+            "print(sorted(m for m in ('torchinfo', 'pandas', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
