@@ -187,12 +187,22 @@ def _check_variants(variants: Mapping[str, Mapping[str, Any]]) -> None:
                                   "the same for every variant; pass it to run_variants instead")
 
 
+class _SharedNets(dict):
+    """The nets of :func:`run_variants`, in ``table.attrs``. pandas deep-copies
+    ``attrs`` on every operation (``.round()``, a column selection...); this dict
+    is shared instead, so that no operation copies every trained net."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 def run_variants(variants: Mapping[str, Mapping[str, Any]], splits, *,
                  seeds: int | Sequence[int] | None = None, epochs: int | None = None,
                  select: str = "last", module=AlexNetSmall,
                  on_run: Callable[[dict], None] | None = None, keep_nets: bool = False,
                  **common: Any) -> pd.DataFrame:
-    """Train every variant with every seed at the same budget; one row per run.
+    """Train every variant with every seed at the same budget; one row per run,
+    the variants interleaved seed by seed.
 
     ``variants`` maps a name to the keyword arguments that differ
     (``{"LRN": {"module__lrn": True}}``); it may not change the budget. ``common``
@@ -207,9 +217,11 @@ def run_variants(variants: Mapping[str, Mapping[str, Any]], splits, *,
     profile = get_profile()
     seed_list = _seed_list(seeds, profile)
     epochs = profile.epochs if epochs is None else int(epochs)
-    rows, nets = [], {}
-    for name, kwargs in variants.items():
-        for seed in seed_list:
+    rows, nets = [], _SharedNets()
+    # seed-major (A B A B ...): the variants interleave, so a machine that slows
+    # down part-way slows every variant alike and their seconds stay comparable
+    for seed in seed_list:
+        for name, kwargs in variants.items():
             result = train_variant(splits, module, epochs=epochs, seed=seed, select=select,
                                    variant=name, keep_net=keep_nets, **{**common, **kwargs})
             row = {**result.as_dict(), "sec_per_epoch": result.sec_per_epoch}
@@ -362,7 +374,10 @@ def course_result(notebook: str | int, *, seeds: int, device=None, write: bool =
 
 
 def mean_std(values) -> dict[str, float]:
-    """``{"mean": ..., "std": ...}`` of ``values`` (sample std; NaN for one value)."""
+    """``{"mean": ..., "std": ...}`` of ``values`` (sample std; NaN for one value, both NaN
+    for none)."""
     arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:  # e.g. the seeds that reached a target, when none did
+        return {"mean": float("nan"), "std": float("nan")}
     return {"mean": float(arr.mean()),
             "std": float(arr.std(ddof=1)) if len(arr) > 1 else float("nan")}

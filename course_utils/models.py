@@ -16,7 +16,7 @@ from torch import nn
 from .layers import BatchAugment, InputAdapter, LocalResponseNorm
 
 __all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
-           "INITS", "PAPER_CHANNELS", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS",
+           "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS",
            "count_parameters", "feature_side", "geometry", "initialize", "layer_parameters",
            "output_size"]
 
@@ -34,8 +34,10 @@ _BIAS_ONE = {"conv2", "conv4", "conv5", "fc6", "fc7"}  # the paper's bias-1 laye
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 INITS = ("he", "paper")
+#: Input scales of :class:`AlexNet` (``pixels=``).
+PIXEL_SCALES = ("normalised", "paper")
 #: Initialisations of :class:`SmallCNN` (notebook 01 compares them).
-SMALL_CNN_INITS = ("xavier", "he", "default")
+SMALL_CNN_INITS = ("xavier", "he", "paper", "default")
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -98,6 +100,9 @@ class AlexNet(nn.Module):
         num_classes: size of the output layer.
         dropout: dropout rate after fc6 and fc7 (the paper's 0.5).
         lrn: Local Response Normalization after conv1 and conv2 (paper convention).
+        lrn_alpha: LRN's alpha (the paper's 1e-4 suits its raw-pixel inputs; on
+            normalised inputs, about 90 times smaller, the same layer needs about
+            1e-4 * 90**2 to act the same way: notebook 02).
         two_tower: the original two-GPU net: conv2, conv4 and conv5 grouped in two.
         batchnorm: BatchNorm after conv1 and conv2 instead (the modern replacement).
         pool_kernel, pool_stride: 3, 2 is the paper's overlapping pooling.
@@ -106,6 +111,8 @@ class AlexNet(nn.Module):
         init: "he" (He for convolutions, Xavier for linear layers, zero biases)
             or "paper" (N(0, 0.01) weights, bias 1 in conv2, conv4, conv5, fc6, fc7).
         input_size, hidden: image side and width of fc6/fc7.
+        pixels: "normalised" (mean 0, std 1: the course's default) or "paper"
+            (raw 0-255 pixels minus the mean pixel, the scale the paper trained on).
 
     The first stage, an :class:`InputAdapter`, accepts raw uint8 images of any
     size (Fashion-MNIST's 28x28) and resizes them to ``input_size`` per batch.
@@ -115,8 +122,11 @@ class AlexNet(nn.Module):
                  lrn: bool = False, two_tower: bool = False, batchnorm: bool = False,
                  pool_kernel: int = 3, pool_stride: int = 2,
                  channels: Sequence[int] = PAPER_CHANNELS, activation: str = "relu",
-                 init: str = "he", input_size: int = 227, hidden: int = 4096):
+                 init: str = "he", input_size: int = 227, hidden: int = 4096,
+                 pixels: str = "normalised", lrn_alpha: float = 1e-4):
         super().__init__()
+        if pixels not in PIXEL_SCALES:
+            raise ValueError(f"pixels must be one of {PIXEL_SCALES}, got {pixels!r}")
         if lrn and batchnorm:
             raise ValueError("choose lrn or batchnorm, not both")
         if activation not in ACTIVATIONS:
@@ -134,7 +144,10 @@ class AlexNet(nn.Module):
         side = feature_side(self.input_size, pool_kernel, pool_stride)
         act = ACTIVATIONS[activation]
 
-        self.prep = InputAdapter(self.input_size)
+        # "paper": raw pixels (0-255) minus the mean pixel, as the paper fed its net;
+        # "normalised": (pixel/255 - mean) / std, about 90 times smaller
+        self.prep = (InputAdapter(self.input_size) if pixels == "normalised"
+                     else InputAdapter(self.input_size, std=1 / 255))
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         c_in = in_channels
         for i, ((k, s, p), c_out) in enumerate(zip(CONV_GEOMETRY, channels), start=1):
@@ -142,7 +155,8 @@ class AlexNet(nn.Module):
                                            groups=groups if i in _GROUPED else 1)
             layers[f"act{i}"] = act()
             if i <= 2 and lrn:
-                layers[f"norm{i}"] = LocalResponseNorm(5, 1e-4, 0.75, 2.0, convention="paper")
+                layers[f"norm{i}"] = LocalResponseNorm(5, lrn_alpha, 0.75, 2.0,
+                                                           convention="paper")
             if i <= 2 and batchnorm:
                 layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
             if i in POOL_AFTER:
@@ -236,7 +250,8 @@ class SmallCNN(nn.Module):
     ``depth`` convolutions (3x3 after a 5x5 first one), max-pooling after the
     first two, then one linear layer: ``depth=3`` is a four-layer net like the
     paper's Figure 1 CIFAR-10 net. All layers get the same ``init``
-    (``"xavier"``: Glorot-uniform weights, zero biases), whatever the activation.
+    (``"xavier"``: Glorot-uniform weights; ``"he"``: Kaiming-normal; ``"paper"``:
+    N(0, 0.01); zero biases), whatever the activation.
     """
 
     def __init__(self, activation: str = "relu", depth: int = 3, width: int = 32,
@@ -268,6 +283,8 @@ class SmallCNN(nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.Linear)):
                     if init == "xavier":
                         nn.init.xavier_uniform_(m.weight)
+                    elif init == "paper":  # the paper's N(0, 0.01), whatever the layer
+                        nn.init.normal_(m.weight, 0.0, 0.01)
                     else:
                         nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                     nn.init.zeros_(m.bias)

@@ -128,33 +128,94 @@ def test_train_and_speed_table_on_a_tiny_problem(tiny_nets):
 def test_budget_rows_grow_with_the_profile():
     rows = [budget("01", p) for p in ("smoke", "quick", "full")]
     assert [r.epochs for r in rows] == sorted(r.epochs for r in rows)
-    assert [r.train for r in rows] == sorted(r.train for r in rows)
+    assert [r.train_images for r in rows] == sorted(r.train_images for r in rows)
     for r in rows:
-        assert {"width", "target_error", "lr", "bad_lr", "dead_epochs", "grad_depth",
-                "batch"} <= set(r)
+        assert {"width", "depths", "inits", "target_error", "lrs", "sweep_epochs", "bad_lr",
+                "dead_epochs", "grad_depth", "batch"} <= set(r)
+        assert r.seeds >= 3 and len(r["lrs"]) >= 2 and r.variants == 3 * len(r["depths"]) * len(r["inits"])
         # a real check in every profile: ReLU's error well under chance (0.9), dead ReLUs
         # more common at the bad learning rate
         assert r.bounds["relu_final_error"] < 0.9 and r.bounds["dead_margin"] >= 0.0
+    # the quick target is stricter than the paper's 25%
+    assert rows[1]["target_error"] < A.PAPER_TARGET_ERROR
 
 
-def test_check_figure1_and_dead_relus_report_and_raise(tiny_nets):
-    nets = tiny_nets
-    speed = A.speed_table(nets, target=0.9)
-    err = speed.loc["relu", "final_train_error"]
-    text = A.check_figure1(speed, nets, {"relu_final_error": err, "relu_loss_drop": -10.0,
-                                         "best_final_error": 1.0})
-    assert text.count("ok: ") == 3 and "ReLU's training loss fell" in text
-    with pytest.raises(A.BoundError, match="ReLU's final training error"):
-        A.check_figure1(speed, nets, {"relu_final_error": err - 0.01})
+def test_lr_sweep_picks_each_activations_fastest_rate():
+    X, y = _tiny_problem()
+    sweep = A.lr_sweep(X, y, (0.001, 0.05), 3, activations=("relu", "sigmoid"),
+                       module__width=8, batch_size=20, progress=False, device="cpu")
+    assert list(sweep.columns[:4]) == ["activation", "depth", "init", "lr"] and len(sweep) == 4
+    best = A.best_learning_rates(sweep)
+    for name, rows in sweep.groupby("activation"):
+        assert best[name] == rows.loc[rows["final_train_error"].idxmin(), "lr"]
+    # a diverged run (NaN) never wins; ties go to the smaller rate
+    fake = pd.DataFrame({"activation": ["relu"] * 3, "lr": [0.01, 0.1, 1.0],
+                         "final_train_error": [0.3, 0.3, float("nan")]})
+    assert A.best_learning_rates(fake) == {"relu": 0.01}
+
+
+def _runs(relu_epochs, tanh_epochs, depth=3):
+    rows = []
+    for seed, (r, t) in enumerate(zip(relu_epochs, tanh_epochs)):
+        for name, ep in (("relu", r), ("tanh", t), ("sigmoid", float("nan"))):
+            rows.append({"depth": depth, "init": "xavier", "activation": name, "seed": seed,
+                         "lr": 0.03, "epochs_to_target": ep, "seconds_to_target": 2 * ep,
+                         "final_train_error": 0.1 if name != "sigmoid" else 0.9,
+                         "train_loss_drop": 1.0, "test_acc": 0.87 if name != "sigmoid" else 0.1,
+                         "errors": [0.5, 0.1], "seconds": [1.0, 2.0]})
+    return pd.DataFrame(rows)
+
+
+def test_slowdown_is_paired_by_seed_with_a_noise_verdict():
+    slow = A.slowdown_table(_runs([2.0, 2.2, 2.4], [6.0, 6.5, 7.4]))
+    tanh = slow.loc[(3, "xavier", "tanh")]
+    assert tanh["ratio_mean"] == pytest.approx(np.mean([3.0, 6.5 / 2.2, 7.4 / 2.4]))
+    assert tanh["verdict"] == "slower" and tanh["paired seeds"] == 3
+    assert slow.loc[(3, "xavier", "sigmoid"), "verdict"] == "never reached"
+    same = A.slowdown_table(_runs([2.0, 3.0, 2.5], [2.4, 2.6, 2.6])).loc[(3, "xavier", "tanh")]
+    assert same["verdict"] == "inside the noise"
+    fast = A.slowdown_table(_runs([4.0, 4.2, 4.4], [2.0, 2.1, 2.3])).loc[(3, "xavier", "tanh")]
+    assert fast["verdict"] == "faster"
+    text = A.figure1_verdict(_runs([2.0, 2.2, 2.4], [6.0, 6.5, 7.4]), 0.12)
+    assert "ReLU is faster" in text or "paper's factor" in text
+    assert "tanh is faster" in A.figure1_verdict(_runs([4.0, 4.2, 4.4], [2.0, 2.1, 2.3]), 0.12)
+    claims = A.figure1_claims(_runs([2.0, 2.2, 2.4], [6.0, 6.5, 7.4]), 0.12)
+    assert [c["paper"].startswith("6x") for c in claims] == [True, False]
+    assert "over 3 seeds (slower)" in claims[0]["ours"] and "never reached" in claims[1]["ours"]
+
+
+def test_speed_summary_averages_the_seeds_that_reached_the_target():
+    runs = _runs([2.0, float("nan"), 4.0], [3.0, 3.0, 3.0])
+    summary = A.speed_summary(runs)
+    relu = summary.loc[(3, "xavier", "relu")]
+    assert relu["reached"] == "2/3" and relu["epochs_to_target_mean"] == pytest.approx(3.0)
+    assert summary.loc[(3, "xavier", "sigmoid"), "reached"] == "0/3"
+
+
+def test_figure1_runs_and_their_bounds():
+    X, y = _tiny_problem()
+    runs = A.figure1_runs(X, y, X[:40], y[:40], {"relu": 0.05, "sigmoid": 0.05}, 3, [0, 1],
+                          target=0.9, module__width=8, batch_size=20, progress=False,
+                          device="cpu")
+    assert len(runs) == 4 and list(runs["seed"]) == [0, 0, 1, 1]  # interleaved by seed
+    assert all(len(e) == 3 and len(s) == 3 for e, s in zip(runs["errors"], runs["seconds"]))
+    relu = runs[runs["activation"] == "relu"]
+    worst = relu["final_train_error"].max()
+    text = A.check_figure1(runs, {"relu_final_error": worst, "relu_loss_drop": -10.0,
+                                  "best_final_error": 1.0, "test_acc": 0.0})
+    assert text.count("ok: ") == 4
+    with pytest.raises(A.BoundError, match="final training error"):
+        A.check_figure1(runs, {"relu_final_error": worst - 0.01})
     with pytest.raises(A.BoundError, match="loss fell"):
-        A.check_figure1(speed, nets, {"relu_loss_drop": 10.0})
-    slow = speed.copy()
-    slow.loc["relu", "epochs_to_target"] = float("nan")  # ReLU never reached the target
-    slow.loc["sigmoid", "epochs_to_target"] = 2.0
-    with pytest.raises(A.BoundError, match="not slower"):
-        A.check_figure1(slow, nets, {"relu_not_slower_than_sigmoid": True})
-    assert A.check_figure1(slow, nets, {"relu_not_slower_than_sigmoid": False}) == \
-        "no bound to check"
+        A.check_figure1(runs, {"relu_loss_drop": 10.0})
+    with pytest.raises(A.BoundError, match="test accuracy"):
+        A.check_figure1(runs, {"test_acc": 1.01})
+    assert A.check_figure1(runs, {}) == "no bound to check"
+    fig = A.plot_figure1(runs, 0.9)
+    assert len(fig.axes) == 2
+
+
+def test_check_dead_relus_reports_and_raises():
     dead = pd.DataFrame({"all": [0.0, 0.5]}, index=["lr=0.01", "lr=0.5"])
     assert "0.500 > 0.2" in A.check_dead_relus(dead, {"dead_margin": 0.2})
     with pytest.raises(A.BoundError, match="dead share"):

@@ -193,8 +193,8 @@ def test_run_variants_one_row_per_run(splits):
                         epochs=2, module=Tiny, on_run=seen.append, keep_nets=True,
                         **_common())
     assert list(runs.columns) == [*RESULT_FIELDS, "sec_per_epoch"]
-    assert list(runs["variant"]) == ["linear", "linear", "hidden", "hidden"]
-    assert list(runs["seed"]) == [3, 5, 3, 5] and len(seen) == 4
+    assert list(runs["variant"]) == ["linear", "hidden", "linear", "hidden"]  # interleaved
+    assert list(runs["seed"]) == [3, 3, 5, 5] and len(seen) == 4
     assert (runs["epochs_run"] == 2).all() and (runs["select"] == "last").all()
     assert runs["test_acc"].mean() > 0.6
     np.testing.assert_allclose(runs["gap"], runs["train_acc"] - runs["valid_acc"])
@@ -308,3 +308,14 @@ def test_claim_table_adds_profile_and_device():
         claim_table([{"claim": "x", "paper": "1%"}])
     with pytest.raises(ExperimentError):
         claim_table([])
+
+
+def test_kept_nets_are_shared_not_copied_by_table_operations():
+    import pandas as pd
+    from course_utils.experiment import _SharedNets
+
+    nets = _SharedNets({("a", 0): object()})
+    table = pd.DataFrame({"test_acc": [0.8123]})
+    table.attrs["nets"] = nets
+    assert table.round(2).attrs["nets"] is nets
+    assert table[["test_acc"]].attrs["nets"][("a", 0)] is nets[("a", 0)]

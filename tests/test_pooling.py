@@ -1,12 +1,20 @@
 """course_utils.lessons.ch03_pooling: the arithmetic and pictures of notebook 03."""
-import pandas as pd
-import pytest
-import torch
-from torch import nn
+import matplotlib
 
-from course_utils.lessons import ch03_pooling as P
-from course_utils.experiment import summarize_runs
-from course_utils.models import AlexNetSmall, feature_side, geometry
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from course_utils.budgets import budget  # noqa: E402
+from course_utils.config import PROFILES  # noqa: E402
+from course_utils.experiment import run_variants, summarize_runs  # noqa: E402
+from course_utils.lessons import ch03_pooling as P  # noqa: E402
+from course_utils.models import AlexNetSmall, feature_side, geometry  # noqa: E402
+
+OVER, TILE = list(P.POOLINGS)
 
 
 def test_alexnet_chain_227():
@@ -80,22 +88,157 @@ def test_shape_table_is_the_models_geometry():
         P.alexnet_shape_table(40)
 
 
-def test_claims_from_the_run_layer_tables():
-    over, tile = list(P.POOLINGS)
-    runs = pd.DataFrame([{"variant": v, "seed": s, "test_acc": a, "valid_acc": a - 0.01,
-                          "train_acc": a + g, "gap": g + 0.01}
-                         for v, accs, g in ((over, (0.80, 0.84), 0.02), (tile, (0.81, 0.86), 0.03))
-                         for s, a in enumerate(accs)])
-    summary = summarize_runs(runs)
-    rows = {r["claim"]: r["ours"] for r in P.pooling_claims(summary)}
-    assert rows["error change from overlapping pooling (points)"] == "+1.50"
-    assert rows["train-valid accuracy gap, overlapping vs non-overlapping"] == "+0.030 vs +0.040"
-    assert rows["test error, overlapping vs non-overlapping"].startswith("18.0% vs 16.5%")
-    paired = {r["claim"]: r["ours"] for r in P.pooling_claims(summary, runs)}
-    change = paired["error change from overlapping pooling (points)"]
-    # seed by seed +1 and +2 points: the mean, 1.5, is more than two standard errors (0.5)
-    assert change == ("+1.50 (seed by seed: 1.50 ± 0.71 over 2 seed(s); "
-                      "overlapping pooling less accurate)")
-    noisy = runs.assign(test_acc=[0.80, 0.84, 0.81, 0.83])  # +1 and -1 point
-    change = {r["claim"]: r["ours"] for r in P.pooling_claims(summarize_runs(noisy), noisy)}
-    assert change["error change from overlapping pooling (points)"].endswith("inside the noise)")
+def test_last_map_at_67_is_one_pixel_and_at_99_two_by_two():
+    t = P.last_map_table((67, 99))
+    assert t.loc[(67, "z=3, s=2"), "sides"] == "67 -> 15 -> 7 -> 3 -> 1"
+    assert t.loc[(99, "z=3, s=2"), "sides"] == t.loc[(99, "z=2, s=2"), "sides"] \
+        == "99 -> 23 -> 11 -> 5 -> 2"
+    assert list(t["last map"]) == [1, 1, 2, 2]
+    assert list(t["conv5 map"]) == [3, 3, 5, 5]
+    # at 67 the last pooling sees the whole 3x3 map with z=3, its top-left 2x2 with z=2
+    assert t.loc[(67, "z=3, s=2"), "conv5 cells pooled"] == "9 of 9"
+    assert t.loc[(67, "z=2, s=2"), "conv5 cells pooled"] == "4 of 9"
+    assert t.loc[(67, "z=3, s=2"), "most windows on a cell"] == 1  # one window: no overlap
+    # at 99 the four z=3 windows overlap on conv5's middle row and column
+    assert t.loc[(99, "z=3, s=2"), "most windows on a cell"] == 4
+    assert t.loc[(99, "z=2, s=2"), "share pooled"] == pytest.approx(16 / 25)
+    for n in (67, 99):
+        for z in (3, 2):
+            assert t.loc[(n, f"z={z}, s=2"), "last map"] == feature_side(n, z, 2)
+    with pytest.raises(P.PoolingError):
+        P.last_map_table((40,))
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_the_budget_input_ends_in_a_map_larger_than_one_pixel(name):
+    b = budget("03", name)
+    for z, s in [(3, 2), (2, 2)]:
+        assert feature_side(b["input_size"], z, s) >= 2
+    assert b["dropout"] == 0.0
+
+
+def _runs(test, gap):
+    """Runs of both poolings: ``test`` and ``gap`` map a variant to its per-seed values."""
+    return pd.DataFrame([{"variant": v, "seed": s, "test_acc": a, "valid_acc": 0.8,
+                          "train_acc": 0.8 + g, "gap": g}
+                         for s in range(len(test[OVER])) for v in (OVER, TILE)
+                         for a, g in [(test[v][s], gap[v][s])]])
+
+
+# overlapping: 1 and 2 points more accurate, and a gap 0.02 and 0.01 smaller, seed by seed
+BETTER = _runs({OVER: [0.82, 0.85], TILE: [0.81, 0.83]},
+               {OVER: [0.06, 0.09], TILE: [0.08, 0.10]})
+# +1 and -1 point, gaps +0.01 and -0.01: inside the noise
+NOISY = _runs({OVER: [0.82, 0.82], TILE: [0.81, 0.83]},
+              {OVER: [0.05, 0.05], TILE: [0.04, 0.06]})
+
+
+def test_paired_differences_on_test_accuracy_and_gap():
+    d = P.pooling_differences(BETTER)
+    assert list(d.index) == [("test_acc", OVER), ("gap", OVER)]
+    assert (d["baseline"] == TILE).all() and (d["seeds"] == 2).all()
+    assert d.loc[("test_acc", OVER), "diff_mean"] == pytest.approx(0.015)
+    assert d.loc[("gap", OVER), "diff_mean"] == pytest.approx(-0.015)
+    assert d.loc[("test_acc", OVER), "verdict"] == "higher"  # 1.5 > 2 x 0.5
+    assert d.loc[("gap", OVER), "verdict"] == "lower"
+    assert set(P.pooling_differences(NOISY)["verdict"]) == {"inside the noise"}
+
+
+def test_claims_from_paired_differences():
+    rows = {r["claim"]: r for r in P.pooling_claims(BETTER, gap_bound=0.03)}
+    error, gap, regime = rows.values()
+    assert "-0.4" in error["paper"] and "-0.3" in error["paper"]
+    # error is 1 - accuracy: 1.5 points more accurate is 1.5 points less error
+    assert error["ours"] == "-1.50 ± 0.71 (test error, 2 paired seed(s))"
+    assert error["verdict"] == "overlapping pooling more accurate (as in the paper)"
+    assert gap["ours"] == "-0.015 ± 0.007 (2 paired seed(s))"
+    assert gap["verdict"] == "overlapping pooling overfits less (as in the paper)"
+    assert regime["ours"] == "0.075 ± 0.021 / 0.090 ± 0.014"
+    assert regime["verdict"] == "every mean gap >= 0.03: the nets overfit"
+    worse = {r["claim"]: r for r in P.pooling_claims(BETTER.assign(
+        test_acc=BETTER["test_acc"][::-1].values, gap=BETTER["gap"][::-1].values), 0.5)}
+    error, gap, regime = worse.values()
+    assert error["verdict"] == "overlapping pooling less accurate (against the paper)"
+    assert gap["verdict"] == "overlapping pooling overfits more (against the paper)"
+    assert regime["verdict"] == "some mean gap < 0.5: not clearly overfitting"
+    noisy = P.pooling_claims(NOISY)
+    assert [r["verdict"] for r in noisy[:2]] == ["inside the noise"] * 2
+    assert noisy[2]["verdict"] == "no overfitting bound in this profile"
+
+
+def test_verdict_covers_every_outcome():
+    text = P.pooling_verdict(BETTER, gap_bound=0.03)
+    regime, acc, gap = text.splitlines()
+    assert "0.075" in regime and "0.090" in regime and "the nets overfit" in regime
+    assert acc.startswith("Test accuracy") and "+1.50 ± 0.71 points over 2 seed(s)" in acc
+    assert "more accurate, as the paper found" in acc
+    assert "-0.015 ± 0.007" in gap and "overfits less, as the paper says" in gap
+    regime, acc, gap = P.pooling_verdict(NOISY).splitlines()
+    assert "no overfitting bound" in regime
+    assert "inside the noise" in acc and "inside the noise" in gap
+    assert "hardly overfit" in P.pooling_verdict(NOISY, gap_bound=0.06).splitlines()[0]
+    one_seed = BETTER[BETTER["seed"] == 0]
+    _, acc, _ = P.pooling_verdict(one_seed).splitlines()
+    assert "+1.00 points over 1 seed(s)" in acc and "inside the noise" in acc
+
+
+def test_bound_table_checks_accuracy_and_gap():
+    summary = summarize_runs(BETTER)
+    t = P.bound_table(summary, {"test_acc": 0.8, "gap": 0.08})
+    assert list(t.index) == [("test_acc", OVER), ("test_acc", TILE), ("gap", OVER),
+                             ("gap", TILE)]
+    assert list(t["ok"]) == [True, True, False, True]  # overlapping's mean gap is 0.075
+    assert t.loc[("gap", OVER), "mean"] == pytest.approx(0.075)
+    assert list(P.bound_table(summary, {"test_acc": 0.9}).index.unique("metric")) == ["test_acc"]
+    assert not P.bound_table(summary, {"test_acc": 0.9})["ok"].any()
+    assert len(P.bound_table(summary, {"test_acc": 0.8, "gap": None})) == 2
+    with pytest.raises(P.PoolingError):
+        P.bound_table(summary, {})
+
+
+def _bands(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    X = torch.randint(0, 40, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    X[y == 1, :, :14] += 200
+    return X, y
+
+
+def test_learning_curves_from_real_runs_at_99():
+    from types import SimpleNamespace
+
+    (Xtr, ytr), (Xva, yva) = _bands(48, 0), _bands(32, 1)
+    splits = SimpleNamespace(X_train=Xtr, y_train=ytr, X_valid=Xva, y_valid=yva,
+                             X_test=Xva, y_test=yva)
+    runs = run_variants(P.pooling_variants(), splits, seeds=[0], epochs=2, batch_size=16,
+                        keep_nets=True, module__channels=(4, 4, 4, 4, 4),
+                        module__input_size=99, module__dropout=0.0, module__num_classes=2,
+                        train_acc=True)
+    nets = runs.attrs.pop("nets")
+    for (variant, _), net in nets.items():  # the experiment's nets end in a 2x2 map
+        m = net.module_
+        assert m.features(m.prep(Xtr[:1].to(next(m.parameters()).device))).shape[-2:] == (2, 2)
+    curves = P.learning_curves(nets)
+    assert list(curves.columns) == ["variant", "seed", "epoch", "train_acc", "valid_acc", "gap"]
+    assert len(curves) == 4 and list(curves["epoch"]) == [1, 2, 1, 2]
+    assert set(curves["variant"]) == {OVER, TILE}
+    assert (curves["gap"] == curves["train_acc"] - curves["valid_acc"]).all()
+    h = nets[(OVER, 0)].history
+    assert list(curves.query("variant == @OVER")["valid_acc"]) == list(h[:, "valid_acc"])
+    with pytest.raises(P.PoolingError, match="keep_nets"):
+        P.learning_curves({})
+
+
+def test_plot_learning_curves():
+    curves = pd.DataFrame([{"variant": v, "seed": s, "epoch": e, "train_acc": 0.5 + 0.1 * e,
+                            "valid_acc": 0.5 + 0.05 * e, "gap": 0.05 * e}
+                           for s in (0, 1) for v in (OVER, TILE) for e in (1, 2, 3)])
+    fig = P.plot_learning_curves(curves)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes[:2]] == [OVER, TILE]
+    assert len(axes) == 3
+    assert len(axes[0].lines) == 4  # train and valid for each of two seeds
+    assert len(axes[2].lines) == 2 * 2 + 2 + 1  # a thin line per seed, the means, zero
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -6,25 +6,33 @@
 * what a pooled unit sees: the windows of neighbouring pooled units overlap
   for z=3, s=2 and tile the map for z=2, s=2 (:func:`pooling_windows`,
   :func:`plot_pooling_windows`, :func:`receptive_field_table`);
-* the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`)
-  and the claim rows from the run layer's tables (:func:`pooling_claims`).
+* why the experiment needs an input whose last map is larger than 1x1: what the
+  last pooling sees at each input side (:func:`last_map_table`);
+* the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`), the
+  seed-by-seed differences on test accuracy and on the train - valid gap
+  (:func:`pooling_differences`), the claim rows and the verdict built from them
+  (:func:`pooling_claims`, :func:`pooling_verdict`), the budget's bounds
+  (:func:`bound_table`) and the learning curves (:func:`learning_curves`,
+  :func:`plot_learning_curves`).
 
 The experiment's budget and bounds are row "03" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
 from ..config import CourseError
-from ..experiment import format_mean_std, paired_differences
+from ..experiment import format_mean_std, paired_differences, summarize_runs
 from ..models import CONV_GEOMETRY, geometry, output_size
 
 __all__ = ["PAPER_TOP1_GAIN", "PAPER_TOP5_GAIN", "POOLINGS", "PoolingError",
-           "alexnet_shape_table", "conv1_size_table", "plot_pooling_windows", "pooling_claims",
-           "pooling_variants", "pooling_windows", "receptive_field_table", "side_chain",
-           "window_output"]
+           "alexnet_shape_table", "bound_table", "conv1_size_table", "last_map_table",
+           "learning_curves", "plot_learning_curves", "plot_pooling_windows", "pooling_claims",
+           "pooling_differences", "pooling_variants", "pooling_verdict", "pooling_windows",
+           "receptive_field_table", "side_chain", "window_output"]
 
 #: The two poolings the paper compares: name -> AlexNet keyword arguments.
 POOLINGS = {
@@ -152,40 +160,293 @@ def pooling_variants() -> dict[str, dict]:
     return {name: {f"module__{k}": v for k, v in kw.items()} for name, kw in POOLINGS.items()}
 
 
-def pooling_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[dict]:
-    """Rows for :func:`course_utils.experiment.claim_table`.
+def last_map_table(sizes=(67, 99), poolings=((3, 2), (2, 2))) -> pd.DataFrame:
+    """What the last pooling (pool5) does at each input side, for each pooling.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Input sides of the small AlexNet (67 and the experiment's 99).
+    poolings : sequence of (int, int)
+        ``(z, s)`` pairs: window and stride of every max-pooling layer.
+
+    Returns
+    -------
+    DataFrame
+        One row per ``(input, pooling)``: ``sides`` (the chain input -> conv1 -> pool1
+        -> pool2 -> pool5, :func:`side_chain`), ``conv5 map`` (the side pool5 pools),
+        ``last map`` (pool5's output side), ``conv5 cells pooled`` (cells of the conv5
+        map that some pool5 window reaches, out of ``conv5 map`` squared), ``share
+        pooled`` and ``most windows on a cell`` (above 1: the windows overlap).
+
+    Raises
+    ------
+    PoolingError
+        When an input is too small for AlexNet's geometry.
+    """
+    rows = []
+    for n in sizes:
+        for z, s in poolings:
+            t = alexnet_shape_table(n, z, s)
+            side = int(t.loc["pool5", "in"])
+            cover = pooling_windows(side, z, s)
+            seen = int((cover > 0).sum())
+            rows.append({"input": int(n), "pooling": f"z={z}, s={s}",
+                         "sides": side_chain(n, z, s), "conv5 map": side,
+                         "last map": int(t.loc["pool5", "out"]),
+                         "conv5 cells pooled": f"{seen} of {side * side}",
+                         "share pooled": seen / (side * side),
+                         "most windows on a cell": int(cover.max())})
+    return pd.DataFrame(rows).set_index(["input", "pooling"])
+
+
+def _names() -> tuple[str, str]:
+    """(overlapping, non-overlapping): the variant and the baseline of the experiment."""
+    over, tile = list(POOLINGS)
+    return over, tile
+
+
+def pooling_differences(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFrame:
+    """Each pooling minus the non-overlapping baseline (z=2, s=2), seed by seed.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants` of the :func:`pooling_variants`.
+    metrics : sequence of str
+        Columns of ``runs`` to compare (test accuracy and the train - valid gap).
+
+    Returns
+    -------
+    DataFrame
+        :func:`course_utils.experiment.paired_differences` for every metric, stacked,
+        indexed by ``(metric, variant)``: paired seeds, mean and std of the
+        differences, and the verdict ("higher", "lower" or "inside the noise").
+    """
+    _, tile = _names()
+    parts = [paired_differences(runs, baseline=tile, metric=m).reset_index() for m in metrics]
+    return pd.concat(parts, ignore_index=True).set_index(["metric", "variant"])
+
+
+def _signed(mean: float, std: float, digits: int) -> str:
+    if std is None or not np.isfinite(std):
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} ± {std:.{digits}f}"
+
+
+def _gap_regime(summary: pd.DataFrame, gap_bound: float | None) -> str:
+    gaps = summary["gap_mean"]
+    if gap_bound is None:
+        return "no overfitting bound in this profile"
+    if (gaps >= gap_bound).all():
+        return f"every mean gap >= {gap_bound}: the nets overfit"
+    return f"some mean gap < {gap_bound}: not clearly overfitting"
+
+
+def pooling_claims(runs: pd.DataFrame, gap_bound: float | None = None) -> list[dict]:
+    """Rows for :func:`course_utils.experiment.claim_table`: the paper's claims of
+    section 3.4 against the seed-by-seed differences of this run.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants` of the :func:`pooling_variants`
+        (both poolings trained on the same seeds).
+    gap_bound : float, optional
+        The budget's overfitting bound (``b.bounds.get("gap")``): the mean train -
+        valid gap above which a variant counts as overfitting.
+
+    Returns
+    -------
+    list of dict
+        ``claim``, ``paper``, ``ours`` and ``verdict`` for: the error change from
+        overlapping pooling (points, overlapping minus non-overlapping), the change
+        of the train - valid gap, and whether the nets overfit at all.
+    """
+    over, tile = _names()
+    summary = summarize_runs(runs)
+    d = pooling_differences(runs)
+    acc, gap = d.loc[("test_acc", over)], d.loc[("gap", over)]
+    n = int(acc["seeds"])
+    acc_verdict = {"higher": "overlapping pooling more accurate (as in the paper)",
+                   "lower": "overlapping pooling less accurate (against the paper)"}
+    gap_verdict = {"higher": "overlapping pooling overfits more (against the paper)",
+                   "lower": "overlapping pooling overfits less (as in the paper)"}
+    gaps = summary["gap_mean"]
+    gap_std = summary["gap_std"]
+    return [
+        {"claim": "error change from overlapping pooling (points)",
+         "paper": f"top-1 {-PAPER_TOP1_GAIN * 100:+.1f}, top-5 {-PAPER_TOP5_GAIN * 100:+.1f} "
+                  "(ImageNet)",
+         # error = 1 - accuracy: the error change is minus the accuracy change
+         "ours": f"{_signed(-acc['diff_mean'] * 100, acc['diff_std'] * 100, 2)} "
+                 f"(test error, {n} paired seed(s))",
+         "verdict": acc_verdict.get(acc["verdict"], acc["verdict"])},
+        {"claim": "train - valid gap change from overlapping pooling",
+         "paper": "'slightly more difficult to overfit' (a smaller gap; no figure)",
+         "ours": f"{_signed(gap['diff_mean'], gap['diff_std'], 3)} ({n} paired seed(s))",
+         "verdict": gap_verdict.get(gap["verdict"], gap["verdict"])},
+        {"claim": "train - valid gap without dropout, overlapping / non-overlapping",
+         "paper": "'substantial overfitting' without dropout (sec. 4.2)",
+         "ours": f"{format_mean_std(gaps[over], gap_std[over])} / "
+                 f"{format_mean_std(gaps[tile], gap_std[tile])}",
+         "verdict": _gap_regime(summary, gap_bound)},
+    ]
+
+
+def pooling_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
+    """The experiment's conclusion in sentences, built from the runs.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants` of the :func:`pooling_variants`.
+    gap_bound : float, optional
+        The mean train - valid gap above which a net counts as overfitting (the
+        budget's ``gap`` bound); None when the profile sets none.
+
+    Returns
+    -------
+    str
+        Three lines: whether the nets overfit (so that the overfitting claim can
+        show at all), the test-accuracy difference and the gap difference, each
+        with its verdict and what it means for the paper's claim.
+    """
+    over, tile = _names()
+    summary = summarize_runs(runs)
+    d = pooling_differences(runs)
+    gaps = summary["gap_mean"]
+    lines = []
+    regime = (f"Mean train - valid gap: {over} {gaps[over]:.3f}, {tile} {gaps[tile]:.3f}. ")
+    if gap_bound is None:
+        regime += ("This profile sets no overfitting bound: with its short training the nets "
+                   "may not overfit yet, so the gap comparison says little.")
+    elif (gaps >= gap_bound).all():
+        regime += (f"Both are at least {gap_bound}: the nets overfit, so the paper's "
+                   "overfitting claim can show here.")
+    else:
+        regime += (f"Not both reach {gap_bound}: the nets hardly overfit, so the overfitting "
+                   "claim cannot show here.")
+    lines.append(regime)
+
+    acc = d.loc[("test_acc", over)]
+    n = int(acc["seeds"])
+    head = (f"Test accuracy, overlapping minus non-overlapping, seed by seed: "
+            f"{_signed(acc['diff_mean'] * 100, acc['diff_std'] * 100, 2)} points over {n} "
+            f"seed(s): ")
+    lines.append(head + {
+        "higher": "overlapping pooling is more accurate, as the paper found (it reports "
+                  f"{PAPER_TOP1_GAIN * 100:.1f} points less top-1 error on ImageNet).",
+        "lower": "overlapping pooling is less accurate here, the opposite of the paper's "
+                 "finding.",
+    }.get(acc["verdict"], "inside the noise (within two standard errors of zero), so this "
+                          "run neither confirms nor refutes the paper's small gain."))
+
+    gap = d.loc[("gap", over)]
+    head = (f"Train - valid gap, overlapping minus non-overlapping, seed by seed: "
+            f"{_signed(gap['diff_mean'], gap['diff_std'], 3)} over {n} seed(s): ")
+    lines.append(head + {
+        "higher": "overlapping pooling overfits more here, against the paper's remark.",
+        "lower": "overlapping pooling overfits less, as the paper says ('slightly more "
+                 "difficult to overfit').",
+    }.get(gap["verdict"], "inside the noise, so no measurable difference in overfitting."))
+    return "\n".join(lines)
+
+
+def bound_table(summary: pd.DataFrame, bounds) -> pd.DataFrame:
+    """The budget's bounds checked against each variant's means.
 
     Parameters
     ----------
     summary : DataFrame
-        :func:`course_utils.experiment.summarize_runs` of the :func:`pooling_variants` runs.
-    runs : DataFrame, optional
-        The runs themselves (:func:`course_utils.experiment.run_variants`): adds the
-        seed-by-seed difference (:func:`course_utils.experiment.paired_differences`)
-        and whether it is inside the noise.
+        :func:`course_utils.experiment.summarize_runs` of the runs.
+    bounds : mapping
+        The budget's bounds (``b.bounds``): ``test_acc`` (each variant's mean test
+        accuracy must reach it) and, where the profile asks the nets to overfit,
+        ``gap`` (each variant's mean train - valid gap must reach it).
+
+    Returns
+    -------
+    DataFrame
+        One row per ``(metric, variant)``: ``mean``, ``bound`` and ``ok``.
     """
-    over, tile = list(POOLINGS)
-    acc = summary["test_acc_mean"]
-    std = summary["test_acc_std"]
-    gap = summary["gap_mean"]
-    change = f"{(acc[tile] - acc[over]) * 100:+.2f}"
-    if runs is not None:
-        d = paired_differences(runs, baseline=tile).loc[over]
-        verdict = {"higher": "overlapping pooling more accurate",
-                   "lower": "overlapping pooling less accurate"}.get(d["verdict"], d["verdict"])
-        points = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
-        change += f" (seed by seed: {points} over {int(d['seeds'])} seed(s); {verdict})"
-    return [
-        {"claim": "test error, overlapping vs non-overlapping",
-         "paper": f"top-1 error {PAPER_TOP1_GAIN * 100:.1f} points lower (top-5: "
-                  f"{PAPER_TOP5_GAIN * 100:.1f}) with z=3, s=2 (ImageNet)",
-         "ours": f"{1 - acc[over]:.1%} vs {1 - acc[tile]:.1%} (accuracy "
-                 f"{format_mean_std(acc[over], std[over])} vs "
-                 f"{format_mean_std(acc[tile], std[tile])})"},
-        {"claim": "error change from overlapping pooling (points)",
-         "paper": f"{-PAPER_TOP1_GAIN * 100:+.1f} (top-1)",
-         "ours": change},
-        {"claim": "train-valid accuracy gap, overlapping vs non-overlapping",
-         "paper": "overlapping is 'slightly more difficult to overfit'",
-         "ours": f"{gap[over]:+.3f} vs {gap[tile]:+.3f}"},
-    ]
+    rows = [{"metric": m, "variant": v, "mean": float(summary.loc[v, f"{m}_mean"]),
+             "bound": float(bounds[m]), "ok": bool(summary.loc[v, f"{m}_mean"] >= bounds[m])}
+            for m in ("test_acc", "gap") if bounds.get(m) is not None for v in summary.index]
+    if not rows:
+        raise PoolingError("the budget sets neither a test_acc nor a gap bound")
+    return pd.DataFrame(rows).set_index(["metric", "variant"])
+
+
+def learning_curves(nets) -> pd.DataFrame:
+    """Training and validation accuracy by epoch, from the nets' skorch histories.
+
+    Parameters
+    ----------
+    nets : mapping
+        ``{(variant, seed): fitted net}``, e.g. ``runs.attrs["nets"]`` of
+        :func:`course_utils.experiment.run_variants` with ``keep_nets=True``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``variant``, ``seed``, ``epoch``, ``train_acc`` (accuracy on the
+        training batches as they were trained, skorch's running score), ``valid_acc``
+        and ``gap`` (their difference).
+    """
+    if not nets:
+        raise PoolingError("no nets: run the variants with keep_nets=True")
+    rows = []
+    for (variant, seed), net in nets.items():
+        h = net.history
+        for epoch, tr, va in zip(h[:, "epoch"], h[:, "train_acc"], h[:, "valid_acc"]):
+            rows.append({"variant": variant, "seed": int(seed), "epoch": int(epoch),
+                         "train_acc": float(tr), "valid_acc": float(va),
+                         "gap": float(tr) - float(va)})
+    return pd.DataFrame(rows)
+
+
+def plot_learning_curves(curves: pd.DataFrame):
+    """One panel per variant (training accuracy solid, validation dashed, one line per
+    seed) and a last panel with the train - valid gap of every variant by epoch.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        :func:`learning_curves`.
+
+    Returns
+    -------
+    Figure
+    """
+    variants = list(dict.fromkeys(curves["variant"]))
+    fig, axes = plt.subplots(1, len(variants) + 1, figsize=(4.6 * (len(variants) + 1), 4))
+    colors = plt.cm.tab10.colors
+    for k, (ax, name) in enumerate(zip(axes, variants)):
+        for j, (_, c) in enumerate(curves[curves["variant"] == name].groupby("seed")):
+            label = j == 0
+            ax.plot(c["epoch"], c["train_acc"], color=colors[k], alpha=0.8,
+                    label="train" if label else None)
+            ax.plot(c["epoch"], c["valid_acc"], color=colors[k], ls="--", alpha=0.8,
+                    label="valid" if label else None)
+        ax.set(title=name, xlabel="epoch", ylabel="accuracy")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="lower right")
+    lo = min(curves["valid_acc"].min(), curves["train_acc"].min())
+    for ax in axes[:-1]:
+        ax.set_ylim(lo - 0.02, 1.0)
+    gap_ax = axes[-1]
+    for k, name in enumerate(variants):
+        c = curves[curves["variant"] == name]
+        for _, one in c.groupby("seed"):
+            gap_ax.plot(one["epoch"], one["gap"], color=colors[k], alpha=0.35, lw=1)
+        mean = c.groupby("epoch")["gap"].mean()
+        gap_ax.plot(mean.index, mean.values, color=colors[k], lw=2.5, label=f"{name} (mean)")
+    gap_ax.axhline(0, color="grey", lw=0.8)
+    gap_ax.set(title="train - valid gap (thin: one seed)", xlabel="epoch",
+               ylabel="accuracy gap")
+    gap_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    gap_ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Learning curves, one line per seed: the gap opening up is overfitting")
+    fig.tight_layout()
+    return fig
