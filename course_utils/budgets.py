@@ -105,17 +105,20 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       extra=[dict(name="learning-rate sweep", runs=18, epochs=3, train=10_000),
                              dict(name="dead ReLU (2 learning rates)", runs=2, epochs=3,
                                   train=10_000)],
+                      # seeds 0-2 measured: ReLU (3 convolutions) final training error
+                      # 0.087 +- 0.007, loss drop >= 0.77, test accuracy 0.862 +- 0.009;
+                      # bounds about mean +- 4 std
                       bounds=dict(relu_final_error=0.12, relu_loss_drop=0.5,
                                   best_final_error=0.12, dead_margin=0.0, test_acc=0.83)),
-        "full": dict(train=None, valid=10_000, test=None, epochs=20, seeds=5, variants=12,
-                     batch_size=128, model=("SmallCNN", dict(width=32)),
+        "full": dict(train=20_000, valid=10_000, test=None, epochs=20, seeds=5, variants=12,
+                     batch_size=256, model=("SmallCNN", dict(width=32)),
                      settings=dict(width=32, depths=(3, 8), inits=("xavier", "paper"),
                                    target_error=0.10, lrs=(0.003, 0.01, 0.03, 0.1),
                                    sweep_epochs=3, bad_lr=0.5, dead_epochs=5, grad_depth=8,
                                    batch=1000),
-                     extra=[dict(name="learning-rate sweep", runs=48, epochs=3, train=50_000),
+                     extra=[dict(name="learning-rate sweep", runs=48, epochs=3, train=20_000),
                             dict(name="dead ReLU (2 learning rates)", runs=2, epochs=5,
-                                 train=50_000)],
+                                 train=20_000)],
                      bounds=dict(relu_final_error=0.10, relu_loss_drop=0.5,
                                  best_final_error=0.10, dead_margin=0.0, test_acc=0.88)),
     },
@@ -125,9 +128,11 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       batch_size=128, model=_small(channels=NARROW),
                       # each variant's test accuracy, seeds 0-9, bf16 and float32: 0.31-0.55
                       settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
-        "quick": dict(train=12_000, valid=2_000, test=10_000, epochs=8, seeds=3, variants=3,
+        # seeds 0-2, 8 epochs, measured: test accuracy none 0.859 +- 0.001, LRN 0.853 +-
+        # 0.004, BatchNorm 0.872 +- 0.005; the bound is the lowest mean - 4 std
+        "quick": dict(train=12_000, valid=2_000, test=10_000, epochs=10, seeds=3, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.84)),
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.83)),
         "full": dict(train=None, valid=10_000, test=None, epochs=15, seeds=5, variants=3,
                      batch_size=128, model=_small(channels=PAPER),
                      settings=dict(channels=PAPER), bounds=dict(test_acc=0.88)),
@@ -138,10 +143,12 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       batch_size=128, model=_small(channels=NARROW, input_size=99),
                       settings=dict(channels=NARROW, input_size=99, dropout=0.0),
                       bounds=dict(test_acc=0.25)),
+        # seeds 0-2 measured: test accuracy 0.882 +- 0.001 (z=3) and 0.878 +- 0.000 (z=2),
+        # train - valid gap 0.111 +- 0.004 and 0.112 +- 0.003; bounds about mean - 4 std
         "quick": dict(train=8_000, valid=2_000, test=10_000, epochs=20, seeds=3, variants=2,
                       batch_size=128, model=_small(channels=NARROW, input_size=99),
                       settings=dict(channels=NARROW, input_size=99, dropout=0.0),
-                      bounds=dict(test_acc=0.84, gap=0.03)),
+                      bounds=dict(test_acc=0.87, gap=0.09)),
         "full": dict(train=10_000, valid=10_000, test=None, epochs=40, seeds=5, variants=2,
                      batch_size=128, model=_small(channels=PAPER, input_size=99),
                      settings=dict(channels=PAPER, input_size=99, dropout=0.0),

@@ -7,33 +7,46 @@ holds what the notebook shows about it:
 * :func:`check_against_torch`: the course layer against ``nn.LocalResponseNorm``
   under both conventions;
 * :func:`convention_table`: the same LRN in the paper, Caffe, TensorFlow and PyTorch;
-* :func:`lateral_inhibition`, :func:`denominator_stats`, plots: what LRN does;
-* :func:`lrn_variants`, :func:`lrn_claims`: the variants of the experiment and the
-  claim rows from the run layer's tables.
+* :func:`lateral_inhibition`, :func:`plot_lateral_inhibition`: what LRN does;
+* :func:`input_scale`, :func:`course_alpha`: the paper's alpha carried from its
+  raw-pixel inputs to the course's normalised ones;
+* :func:`conv1_activations`, :func:`denominator`, :func:`denominator_stats`,
+  :func:`divisor_table`, :func:`divisor_sentences`, :func:`plot_divisor_histograms`,
+  :func:`lrn_inputs`: the divisor LRN applies, at initialisation and in trained nets;
+* :func:`lrn_variants`, :func:`paired_table`, :func:`lrn_claims`, :func:`lrn_verdict`:
+  the variants of the experiment and what is said about them, from the runs.
 
 The experiment's budget and bounds are row "02" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ..config import CourseError
+from ..data import STD
 from ..experiment import format_mean_std, paired_differences
 from ..layers import LocalResponseNorm
 
-__all__ = ["BASELINE", "PAPER_LRN", "LRNError", "check_against_torch", "conv1_activations",
-           "convention_table", "denominator", "denominator_stats", "lateral_inhibition",
-           "lrn_by_hand", "lrn_claims", "lrn_variants", "plot_feature_maps",
-           "plot_lateral_inhibition"]
+__all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNError",
+           "check_against_torch", "conv1_activations", "convention_table", "course_alpha",
+           "denominator", "denominator_stats", "divisor_sentences", "divisor_table",
+           "input_scale", "lateral_inhibition", "lrn_by_hand", "lrn_claims", "lrn_inputs",
+           "lrn_variants", "lrn_verdict", "paired_table", "plot_divisor_histograms",
+           "plot_feature_maps", "plot_lateral_inhibition"]
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
 PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
-#: The variant the others are compared with.
-BASELINE = "no normalisation"
+#: The experiment's variants: the one the others are compared with, LRN, BatchNorm.
+BASELINE, WITH_LRN, BATCHNORM = "none", "LRN", "BatchNorm"
+#: A position "is normalised" when its divisor exceeds this multiple of the constant k**beta.
+THRESHOLD = 1.1
 
 
 class LRNError(CourseError, ValueError):
@@ -145,55 +158,284 @@ def plot_lateral_inhibition(table: pd.DataFrame):
     return fig
 
 
+# --------------------------------------------------------------------------- scale
+
+def input_scale() -> float:
+    """How many times larger the paper's inputs are than the course's.
+
+    The paper fed raw pixels minus the mean pixel, ``p - 255 * MEAN``; the course
+    feeds ``(p / 255 - MEAN) / STD``. The first is the second times ``255 * STD``.
+
+    Returns
+    -------
+    float
+        ``255 * STD`` (:data:`course_utils.data.STD`, Fashion-MNIST's pixel std).
+    """
+    return 255.0 * STD
+
+
+def course_alpha(paper_alpha: float = PAPER_LRN["alpha"], scale: float | None = None) -> float:
+    """The paper's alpha carried to inputs ``scale`` times smaller.
+
+    With zero biases, conv1 + ReLU is linear in its input, so inputs ``scale``
+    times smaller give activations ``scale`` times smaller; and
+    ``LRN_alpha(c * a) = c * LRN_{alpha * c**2}(a)``: the same divisor needs
+    ``alpha * c**2``.
+
+    Parameters
+    ----------
+    paper_alpha : float
+        alpha on the paper's raw-pixel inputs (its 1e-4).
+    scale : float, optional
+        paper inputs / course inputs; :func:`input_scale` by default.
+
+    Returns
+    -------
+    float
+        ``paper_alpha * scale ** 2``.
+    """
+    c = input_scale() if scale is None else float(scale)
+    if c <= 0:
+        raise LRNError(f"scale must be positive, got {scale}")
+    return float(paper_alpha) * c ** 2
+
+
+# --------------------------------------------------------------------------- the divisor
+
 def denominator(a: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
                 k: float = 2.0) -> torch.Tensor:
-    """The LRN denominator at every position (paper convention): a / LRN(a)."""
-    layer = LocalResponseNorm(size, alpha, beta, k, convention="paper")
+    """The LRN divisor at every position (paper convention): ``a / LRN(a)``.
+
+    Parameters
+    ----------
+    a : Tensor
+        Activations shaped (N, C, ...).
+    size, alpha, beta, k : number
+        LRN's n, alpha, beta and k (alpha not divided by n).
+
+    Returns
+    -------
+    Tensor
+        ``(k + alpha * sum of the squares in the window) ** beta``, shaped like ``a``.
+    """
+    if a.dim() < 3:
+        raise LRNError(f"expected (N, C, ...) activations, got shape {tuple(a.shape)}")
+    a = a.float()
     squares = a * a
     before, after = size // 2, (size - 1) // 2
     pad = [0, 0] * (a.dim() - 2) + [before, after]
     padded = torch.nn.functional.pad(squares, pad)
     window = sum(padded[:, j:j + a.shape[1]] for j in range(size))
-    return (layer.k + layer.effective_alpha * window).pow(beta)
+    return (k + alpha * window).pow(beta)
 
 
-def denominator_stats(named_acts: dict, **lrn) -> pd.DataFrame:
-    """Quantiles of the LRN denominator on each named activation tensor; with
-    activations near 1 it is about k ** beta = 1.68 everywhere, i.e. LRN is then
-    little more than a constant rescaling."""
+def _divisor_row(a: torch.Tensor, alpha: float, threshold: float, lrn: dict) -> dict:
+    params = {**PAPER_LRN, **lrn, "alpha": float(alpha)}
+    constant = params["k"] ** params["beta"]
+    d = denominator(a, **params).detach().cpu().flatten().double().numpy()
+    q = np.quantile(d, [0.5, 0.9, 0.99])
+    return {"alpha": float(alpha), "mean activation": float(a.float().abs().mean()),
+            "min": float(d.min()), "median": float(q[0]), "90th pct": float(q[1]),
+            "99th pct": float(q[2]), "max": float(d.max()),
+            f"share > {threshold:g} k^beta": float((d > threshold * constant).mean())}
+
+
+def divisor_table(cases: Mapping, threshold: float = THRESHOLD, **lrn) -> pd.DataFrame:
+    """Quantiles of the LRN divisor, one row per (activations, alpha) case.
+
+    Parameters
+    ----------
+    cases : mapping
+        ``label -> (activations, alpha)``; labels that are tuples give a
+        MultiIndex (``("conv1", "alpha 1e-4")``).
+    threshold : float
+        The last column is the share of positions whose divisor exceeds
+        ``threshold * k ** beta``, the divisor of a silent neighbourhood.
+    **lrn
+        size, beta, k (the paper's unless given).
+
+    Returns
+    -------
+    DataFrame
+        Columns: alpha, mean activation, min, median, 90th pct, 99th pct, max,
+        share > threshold k^beta. The quantiles are exact (all positions).
+    """
+    if not cases:
+        raise LRNError("divisor_table needs at least one case")
+    if "alpha" in lrn:
+        raise LRNError("give each case its own alpha: {label: (activations, alpha)}")
+    rows = {label: _divisor_row(a, alpha, threshold, lrn) for label, (a, alpha) in cases.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    if isinstance(table.index, pd.MultiIndex) and table.index.nlevels == 2:
+        table.index.names = ["layer", "case"]
+    return table
+
+
+def denominator_stats(named_acts: Mapping[str, torch.Tensor], threshold: float = THRESHOLD,
+                      **lrn) -> pd.DataFrame:
+    """Quantiles of the LRN divisor on each named activation tensor, one alpha for all.
+
+    With activations near 1 and the paper's alpha the divisor is k ** beta = 1.68
+    everywhere: LRN is then a constant rescaling.
+
+    Parameters
+    ----------
+    named_acts : mapping
+        ``name -> activations`` (N, C, ...).
+    threshold : float
+        See :func:`divisor_table`.
+    **lrn
+        size, alpha, beta, k (the paper's unless given).
+
+    Returns
+    -------
+    DataFrame
+        :func:`divisor_table`'s columns, one row per name.
+    """
     params = {**PAPER_LRN, **lrn}
-    rows = {}
-    for name, a in named_acts.items():
-        d = denominator(a, **params).flatten().double()
-        q = torch.quantile(d[torch.randperm(len(d))[:200_000]] if len(d) > 200_000 else d,
-                           torch.tensor([0.5, 0.99], dtype=torch.float64))
-        rows[name] = {"mean |activation|": float(a.abs().mean()),
-                      "denominator min": float(d.min()), "median": float(q[0]),
-                      "99th percentile": float(q[1]), "max": float(d.max())}
-    return pd.DataFrame(rows).T
+    alpha = params.pop("alpha")
+    return divisor_table({name: (a, alpha) for name, a in named_acts.items()}, threshold,
+                         **params)
 
 
-def conv1_activations(image: torch.Tensor, pixel_scale: float = 1.0, seed: int = 0
-                      ) -> torch.Tensor:
-    """conv1 + ReLU of a freshly initialised (He) full-size AlexNet on one image.
+def divisor_sentences(table: pd.DataFrame, threshold: float = THRESHOLD, acts: float = 0.05,
+                      **lrn) -> list[str]:
+    """One sentence per row of :func:`divisor_table`, saying whether LRN acts there.
 
-    ``pixel_scale=255`` feeds the normalised image multiplied by 255, the
-    scale of the mean-subtracted raw pixels the paper trained on.
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`divisor_table` or :func:`denominator_stats` (same ``threshold``).
+    threshold : float
+        The multiple of k ** beta that counts as normalised.
+    acts : float
+        LRN "acts" when at least this share of positions is normalised; below,
+        it "hardly acts", or is "the constant k^beta" when even the largest
+        divisor is within 1% of it.
+    **lrn
+        beta, k (the paper's unless given).
+
+    Returns
+    -------
+    list of str
+    """
+    params = {**PAPER_LRN, **lrn}
+    constant = params["k"] ** params["beta"]
+    share_col = f"share > {threshold:g} k^beta"
+    lines = []
+    for label, row in table.iterrows():
+        where = ", ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+        share = row[share_col]
+        if share >= acts:
+            verdict = "LRN acts"
+        elif row["max"] <= 1.01 * constant:
+            verdict = "the constant k^beta: LRN cannot act"
+        else:
+            verdict = "LRN hardly acts"
+        lines.append(f"{where}: {share:.1%} of positions divided by more than {threshold:g} x "
+                     f"k^beta = {threshold * constant:.3f} (median {row['median']:.3f}, "
+                     f"99th percentile {row['99th pct']:.3f}): {verdict}.")
+    return lines
+
+
+def plot_divisor_histograms(acts: Mapping[str, torch.Tensor], alphas: Mapping[str, float],
+                            threshold: float = THRESHOLD, bins: int = 60, **lrn):
+    """Histograms of the LRN divisor (log x and y), one panel per layer, one line per alpha.
+
+    Parameters
+    ----------
+    acts : mapping
+        ``layer -> activations`` (what the LRN layer receives).
+    alphas : mapping
+        ``label -> alpha``.
+    threshold : float
+        Marked with a dashed line at ``threshold * k ** beta``.
+    bins : int
+        Log-spaced bins between k ** beta and the largest divisor.
+    **lrn
+        size, beta, k (the paper's unless given).
+
+    Returns
+    -------
+    Figure
+    """
+    params = {**PAPER_LRN, **lrn}
+    params.pop("alpha")
+    constant = params["k"] ** params["beta"]
+    fig, axes = plt.subplots(1, len(acts), figsize=(5.5 * len(acts), 3.8), squeeze=False)
+    for ax, (layer, a) in zip(axes[0], acts.items()):
+        divisors = {label: denominator(a, alpha=alpha, **params).detach().cpu().flatten()
+                    .double().numpy() for label, alpha in alphas.items()}
+        top = max(float(d.max()) for d in divisors.values())
+        edges = np.geomspace(constant * 0.99, max(top, constant * 1.2) * 1.01, bins + 1)
+        for label, d in divisors.items():
+            ax.hist(d, bins=edges, weights=np.full(d.shape, 1.0 / d.size), histtype="step",
+                    linewidth=1.8, label=label)
+        ax.axvline(constant, color="grey", linewidth=1, label=f"k^beta = {constant:.3f}")
+        ax.axvline(threshold * constant, color="grey", linestyle="--", linewidth=1,
+                   label=f"{threshold:g} x k^beta")
+        ax.set(xscale="log", yscale="log", title=f"{layer}: what LRN divides each position by",
+               xlabel="divisor (k + alpha * sum a_j^2) ** beta",
+               ylabel="share of positions (log scale)")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def conv1_activations(images: torch.Tensor, pixels: str = "paper", init: str = "paper",
+                      seed: int = 0) -> torch.Tensor:
+    """conv1 + ReLU of a freshly initialised full-size AlexNet (227x227, one channel).
+
+    Parameters
+    ----------
+    images : Tensor
+        uint8 images, (H, W), (N, H, W) or (N, 1, H, W).
+    pixels : {"paper", "normalised"}
+        The paper's raw pixels minus the mean pixel, or the course's normalised ones
+        (:func:`input_scale` times smaller).
+    init : {"paper", "he"}
+        N(0, 0.01) weights (the paper's) or He. conv1's bias is 0 in both, so with the
+        same ``seed`` the two pixel scales give activations in the ratio
+        :func:`input_scale`.
+    seed : int
+        Seeds the weights.
+
+    Returns
+    -------
+    Tensor
+        (N, 96, 55, 55) activations, what the paper's first LRN receives.
     """
     from ..models import AlexNet
 
+    x = images.reshape(-1, 1, *images.shape[-2:])
     torch.manual_seed(seed)
-    net = AlexNet(in_channels=1)
+    net = AlexNet(in_channels=1, pixels=pixels, init=init).eval()
     with torch.no_grad():
-        x = net.prep(image.reshape(1, 1, *image.shape[-2:])) * pixel_scale
-        return net.features.act1(net.features.conv1(x.contiguous()))
+        return net.features.act1(net.features.conv1(net.prep(x).contiguous()))
 
 
 def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, channels=(0, 1, 2, 3),
                       title: str = "conv1 feature maps before and after LRN"):
-    """Three rows, one column per channel: the map before LRN, after LRN (each
-    with its own colour scale), and what each position was divided by
-    (before / after; blank where the unit is 0)."""
+    """Maps before and after LRN, and what each position was divided by.
+
+    Parameters
+    ----------
+    before, after : Tensor
+        (1, C, H, W) activations and LRN of them.
+    channels : sequence of int
+        One column per channel.
+    title : str
+
+    Returns
+    -------
+    Figure
+        Three rows: before LRN, after LRN (each with its own colour scale), and
+        ``before / after`` (blank where the unit is 0).
+    """
     ratio = torch.where(after != 0, before / after.where(after != 0, torch.ones_like(after)),
                         torch.full_like(after, float("nan")))
     rows = ((before, "before LRN", "viridis"), (after, "after LRN", "viridis"),
@@ -215,54 +457,194 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, channels=(0, 1,
     return fig
 
 
-def lrn_variants() -> dict[str, dict]:
-    """``run_variants`` variants: no normalisation, LRN (paper), BatchNorm."""
-    return {BASELINE: {}, "LRN (paper)": {"module__lrn": True},
-            "BatchNorm": {"module__batchnorm": True}}
-
-
-def _seed_by_seed(runs: pd.DataFrame, name: str) -> str:
-    """`` (seed by seed: -0.20 ± 0.40 over 2 seed(s); inside the noise)``: the error
-    change of ``name`` against the baseline, from paired test accuracies."""
-    d = paired_differences(runs, baseline=BASELINE).loc[name]
-    verdict = {"higher": f"{name} more accurate",
-               "lower": f"{name} less accurate"}.get(d["verdict"], d["verdict"])
-    change = format_mean_std(-d["diff_mean"] * 100, d["diff_std"] * 100, 2)
-    return f" (seed by seed: {change} over {int(d['seeds'])} seed(s); {verdict})"
-
-
-def lrn_claims(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[dict]:
-    """Rows for :func:`course_utils.experiment.claim_table`.
+def lrn_inputs(nets, X: torch.Tensor, layers: Mapping[str, str] | None = None,
+               batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """What the LRN layers of trained nets receive on a batch of images.
 
     Parameters
     ----------
-    summary : DataFrame
-        :func:`course_utils.experiment.summarize_runs` of the :func:`lrn_variants` runs.
-    runs : DataFrame, optional
-        The runs themselves (:func:`course_utils.experiment.run_variants`): adds each
-        error change seed by seed (:func:`course_utils.experiment.paired_differences`)
-        and whether it is inside the noise.
+    nets : net or iterable of nets
+        skorch nets (their ``module_``) or modules with ``features.norm1/norm2``;
+        the inputs of several nets are concatenated along the batch.
+    X : Tensor
+        Images as the nets take them (uint8 (N, 1, 28, 28)).
+    layers : mapping, optional
+        ``label -> layer name in features``; ``{"conv1": "norm1", "conv2": "norm2"}``.
+    batch_size : int
+
+    Returns
+    -------
+    dict
+        ``label -> float32 CPU tensor`` (N * nets, C, H, W), the ReLU outputs the
+        LRN layers divide.
     """
-    def err(name):
-        return 1 - summary.loc[name, "test_acc_mean"]
+    layers = dict(layers or {"conv1": "norm1", "conv2": "norm2"})
+    if hasattr(nets, "module_") or isinstance(nets, nn.Module):
+        nets = [nets]
+    nets = list(nets)
+    if not nets:
+        raise LRNError("lrn_inputs needs at least one net")
+    out: dict[str, list] = {label: [] for label in layers}
+    for net in nets:
+        module = getattr(net, "module_", net)
+        missing = [n for n in layers.values() if not hasattr(module.features, n)]
+        if missing:
+            raise LRNError(f"the net has no features.{', features.'.join(missing)}: "
+                           "train it with lrn=True (or batchnorm=True)")
+        device = next(module.parameters()).device
+        hooks = [getattr(module.features, name).register_forward_hook(
+                     lambda m, inp, outp, label=label: out[label].append(
+                         inp[0].detach().float().cpu().contiguous()))
+                 for label, name in layers.items()]
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                for i in range(0, len(X), batch_size):
+                    module(X[i:i + batch_size].to(device))
+        finally:
+            for h in hooks:
+                h.remove()
+            module.train(was_training)
+    return {label: torch.cat(parts) for label, parts in out.items()}
 
-    def change(name):
-        text = f"{(err(name) - err(BASELINE)) * 100:+.2f}"
-        return text + (_seed_by_seed(runs, name) if runs is not None else "")
 
-    none, with_lrn, bn = BASELINE, "LRN (paper)", "BatchNorm"
-    acc, std = summary["test_acc_mean"], summary["test_acc_std"]
+# --------------------------------------------------------------------------- the experiment
+
+def lrn_variants(alpha: float | None = None) -> dict[str, dict]:
+    """``run_variants`` variants: no normalisation, LRN, BatchNorm (after conv1 and conv2).
+
+    Parameters
+    ----------
+    alpha : float, optional
+        LRN's alpha; :func:`course_alpha` (the paper's alpha at the course's
+        input scale) by default.
+
+    Returns
+    -------
+    dict
+        ``{BASELINE: {}, WITH_LRN: {...}, BATCHNORM: {...}}``.
+    """
+    alpha = course_alpha() if alpha is None else float(alpha)
+    return {BASELINE: {}, WITH_LRN: {"module__lrn": True, "module__lrn_alpha": alpha},
+            BATCHNORM: {"module__batchnorm": True}}
+
+
+def _runs_only(runs: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy of ``runs`` without ``attrs``: with ``keep_nets`` the nets sit in
+    ``runs.attrs``, which pandas deep-copies on every operation (seconds per call)."""
+    saved = runs.attrs
+    runs.attrs = {}
+    try:
+        return runs.copy(deep=False)
+    finally:
+        runs.attrs = saved
+
+
+def paired_table(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFrame:
+    """Each variant minus :data:`BASELINE`, seed by seed, on each metric.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants`' table.
+    metrics : sequence of str
+
+    Returns
+    -------
+    DataFrame
+        :func:`course_utils.experiment.paired_differences` of every metric, one
+        below the other, indexed by (metric, variant).
+    """
+    runs = _runs_only(runs)
+    parts = [paired_differences(runs, BASELINE, m).drop(columns=["metric", "baseline"])
+             for m in metrics]
+    return pd.concat(parts, keys=list(metrics), names=["metric", "variant"])
+
+
+def _change(runs: pd.DataFrame, name: str, metric: str = "test_acc") -> tuple[str, str]:
+    """``("+0.40 ± 0.30 points over 3 seeds", verdict)``: ``name`` minus the baseline."""
+    d = paired_differences(runs, BASELINE, metric).loc[name]
+    text = (f"{format_mean_std(d['diff_mean'] * 100, d['diff_std'] * 100, 2)} points over "
+            f"{int(d['seeds'])} seed{'s' if d['seeds'] != 1 else ''}")
+    if not text.startswith("-"):
+        text = "+" + text
+    return text, d["verdict"]
+
+
+def lrn_claims(runs: pd.DataFrame) -> list[dict]:
+    """Rows for :func:`course_utils.experiment.claim_table`: the paper against our runs.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants` of :func:`lrn_variants`.
+
+    Returns
+    -------
+    list of dict
+        ``claim``, ``paper``, ``ours``: test error without / with LRN, the change in
+        test accuracy from LRN and from BatchNorm, and in the train-valid gap from LRN,
+        each as the mean ± std of the seed-by-seed differences with its verdict.
+    """
+    runs = _runs_only(runs)
+    err = runs.groupby("variant", sort=False)["test_acc"].agg(["mean", "std"])
+    missing = {BASELINE, WITH_LRN, BATCHNORM} - set(err.index)
+    if missing:
+        raise LRNError(f"runs lack variant(s) {sorted(missing)}: run lrn_variants()")
+
+    def error(name):
+        return format_mean_std((1 - err.loc[name, "mean"]) * 100, err.loc[name, "std"] * 100, 1)
+
+    def change(name, metric="test_acc"):
+        text, verdict = _change(runs, name, metric)
+        return f"{text}: {verdict}"
+
     return [
-        {"claim": "test error without / with LRN",
-         "paper": "CIFAR-10: 13% / 11%; ImageNet top-1 cut by 1.4 points, top-5 by 1.2",
-         "ours": f"{err(none):.1%} / {err(with_lrn):.1%} "
-                 f"(accuracy {format_mean_std(acc[none], std[none])}"
-                 f" / {format_mean_std(acc[with_lrn], std[with_lrn])})"},
-        {"claim": "error change from LRN (points)", "paper": "-2.0 (CIFAR-10), -1.4 (top-1)",
-         "ours": change(with_lrn)},
-        {"claim": "error change from BatchNorm instead (points)", "paper": "n/a (2015)",
-         "ours": change(bn)},
-        {"claim": "seconds per epoch: none / LRN / BatchNorm", "paper": "n/a",
-         "ours": " / ".join(f"{summary.loc[n, 'sec_per_epoch']:.2f}"
-                            for n in (none, with_lrn, bn))},
+        {"claim": "test error (%) without / with LRN",
+         "paper": "CIFAR-10: 13 / 11",
+         "ours": f"{error(BASELINE)} / {error(WITH_LRN)}"},
+        {"claim": "test accuracy change from LRN (points, seed by seed)",
+         "paper": "ImageNet: +1.4 top-1, +1.2 top-5 (error cut by 1.4 / 1.2 points); "
+                  "CIFAR-10: +2",
+         "ours": change(WITH_LRN)},
+        {"claim": "train-valid gap change from LRN (points, seed by seed)",
+         "paper": "LRN 'aids generalization' (no gap given)",
+         "ours": change(WITH_LRN, "gap")},
+        {"claim": "test accuracy change from BatchNorm instead (points, seed by seed)",
+         "paper": "n/a (BatchNorm is from 2015)",
+         "ours": change(BATCHNORM)},
     ]
+
+
+def lrn_verdict(runs: pd.DataFrame) -> str:
+    """What the runs say about LRN (and BatchNorm), in sentences built from the numbers.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`course_utils.experiment.run_variants` of :func:`lrn_variants`.
+
+    Returns
+    -------
+    str
+        "LRN's effect on test accuracy here is inside the noise (...)" or "LRN
+        raised/lowered test accuracy by ... points", the same for BatchNorm, and
+        the gap.
+    """
+    runs = _runs_only(runs)
+    lines = []
+    for name in (WITH_LRN, BATCHNORM):
+        text, verdict = _change(runs, name)
+        if verdict == "inside the noise":
+            lines.append(f"{name}'s effect on test accuracy here is inside the noise "
+                         f"({text}, against no normalisation).")
+        else:
+            lines.append(f"{name} {'raised' if verdict == 'higher' else 'lowered'} test "
+                         f"accuracy by {text.lstrip('+-')} (against no normalisation, "
+                         "outside the noise).")
+    text, verdict = _change(runs, WITH_LRN, "gap")
+    lines.append(f"LRN's change in the train-valid gap: {text}: "
+                 + {"higher": "more overfitting.", "lower": "less overfitting."}.get(
+                     verdict, "inside the noise."))
+    return "\n".join(lines)
