@@ -90,11 +90,14 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=3, variants=6,
                       batch_size=128, model=("SmallCNN", dict(width=16)),
                       settings=dict(width=16, depths=(3, 8), inits=("xavier",),
-                                    target_error=0.60, lrs=(0.01, 0.1), sweep_epochs=1,
+                                    target_error=0.60, lrs=(0.01, 0.03), sweep_epochs=1,
                                     bad_lr=0.5, dead_epochs=1, grad_depth=8, batch=256),
                       extra=[dict(name="learning-rate sweep", runs=12, epochs=1, train=1_000),
                              dict(name="dead ReLU (2 learning rates)", runs=2, epochs=1,
                                   train=1_000)],
+                      # pipeline checks; seeds 0-11, bf16 and float32, at either rate:
+                      # ReLU's final training error at most 0.83, its loss fell by at least
+                      # 0.115, tanh's final error at most 0.52
                       bounds=dict(relu_final_error=0.87, relu_loss_drop=0.05,
                                   best_final_error=0.65, dead_margin=0.1)),
         "quick": dict(train=10_000, valid=2_000, test=10_000, epochs=15, seeds=3, variants=6,
@@ -126,8 +129,10 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
              # BatchNorm on the small AlexNet, the variants interleaved seed by seed
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=2, variants=3,
                       batch_size=128, model=_small(channels=NARROW),
-                      # each variant's test accuracy, seeds 0-9, bf16 and float32: 0.31-0.55
-                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.25)),
+                      # each variant's test accuracy, seeds 0-11, bf16 and float32: 0.20-0.55;
+                      # the lowest mean of two consecutive seeds (LRN) 0.238: a pipeline
+                      # check above chance (0.10)
+                      settings=dict(channels=NARROW), bounds=dict(test_acc=0.18)),
         # seeds 0-2, 8 epochs, measured: test accuracy none 0.859 +- 0.001, LRN 0.853 +-
         # 0.004, BatchNorm 0.872 +- 0.005; the bound is the lowest mean - 4 std
         "quick": dict(train=12_000, valid=2_000, test=10_000, epochs=10, seeds=3, variants=3,
@@ -142,7 +147,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=2, variants=2,
                       batch_size=128, model=_small(channels=NARROW, input_size=99),
                       settings=dict(channels=NARROW, input_size=99, dropout=0.0),
-                      bounds=dict(test_acc=0.25)),
+                      # each variant's test accuracy, seeds 0-11, bf16 and float32: 0.53-0.68
+                      bounds=dict(test_acc=0.35)),
         # seeds 0-2 measured: test accuracy 0.882 +- 0.001 (z=3) and 0.878 +- 0.000 (z=2),
         # train - valid gap 0.111 +- 0.004 and 0.112 +- 0.003; bounds about mean - 4 std
         "quick": dict(train=8_000, valid=2_000, test=10_000, epochs=20, seeds=3, variants=2,
