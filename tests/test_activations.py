@@ -211,6 +211,11 @@ def test_figure1_runs_and_their_bounds():
     with pytest.raises(A.BoundError, match="test accuracy"):
         A.check_figure1(runs, {"test_acc": 1.01})
     assert A.check_figure1(runs, {}) == "no bound to check"
+    other = runs.assign(init="paper")  # only the bounded initialisation is checked
+    assert A.check_figure1(pd.concat([runs, other.assign(final_train_error=0.99)]),
+                           {"relu_final_error": worst}).startswith("ok: ")
+    with pytest.raises(A.ActivationError, match="no runs"):
+        A.check_figure1(other, {})
     fig = A.plot_figure1(runs, 0.9)
     assert len(fig.axes) == 2
 
