@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.data import STD
-from course_utils.experiment import paired_differences
+from course_utils.experiment import _SharedNets, paired_differences
 from course_utils.layers import LocalResponseNorm
 from course_utils.lessons import ch02_lrn as L
 from course_utils.models import AlexNetSmall
@@ -242,7 +242,8 @@ class _NoCopy:
 
 def _runs(accs: dict, gaps: dict | None = None, nets: bool = True) -> pd.DataFrame:
     """A run table: ``{variant: [test_acc of seed 0, 1, ...]}``, seed-major like
-    run_variants, optionally with (un-copyable) nets in attrs."""
+    run_variants, optionally with (un-copyable) nets in attrs, held as run_variants
+    holds them."""
     gaps = gaps or {}
     seeds = range(len(next(iter(accs.values()))))
     runs = pd.DataFrame([{"variant": v, "seed": s, "test_acc": accs[v][s], "valid_acc": accs[v][s],
@@ -250,7 +251,7 @@ def _runs(accs: dict, gaps: dict | None = None, nets: bool = True) -> pd.DataFra
                           "gap": gaps.get(v, [0.02] * len(accs[v]))[s], "sec_per_epoch": 1.5}
                          for s in seeds for v in accs])
     if nets:
-        runs.attrs["nets"] = {(v, s): _NoCopy() for s in seeds for v in accs}
+        runs.attrs["nets"] = _SharedNets({(v, s): _NoCopy() for s in seeds for v in accs})
     return runs
 
 

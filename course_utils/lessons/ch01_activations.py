@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..config import CourseError
+from ..experiment import mean_std
 from ..models import ACTIVATIONS, SmallCNN
 from ..training import make_classifier
 
@@ -403,11 +404,6 @@ def figure1_runs(X, y, X_test, y_test, lrs: Mapping[str, float], max_epochs: int
     return pd.DataFrame(rows)
 
 
-def _mean_std(values) -> tuple[float, float]:
-    v = np.asarray(values, float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-
-
 def speed_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (depth, init, activation): its learning rate, how many seeds reached the
     target, mean and std over seeds of the epochs and seconds to the target (over
@@ -419,8 +415,8 @@ def speed_summary(runs: pd.DataFrame) -> pd.DataFrame:
                "reached": f"{int(reached.sum())}/{len(g)}"}
         for col in ("epochs_to_target", "seconds_to_target", "final_train_error", "test_acc"):
             vals = g.loc[reached, col] if col.endswith("to_target") else g[col]
-            m, sd = _mean_std(vals) if len(vals) else (float("nan"), float("nan"))
-            row[f"{col}_mean"], row[f"{col}_std"] = m, sd
+            stats = mean_std(vals)
+            row[f"{col}_mean"], row[f"{col}_std"] = stats["mean"], stats["std"]
         rows.append(row)
     return pd.DataFrame(rows).set_index(["depth", "init", "activation"])
 
@@ -447,19 +443,19 @@ def slowdown_table(runs: pd.DataFrame, reference: str = "relu", noise_z: float =
             both = r.notna() & o.notna()
             ratio = (o[both] / r[both]).to_numpy()
             diff = (o[both] - r[both]).to_numpy()
-            m, sd = _mean_std(ratio) if len(ratio) else (float("nan"), float("nan"))
+            stats = mean_std(ratio)
             if o.isna().all():
                 verdict = "never reached" if r.notna().any() else "neither reached"
             elif len(diff) < 2:
                 verdict = "inside the noise"
             else:
-                dm, dsd = _mean_std(diff)
-                se = dsd / np.sqrt(len(diff))
+                d = mean_std(diff)
+                dm, se = d["mean"], d["std"] / np.sqrt(len(diff))
                 verdict = ("inside the noise" if not abs(dm) > noise_z * se
                            else "slower" if dm > 0 else "faster")
             rows.append({"depth": depth, "init": init, "activation": name,
                          "reference": reference, "paired seeds": int(both.sum()),
-                         "ratio_mean": m, "ratio_std": sd,
+                         "ratio_mean": stats["mean"], "ratio_std": stats["std"],
                          "ratio per seed": ", ".join(f"{x:.2f}" for x in ratio),
                          "verdict": verdict})
     return pd.DataFrame(rows).set_index(["depth", "init", "activation"])

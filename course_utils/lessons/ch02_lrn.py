@@ -530,17 +530,6 @@ def lrn_variants(alpha: float | None = None) -> dict[str, dict]:
             BATCHNORM: {"module__batchnorm": True}}
 
 
-def _runs_only(runs: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy of ``runs`` without ``attrs``: with ``keep_nets`` the nets sit in
-    ``runs.attrs``, which pandas deep-copies on every operation (seconds per call)."""
-    saved = runs.attrs
-    runs.attrs = {}
-    try:
-        return runs.copy(deep=False)
-    finally:
-        runs.attrs = saved
-
-
 def paired_table(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFrame:
     """Each variant minus :data:`BASELINE`, seed by seed, on each metric.
 
@@ -556,7 +545,6 @@ def paired_table(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFram
         :func:`course_utils.experiment.paired_differences` of every metric, one
         below the other, indexed by (metric, variant).
     """
-    runs = _runs_only(runs)
     parts = [paired_differences(runs, BASELINE, m).drop(columns=["metric", "baseline"])
              for m in metrics]
     return pd.concat(parts, keys=list(metrics), names=["metric", "variant"])
@@ -587,7 +575,6 @@ def lrn_claims(runs: pd.DataFrame) -> list[dict]:
         test accuracy from LRN and from BatchNorm, and in the train-valid gap from LRN,
         each as the mean ± std of the seed-by-seed differences with its verdict.
     """
-    runs = _runs_only(runs)
     err = runs.groupby("variant", sort=False)["test_acc"].agg(["mean", "std"])
     missing = {BASELINE, WITH_LRN, BATCHNORM} - set(err.index)
     if missing:
@@ -632,7 +619,6 @@ def lrn_verdict(runs: pd.DataFrame) -> str:
         raised/lowered test accuracy by ... points", the same for BatchNorm, and
         the gap.
     """
-    runs = _runs_only(runs)
     lines = []
     for name in (WITH_LRN, BATCHNORM):
         text, verdict = _change(runs, name)
