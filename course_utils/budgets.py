@@ -177,8 +177,11 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       # 0.16-0.44 (3 epochs of 8 steps learn little), the validation loss
                       # fell by 0.018-0.33 below epoch 1's
                       bounds=dict(test_acc=0.13, valid_loss_drop=0.005)),
-        "quick": dict(train=20_000, valid=2_000, test=10_000, epochs=6, seeds=1, variants=1,
-                      batch_size=128, model=_small(), bounds=dict(test_acc=0.85)),
+        # quick: all 50,000 training images for 8 epochs, make_classifier's recipe (Adam 1e-3,
+        # cosine, batch 128): 0.908 test accuracy in 493 s of training, seed 0, bf16
+        # (shared/reference/measurements.md); the bound is the issue's 0.90
+        "quick": dict(train=None, valid=10_000, test=None, epochs=8, seeds=1, variants=1,
+                      batch_size=128, model=_small(), bounds=dict(test_acc=0.90)),
         "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=1, variants=1,
                      batch_size=128, model=_small(), bounds=dict(test_acc=0.92)),
     },

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["as_numpy", "plot_class_balance", "plot_class_samples", "plot_confusion_matrix",
+__all__ = ["as_numpy", "format_probability", "plot_class_balance", "plot_class_samples", "plot_confusion_matrix",
            "plot_curves", "plot_history", "plot_misclassified"]
 
 
@@ -63,23 +63,35 @@ def plot_confusion_matrix(y_true, y_pred, classes: Sequence[str], normalize: boo
     return fig
 
 
+def format_probability(p: float) -> str:
+    """A probability with the digits that tell it apart: ``0.734``, ``0.9987``,
+    ``1 - 3e-06`` (rather than a rounded ``1.00``)."""
+    p = float(p)
+    if p >= 0.9995:
+        return f"1 - {1 - p:.0e}" if p < 1 else "1"
+    if p >= 0.995:
+        return f"{p:.4f}"
+    return f"{p:.3f}"
+
+
 def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n: int = 12,
-                       cols: int = 6, title: str = "Misclassified test images"):
+                       cols: int = 4, title: str = "Misclassified test images"):
     """A gallery of the most confidently wrong predictions, each captioned with
-    the true label, the predicted label and its probability (and the true
-    label's probability).
+    the true label and its probability, and the predicted label and its
+    probability (:func:`format_probability`).
     """
     y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
     wrong = np.flatnonzero(y_true != y_pred)
-    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]])][:n]
+    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]], kind="stable")][:n]
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 3.1 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
         ax.imshow(_image(images[i]), cmap="gray_r")
-        ax.set_title(f"true: {classes[y_true[i]]} ({proba[i, y_true[i]]:.2f})\n"
-                     f"pred: {classes[y_pred[i]]} ({proba[i, y_pred[i]]:.2f})", fontsize=8)
+        ax.set_title(f"true: {classes[y_true[i]]} (p = {format_probability(proba[i, y_true[i]])})\n"
+                     f"pred: {classes[y_pred[i]]} (p = {format_probability(proba[i, y_pred[i]])})",
+                     fontsize=9)
     if len(wrong) == 0:
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     fig.suptitle(f"{title} (true / predicted, with probabilities)")

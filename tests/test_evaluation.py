@@ -1,4 +1,8 @@
-"""Notebook 05's helpers: budget and bounds, measuring, reports, save/load, one-image prediction."""
+"""Notebook 05's helpers: budget and bounds, measuring, reports, save/load, one-image prediction;
+and the classifier the notebook writes out, against make_classifier."""
+import ast
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,25 +16,29 @@ from course_utils.experiment import RunResult
 from course_utils.lessons.ch05_skorch import (AccuracyBoundError, EvaluationError, budget_note,
                                               callback_table, check_learning,
                                               check_test_accuracy, classification_table,
-                                              measure, predict_one, save_and_reload)
+                                              confusion_note, gallery_note, measure,
+                                              predict_one, save_and_reload, top_confusions)
+from course_utils.plots import format_probability
 from course_utils.models import AlexNetSmall
 from course_utils.training import accuracy, make_classifier
 
 
-def test_quick_budget_trains_more_than_the_profile():
+def test_quick_budget_trains_on_all_images():
     quick = budget("05", "quick")
-    assert quick.train == 20_000 and quick.epochs == 6 and quick.bounds["test_acc"] == 0.85
+    assert quick.train is None and quick.epochs == 8 and quick.bounds["test_acc"] == 0.90
     smoke, full = budget("05", "smoke"), budget("05", "full")
     assert smoke.train == 1_000 and smoke.epochs == 3
     assert full.bounds["test_acc"] == 0.92 and full.train is None
-    assert "20,000 training images" in budget_note(quick)
-    assert "all 50,000 training images" in budget_note(full)
+    assert "1,000 training images" in budget_note(smoke)
+    assert "all 50,000 training images" in budget_note(quick)
     # every bound is a real check: above chance (0.10) by a margin
     assert 0.1 < smoke.bounds["test_acc"] < quick.bounds["test_acc"] < full.bounds["test_acc"]
 
 
 def test_bounds_are_checked_per_budget():
-    assert "0.8600 >= 0.85" in check_test_accuracy(0.86, budget("05", "quick"))
+    assert "0.9100 >= 0.9" in check_test_accuracy(0.91, budget("05", "quick"))
+    with pytest.raises(AccuracyBoundError, match="below the quick profile's bound 0.9"):
+        check_test_accuracy(0.89, budget("05", "quick"))
     with pytest.raises(AccuracyBoundError, match="below the full profile's bound 0.92"):
         check_test_accuracy(0.91, budget("05", "full"))
     with pytest.raises(AccuracyBoundError):
@@ -124,3 +132,84 @@ def test_predict_one_ranks_the_classes():
     assert predict_one(net, X[0, 0], CLASSES).equals(predict_one(net, X[0], CLASSES))
     with pytest.raises(EvaluationError, match="one image"):
         predict_one(net, X[:2], CLASSES)
+
+
+def test_top_confusions_count_the_off_diagonal_pairs():
+    classes = ["a", "b", "c"]
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([1, 1, 2, 0, 0, 1, 2, 2, 1, 2])
+    t = top_confusions(y_true, torch.from_numpy(y_pred), classes, n=5)
+    assert list(zip(t["true"], t["predicted as"], t["count"])) == [
+        ("a", "b", 2), ("a", "c", 1), ("b", "a", 1), ("c", "b", 1)]
+    assert t["share of the true class"].iloc[0] == 0.5
+    assert t["share of all mistakes"].sum() == pytest.approx(1.0)
+    note = confusion_note(t, n=2)
+    assert note.startswith("the 2 most frequent mistakes: a taken for b (2 images, 50.0% of the a")
+    assert "Together they are 60.0% of all mistakes." in note
+    assert confusion_note(top_confusions(y_true, y_true, classes)) == "no test image was misclassified"
+    with pytest.raises(EvaluationError, match="labels but"):
+        top_confusions(y_true, y_pred[:-1], classes)
+
+
+def test_gallery_note_counts_the_most_confident_mistakes():
+    classes = ["a", "b", "c"]
+    y_true = np.array([0, 0, 1, 2, 2])
+    y_pred = np.array([1, 1, 1, 0, 2])
+    proba = np.array([[0.1, 0.9, 0.0], [0.2, 0.7, 0.1], [0, 1, 0], [0.6, 0.1, 0.3], [0, 0, 1]])
+    assert gallery_note(y_true, y_pred, proba, classes, n=3) == (
+        "the gallery's 3 mistakes (true -> predicted): a -> b x2, c -> a; the net gave each "
+        "wrong class a probability of at least 0.600")
+    assert "a -> b; " in gallery_note(y_true, y_pred, proba, classes, n=1)
+    assert gallery_note(y_true, y_true, proba, classes).startswith("the gallery is empty")
+
+
+def test_probabilities_keep_their_informative_digits():
+    assert format_probability(0.7341) == "0.734"
+    assert format_probability(0.9987) == "0.9987"
+    assert format_probability(1 - 3e-6) == "1 - 3e-06"
+    assert format_probability(1.0) == "1"
+
+
+NOTEBOOK_05 = Path(__file__).resolve().parent.parent / "notebooks" / "05_training_with_skorch.ipynb"
+WRITTEN_OUT = "# The classifier, written out"
+
+
+def _written_out_classifier(namespace: dict):
+    """Run notebook 05's "classifier, written out" cell after the imports of the cells above
+    it, with ``namespace`` standing in for the notebook's variables."""
+    code = ["".join(c["source"]) for c in json.loads(NOTEBOOK_05.read_text())["cells"]
+            if c["cell_type"] == "code"]
+    found = [i for i, src in enumerate(code) if src.startswith(WRITTEN_OUT)]
+    assert len(found) == 1, f"{NOTEBOOK_05.name}: {len(found)} cells start with {WRITTEN_OUT!r}"
+    for src in code[:found[0]]:
+        imports = [n for n in ast.parse(src).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(imports, type_ignores=[]), NOTEBOOK_05.name, "exec"), namespace)
+    namespace.update(namespace.pop("_given"))
+    exec(compile(code[found[0]], NOTEBOOK_05.name, "exec"), namespace)
+    return namespace["net"]
+
+
+def test_the_notebooks_classifier_trains_like_make_classifier(tmp_path, monkeypatch):
+    """The net notebook 05 writes out is make_classifier's: same callbacks, same history."""
+    monkeypatch.setenv("COURSE_PROGRESS", "0")
+    X, y = random_batch(120, seed=4)
+    splits = SimpleNamespace(X_train=X[:90], y_train=y[:90], X_valid=X[90:], y_valid=y[90:])
+    b = SimpleNamespace(epochs=3, batch_size=32)
+    net = _written_out_classifier({"_given": dict(b=b, splits=splits, device="cpu", SEED=7,
+                                                  BUILD_DIR=tmp_path)})
+    ours = make_classifier(AlexNetSmall, valid=(splits.X_valid, splits.y_valid),
+                           max_epochs=b.epochs, batch_size=b.batch_size, seed=7, device="cpu",
+                           progress=False, checkpoint_root=tmp_path / "mc", verbose=0)
+    assert [n for n, _ in net.callbacks] == [n for n, _ in ours.callbacks]
+    net.set_params(verbose=0)
+    net.fit(splits.X_train, splits.y_train)
+    ours.fit(splits.X_train, splits.y_train)
+    for key in ("train_loss", "valid_loss", "valid_acc", "train_acc", "event_lr"):
+        assert net.history[:, key] == ours.history[:, key], key
+    assert (tmp_path / "checkpoints" / "05" / "params.pt").exists()
+    # a different seed gives a different history, so the comparison can fail
+    other = make_classifier(AlexNetSmall, valid=(splits.X_valid, splits.y_valid),
+                            max_epochs=b.epochs, batch_size=b.batch_size, seed=8, device="cpu",
+                            progress=False, checkpoint_root=tmp_path / "mc", verbose=0)
+    other.fit(splits.X_train, splits.y_train)
+    assert other.history[:, "train_loss"] != ours.history[:, "train_loss"]

@@ -31,6 +31,9 @@ WRONG = {
     "04-1": 0.5,
     "04-2": [223, 227],
     "04-3": 0.94,
+    "05-1": 390,
+    "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
+    "05-3": 5e-4,
 }
 IDS = list(EXERCISES)
 NUMBER_IDS = [i for i in IDS if EXERCISES[i].expects.startswith("a number")]
@@ -56,7 +59,7 @@ def _is_function_exercise(exercise_id):
 
 def test_every_exercise_has_a_wrong_answer_here():
     assert set(WRONG) == set(EXERCISES)
-    assert NUMBER_IDS == ["01-2", "02-1", "02-3", "04-1", "04-3"]
+    assert NUMBER_IDS == ["01-2", "02-1", "02-3", "04-1", "04-3", "05-3"]
     assert IDS == sorted(IDS)
 
 
@@ -110,7 +113,7 @@ def test_numbers_may_be_numpy_or_tensors(capsys):
 
 
 def test_unknown_id_lists_the_known_ones():
-    for call in (lambda: check("05-1", 1), lambda: solution("4-1"), lambda: check(None, 1)):
+    for call in (lambda: check("99-1", 1), lambda: solution("4-1"), lambda: check(None, 1)):
         with pytest.raises(ExerciseError) as info:
             call()
         assert all(i in str(info.value) for i in IDS)
@@ -269,3 +272,16 @@ def test_importing_the_module_stays_light():
             "print(sorted(m for m in ('torchinfo', 'pandas', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_references_of_notebook_05(capsys):
+    assert _quiet_solution("05-1") == math.ceil(50_000 / 128)
+    smoothed_ce = _quiet_solution("05-2")
+    logits, target = torch.randn(8, 10, dtype=torch.float64), torch.randint(0, 10, (8,))
+    for eps in (0.0, 0.1, 1.0):
+        expected = torch.nn.functional.cross_entropy(logits, target, label_smoothing=eps)
+        assert torch.allclose(smoothed_ce(logits, target, eps), expected)
+    assert _quiet_solution("05-3") == pytest.approx(1e-3 * (1 + math.cos(math.pi * 3 / 8)) / 2)
+    # the common mistakes get their own hint
+    assert "one more, smaller batch" in _checked(capsys, "05-1", 390)[1]
+    assert "epoch 4's rate" in _checked(capsys, "05-3", 5e-4)[1]

@@ -26,8 +26,9 @@ from ..plots import as_numpy
 from ..training import make_classifier
 
 __all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
-           "check_learning", "check_test_accuracy", "classification_table", "measure",
-           "plot_prediction", "predict_one", "save_and_reload"]
+           "check_learning", "check_test_accuracy", "classification_table", "confusion_note",
+           "gallery_note", "measure", "plot_prediction", "predict_one", "save_and_reload",
+           "top_confusions"]
 
 
 class AccuracyBoundError(CourseError, AssertionError):
@@ -162,6 +163,64 @@ def classification_table(y_true, y_pred, classes) -> pd.DataFrame:
     table = table.round(3)
     table["support"] = table["support"].astype(int)
     return table
+
+
+def top_confusions(y_true, y_pred, classes, n: int = 5) -> pd.DataFrame:
+    """The ``n`` most frequent mistakes, as (true class, predicted class) pairs.
+
+    Columns: ``count`` (test images), ``share of the true class`` (the pair's
+    count over the true class's images) and ``share of all mistakes``.
+    """
+    y_true, y_pred = as_numpy(y_true), as_numpy(y_pred)
+    if len(y_true) != len(y_pred):
+        raise EvaluationError(f"{len(y_true)} labels but {len(y_pred)} predictions")
+    k = len(classes)
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    np.fill_diagonal(counts, 0)
+    total_wrong = max(int(counts.sum()), 1)
+    per_class = np.bincount(y_true, minlength=k)
+    order = np.argsort(-counts, axis=None, kind="stable")[:n]
+    rows = []
+    for flat in order:
+        t, p = divmod(int(flat), k)
+        if counts[t, p] == 0:
+            break
+        rows.append({"true": classes[t], "predicted as": classes[p], "count": int(counts[t, p]),
+                     "share of the true class": round(counts[t, p] / max(per_class[t], 1), 3),
+                     "share of all mistakes": round(counts[t, p] / total_wrong, 3)})
+    return pd.DataFrame(rows, columns=["true", "predicted as", "count", "share of the true class",
+                                       "share of all mistakes"])
+
+
+def confusion_note(table: pd.DataFrame, n: int = 3) -> str:
+    """The top rows of :func:`top_confusions` in words, with their figures."""
+    if table.empty:
+        return "no test image was misclassified"
+    parts = [f"{r['true']} taken for {r['predicted as']} ({r['count']} images, "
+             f"{r['share of the true class']:.1%} of the {r['true']} images)"
+             for _, r in table.head(n).iterrows()]
+    share = table.head(n)["share of all mistakes"].sum()
+    return (f"the {len(parts)} most frequent mistakes: " + "; ".join(parts)
+            + f". Together they are {share:.1%} of all mistakes.")
+
+
+def gallery_note(y_true, y_pred, proba, classes, n: int = 12) -> str:
+    """What the gallery of :func:`course_utils.plots.plot_misclassified` shows:
+    the (true -> predicted) pairs among its ``n`` most confident mistakes, counted."""
+    from collections import Counter
+
+    y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
+    wrong = np.flatnonzero(y_true != y_pred)
+    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]], kind="stable")][:n]
+    if len(wrong) == 0:
+        return "the gallery is empty: no test image was misclassified"
+    pairs = Counter((classes[y_true[i]], classes[y_pred[i]]) for i in wrong)
+    listed = ", ".join(f"{t} -> {p}" + (f" x{c}" if c > 1 else "")
+                       for (t, p), c in pairs.most_common())
+    lowest = float(proba[wrong, y_pred[wrong]].min())
+    return (f"the gallery's {len(wrong)} mistakes (true -> predicted): {listed}; the net gave "
+            f"each wrong class a probability of at least {lowest:.3f}")
 
 
 def save_and_reload(net, folder: str | Path, module=AlexNetSmall, **kwargs):
