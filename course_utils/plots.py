@@ -65,8 +65,10 @@ def plot_confusion_matrix(y_true, y_pred, classes: Sequence[str], normalize: boo
 
 def format_probability(p: float) -> str:
     """A probability with the digits that tell it apart: ``0.734``, ``0.9987``,
-    ``1 - 3e-06`` (rather than a rounded ``1.00``)."""
+    ``1 - 3e-06`` and ``2e-05`` (rather than a rounded ``1.00`` and ``0.00``)."""
     p = float(p)
+    if p < 0.0005:
+        return f"{p:.0e}" if p > 0 else "0"
     if p >= 0.9995:
         return f"1 - {1 - p:.0e}" if p < 1 else "1"
     if p >= 0.995:

@@ -168,6 +168,7 @@ def test_probabilities_keep_their_informative_digits():
     assert format_probability(0.9987) == "0.9987"
     assert format_probability(1 - 3e-6) == "1 - 3e-06"
     assert format_probability(1.0) == "1"
+    assert format_probability(2e-5) == "2e-05" and format_probability(0.0) == "0"
 
 
 NOTEBOOK_05 = Path(__file__).resolve().parent.parent / "notebooks" / "05_training_with_skorch.ipynb"

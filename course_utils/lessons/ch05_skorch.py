@@ -22,7 +22,7 @@ import torch
 from ..config import CourseError
 from ..experiment import RunResult, train_variant
 from ..models import AlexNetSmall
-from ..plots import as_numpy
+from ..plots import as_numpy, format_probability
 from ..training import make_classifier
 
 __all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
@@ -218,9 +218,9 @@ def gallery_note(y_true, y_pred, proba, classes, n: int = 12) -> str:
     pairs = Counter((classes[y_true[i]], classes[y_pred[i]]) for i in wrong)
     listed = ", ".join(f"{t} -> {p}" + (f" x{c}" if c > 1 else "")
                        for (t, p), c in pairs.most_common())
-    lowest = float(proba[wrong, y_pred[wrong]].min())
+    lowest = format_probability(proba[wrong, y_pred[wrong]].min())
     return (f"the gallery's {len(wrong)} mistakes (true -> predicted): {listed}; the net gave "
-            f"each wrong class a probability of at least {lowest:.3f}")
+            f"each wrong class a probability of at least {lowest}")
 
 
 def save_and_reload(net, folder: str | Path, module=AlexNetSmall, **kwargs):
@@ -244,7 +244,8 @@ def save_and_reload(net, folder: str | Path, module=AlexNetSmall, **kwargs):
 
 def predict_one(net, image, classes, top: int = 3) -> pd.DataFrame:
     """Class probabilities for one image of shape (1, 28, 28) or (28, 28),
-    the ``top`` most likely first."""
+    the ``top`` most likely first, unrounded (a confident net gives the runners-up
+    probabilities like 1e-06, which rounding would show as 0)."""
     x = torch.as_tensor(image)
     if x.dim() == 2:
         x = x.unsqueeze(0)
@@ -254,7 +255,7 @@ def predict_one(net, image, classes, top: int = 3) -> pd.DataFrame:
     proba = net.predict_proba(x.unsqueeze(0))[0]
     order = np.argsort(-proba)[:top]
     return pd.DataFrame({"class": [classes[i] for i in order],
-                         "probability": proba[order].round(4)},
+                         "probability": proba[order]},
                         index=pd.Index(range(1, len(order) + 1), name="rank"))
 
 
