@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["as_numpy", "format_probability", "plot_class_balance", "plot_class_samples", "plot_confusion_matrix",
-           "plot_curves", "plot_history", "plot_misclassified"]
+__all__ = ["as_numpy", "format_probability", "most_confident_mistakes", "plot_class_balance",
+           "plot_class_samples", "plot_confusion_matrix", "plot_curves", "plot_history",
+           "plot_misclassified"]
 
 
 def as_numpy(a) -> np.ndarray:
@@ -76,6 +77,14 @@ def format_probability(p: float) -> str:
     return f"{p:.3f}"
 
 
+def most_confident_mistakes(y_true, y_pred, proba, n: int = 12) -> np.ndarray:
+    """Indices of the ``n`` misclassified images whose wrong class got the highest
+    probability, most confident first (ties keep the images' order)."""
+    y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
+    wrong = np.flatnonzero(y_true != y_pred)
+    return wrong[np.argsort(-proba[wrong, y_pred[wrong]], kind="stable")][:n]
+
+
 def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n: int = 12,
                        cols: int = 4, title: str = "Misclassified test images"):
     """A gallery of the most confidently wrong predictions, each captioned with
@@ -83,8 +92,7 @@ def plot_misclassified(images, y_true, y_pred, proba, classes: Sequence[str], n:
     probability (:func:`format_probability`).
     """
     y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
-    wrong = np.flatnonzero(y_true != y_pred)
-    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]], kind="stable")][:n]
+    wrong = most_confident_mistakes(y_true, y_pred, proba, n)
     rows = max(1, int(np.ceil(len(wrong) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 3.1 * rows), squeeze=False)
     for ax in axes.flat:

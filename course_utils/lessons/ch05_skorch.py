@@ -12,6 +12,7 @@ How much 05 trains, and its bounds, are row "05" of :mod:`course_utils.budgets`.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Mapping
 
@@ -22,7 +23,7 @@ import torch
 from ..config import CourseError
 from ..experiment import RunResult, train_variant
 from ..models import AlexNetSmall
-from ..plots import as_numpy, format_probability
+from ..plots import as_numpy, format_probability, most_confident_mistakes
 from ..training import make_classifier
 
 __all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
@@ -174,9 +175,10 @@ def top_confusions(y_true, y_pred, classes, n: int = 5) -> pd.DataFrame:
     y_true, y_pred = as_numpy(y_true), as_numpy(y_pred)
     if len(y_true) != len(y_pred):
         raise EvaluationError(f"{len(y_true)} labels but {len(y_pred)} predictions")
+    from sklearn.metrics import confusion_matrix
+
     k = len(classes)
-    counts = np.zeros((k, k), dtype=np.int64)
-    np.add.at(counts, (y_true, y_pred), 1)
+    counts = confusion_matrix(y_true, y_pred, labels=range(k))  # as plot_confusion_matrix
     np.fill_diagonal(counts, 0)
     total_wrong = max(int(counts.sum()), 1)
     per_class = np.bincount(y_true, minlength=k)
@@ -208,11 +210,8 @@ def confusion_note(table: pd.DataFrame, n: int = 3) -> str:
 def gallery_note(y_true, y_pred, proba, classes, n: int = 12) -> str:
     """What the gallery of :func:`course_utils.plots.plot_misclassified` shows:
     the (true -> predicted) pairs among its ``n`` most confident mistakes, counted."""
-    from collections import Counter
-
     y_true, y_pred, proba = as_numpy(y_true), as_numpy(y_pred), as_numpy(proba)
-    wrong = np.flatnonzero(y_true != y_pred)
-    wrong = wrong[np.argsort(-proba[wrong, y_pred[wrong]], kind="stable")][:n]
+    wrong = most_confident_mistakes(y_true, y_pred, proba, n)
     if len(wrong) == 0:
         return "the gallery is empty: no test image was misclassified"
     pairs = Counter((classes[y_true[i]], classes[y_pred[i]]) for i in wrong)
