@@ -110,6 +110,10 @@ class AlexNet(nn.Module):
         activation: "relu" (the paper), "tanh" or "sigmoid".
         init: "he" (He for convolutions, Xavier for linear layers, zero biases)
             or "paper" (N(0, 0.01) weights, bias 1 in conv2, conv4, conv5, fc6, fc7).
+        head_std: if given, the output layer (fc8) starts from N(0, head_std) weights
+            and a zero bias instead: with a small value (0.01) every logit starts near
+            0, so the first loss is near ln(num_classes) (notebook 07). None: the
+            ``init`` scheme's.
         input_size, hidden: image side and width of fc6/fc7.
         pixels: "normalised" (mean 0, std 1: the course's default) or "paper"
             (raw 0-255 pixels minus the mean pixel, the scale the paper trained on).
@@ -123,7 +127,8 @@ class AlexNet(nn.Module):
                  pool_kernel: int = 3, pool_stride: int = 2,
                  channels: Sequence[int] = PAPER_CHANNELS, activation: str = "relu",
                  init: str = "he", input_size: int = 227, hidden: int = 4096,
-                 pixels: str = "normalised", lrn_alpha: float = 1e-4):
+                 pixels: str = "normalised", lrn_alpha: float = 1e-4,
+                 head_std: float | None = None):
         super().__init__()
         if pixels not in PIXEL_SCALES:
             raise ValueError(f"pixels must be one of {PIXEL_SCALES}, got {pixels!r}")
@@ -137,6 +142,10 @@ class AlexNet(nn.Module):
             raise ValueError(f"channels needs five filter counts, got {len(channels)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if head_std is not None and (isinstance(head_std, bool)
+                                     or not isinstance(head_std, (int, float))
+                                     or not 0.0 < head_std < float("inf")):
+            raise ValueError(f"head_std must be a positive number or None, got {head_std!r}")
         groups = 2 if two_tower else 1
         if two_tower and any(c % 2 for c in channels):
             raise ValueError("two_tower needs an even number of filters in every convolution")
@@ -172,6 +181,9 @@ class AlexNet(nn.Module):
             ("fc8", nn.Linear(hidden, num_classes)),  # plain linear logits
         ]))
         initialize(self, init)
+        if head_std is not None:
+            nn.init.normal_(self.classifier.fc8.weight, 0.0, float(head_std))
+            nn.init.zeros_(self.classifier.fc8.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.flatten(self.features(self.prep(x))))
