@@ -35,9 +35,10 @@ from ..models import AlexNet
 from ..training import (LinearWarmup, Throughput, best_epoch, images_per_second,
                         make_classifier, train_seconds)
 
-__all__ = ["RECIPES", "Recipe", "RecipeError", "check_budget", "check_full_result",
-           "check_pipeline", "check_results", "get_recipe", "learning_rates",
-           "make_recipe", "plan_note", "plot_recipes", "recipe_table", "results_table"]
+__all__ = ["RECIPES", "Recipe", "RecipeError", "chance_note", "check_budget",
+           "check_full_result", "check_pipeline", "check_results", "get_recipe",
+           "initial_losses", "learning_rates", "make_recipe", "plan_note", "plot_first_steps",
+           "plot_recipes", "recipe_table", "results_table", "step_losses"]
 
 
 class RecipeError(CourseError, ValueError):
@@ -115,6 +116,11 @@ def plan_note(b, device: str | torch.device) -> str:
         train = "all training images" if b.train is None else f"{b.train:,} training images"
         return (f"Full training: {b.epochs} epochs on {train}, batch {b.batch_size}, "
                 f"on {device}.")
+    if "test_acc" in b.bounds:
+        return (f"A short real training on the CPU: {steps} steps on {b.train_images:,} "
+                f"images ({b.epochs} epoch(s), batch {b.batch_size}) on {device}, enough to "
+                "learn well above chance, far from trained. The real run (all 50,000 images, "
+                "both recipes, 3 seeds) needs a GPU: COURSE_PROFILE=full on a CUDA machine.")
     return (f"Pipeline check only: {steps} training steps on {b.train_images:,} images "
             f"({b.epochs} epoch(s), batch {b.batch_size}) on {device}. "
             "The accuracies below mean nothing; full training needs a GPU "
@@ -207,7 +213,8 @@ def results_table(nets: dict, test_accs: dict, b, device: str | torch.device
             "train time (s)": round(train_seconds(net), 1),
             "profile": b.profile, "device": str(device),
             "run": ("rehearsal" if b.rehearsal else
-                    "full training" if b["full_training"] else "pipeline check"),
+                    "full training" if b["full_training"] else
+                    "short CPU training" if "test_acc" in b.bounds else "pipeline check"),
         })
     return pd.DataFrame(rows).set_index("recipe")
 
@@ -252,7 +259,98 @@ def plot_recipes(nets: dict, title: str = "The paper's recipe against Adam + cos
     ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate", yscale="log")
     for ax in (ax_acc, ax_lr):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    _legend_below(fig, ax_acc)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
+
+
+def _legend_below(fig, ax) -> None:
+    """One legend for the figure, in its own strip under the axes: it covers no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 2), fontsize=8,
+               frameon=False)
+
+
+# --------------------------------------------------------------------------- the first loss
+
+def initial_losses(X, y, head_stds=(None, 0.01), seed: int = 0, **module_kwargs
+                   ) -> pd.DataFrame:
+    """The loss of the untrained AlexNet on one batch, for each output-layer init.
+
+    Parameters
+    ----------
+    X, y : torch.Tensor
+        One batch of images (uint8) and labels.
+    head_stds : sequence
+        ``AlexNet(head_std=...)`` values; None is the course's default init.
+    seed : int
+        Seeds the weights (the same for every row) and the dropout masks.
+    **module_kwargs
+        More ``AlexNet`` arguments.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per init: the cross-entropy with dropout on (as the first training step sees
+        it) and off, the std of the logits, and ln(classes), the loss of a uniform
+        guess.
+    """
+    from ..config import seed_everything
+
+    rows = []
+    for std in head_stds:
+        seed_everything(seed)
+        model = AlexNet(head_std=std, **module_kwargs)
+        classes = model.classifier.fc8.out_features
+        row = {"output layer (fc8) init": ("the course's default (Xavier)" if std is None
+                                           else f"N(0, {std:g})")}
+        with torch.no_grad():
+            for mode in ("train", "eval"):
+                model.train(mode == "train")
+                torch.manual_seed(seed)
+                logits = model(X).float()
+                loss = torch.nn.functional.cross_entropy(logits, y).item()
+                row[f"loss ({'dropout on' if mode == 'train' else 'dropout off'})"] = loss
+                if mode == "train":
+                    row["logit std"] = logits.std().item()
+        row["ln(classes)"] = math.log(classes)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("output layer (fc8) init")
+
+
+def step_losses(net) -> list[float]:
+    """The training loss of every step, in order, from skorch's batch history."""
+    return [float(b["train_loss"]) for row in net.history for b in row["batches"]
+            if "train_loss" in b]
+
+
+def plot_first_steps(curves: dict, classes: int = 10, steps: int | None = None,
+                     title: str = "The loss over the first training steps"):
+    """Per-step training loss of each run (``{label: losses}``), the first ``steps``
+    of each, with ln(classes), the loss of a uniform guess, as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for label, losses in curves.items():
+        shown = losses if steps is None else losses[:steps]
+        ax.plot(range(1, len(shown) + 1), shown, "-o", ms=3, label=label)
+    ax.axhline(math.log(classes), color="k", ls="--", lw=1,
+               label=f"ln {classes} = {math.log(classes):.2f}: a uniform guess")
+    ax.set(xlabel="training step", ylabel="training loss (one batch)", title=title)
+    ax.grid(alpha=0.3)
+    _legend_below(fig, ax)
+    return fig
+
+
+def chance_note(test_acc: float, n_test: int, classes: int = 10) -> str:
+    """How far a test accuracy is above chance, in standard errors of a guesser's
+    accuracy on ``n_test`` images, and a verdict."""
+    chance = 1 / classes
+    se = math.sqrt(chance * (1 - chance) / n_test)
+    z = (test_acc - chance) / se
+    verdict = ("clearly above chance" if z > 10 else
+               "above chance" if z > 3 else "not distinguishable from chance")
+    return (f"test accuracy {test_acc:.4f} on {n_test:,} images; chance is {chance:.2f} "
+            f"(a guesser's standard error {se:.4f}), so {z:.0f} standard errors above it: "
+            f"{verdict}")

@@ -1,4 +1,4 @@
-"""course_utils.search.report (and notebook 06's compare_halving) on the tiny search."""
+"""course_utils.search.report on the tiny search."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,6 @@ import pytest
 from search_helpers import lines, read_only
 
 from course_utils import search as S
-from course_utils.lessons.ch06_grid_search import compare_halving
 
 
 def test_report_is_sorted_with_the_best_and_a_heatmap(jobs1):
@@ -33,14 +32,6 @@ def test_heatmap_axes_follow_the_grid():
     assert S.heatmap_axes(df, spec_params=["lr", "batch_size", "drop"]) == (
         "batch_size", "lr", None)
     assert S.heatmap_axes(df, {"x": "lr", "y": "batch_size"}) == ("lr", "batch_size", None)
-
-
-def test_compare_halving(jobs1):
-    _, full, _ = jobs1
-    half = full.sort_values("valid_acc", ascending=False).head(1)
-    table = compare_halving(full, half)
-    assert table.loc["successive halving", "rank in full grid"] == 1
-    assert 0 < table.loc["successive halving", "compute (epochs) vs full"] <= 0.25 + 1e-9
 
 
 def test_report_into_a_read_only_folder_is_one_clear_error(jobs1, tmp_path):
