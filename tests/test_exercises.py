@@ -34,6 +34,8 @@ WRONG = {
     "05-1": 390,
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
     "05-3": 5e-4,
+    "06-1": 2e-3,
+    "06-2": 0.5,
 }
 IDS = list(EXERCISES)
 NUMBER_IDS = [i for i in IDS if EXERCISES[i].expects.startswith("a number")]
@@ -59,7 +61,7 @@ def _is_function_exercise(exercise_id):
 
 def test_every_exercise_has_a_wrong_answer_here():
     assert set(WRONG) == set(EXERCISES)
-    assert NUMBER_IDS == ["01-2", "02-1", "02-3", "04-1", "04-3", "05-3"]
+    assert NUMBER_IDS == ["01-2", "02-1", "02-3", "04-1", "04-3", "05-3", "06-1", "06-2"]
     assert IDS == sorted(IDS)
 
 

@@ -67,3 +67,17 @@ def test_he_init_zero_biases_and_paper_init():
     assert abs(layers["fc6"].weight.std().item() - 0.01) < 0.002
     with pytest.raises(ValueError, match="init"):
         AlexNetSmall(init="xavier")
+
+
+def test_head_std_draws_only_the_output_layer_small():
+    torch.manual_seed(0)
+    default = AlexNetSmall(hidden=512)
+    torch.manual_seed(0)
+    small = AlexNetSmall(hidden=512, head_std=0.001)
+    assert small.classifier.fc8.weight.std().item() == pytest.approx(0.001, rel=0.05)
+    assert small.classifier.fc8.bias.abs().max().item() == 0.0
+    assert default.classifier.fc8.weight.std().item() > 0.02
+    assert torch.equal(small.classifier.fc7.weight, default.classifier.fc7.weight)
+    for bad in (0.0, -0.01, float("inf"), True, "0.01"):
+        with pytest.raises(ValueError, match="head_std must be a positive number"):
+            AlexNetSmall(head_std=bad)

@@ -10,10 +10,13 @@ from skorch.history import History
 from course_helpers import random_batch
 from course_utils.budgets import budget
 from course_utils.config import CourseError
-from course_utils.lessons.ch07_full_alexnet import (RECIPES, RecipeError, check_budget,
-                                                    check_full_result, check_pipeline,
-                                                    check_results, learning_rates, make_recipe,
-                                                    plan_note, recipe_table, results_table)
+from course_utils.lessons.ch07_full_alexnet import (RECIPES, RecipeError, chance_note,
+                                                    check_budget, check_full_result,
+                                                    check_pipeline, check_results,
+                                                    first_steps_note, initial_losses,
+                                                    learning_rates, make_recipe, plan_note,
+                                                    plot_first_steps, recipe_table,
+                                                    results_table, step_losses)
 from course_utils.models import AlexNetSmall
 from course_utils.training import images_per_second
 
@@ -45,14 +48,26 @@ def test_a_rehearsal_of_full_training_runs_on_the_cpu(monkeypatch):
     assert "pipeline check" in check_full_result({"paper": 0.1}, dry)  # the smoke bounds
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick"])
-def test_cpu_profiles_plan_a_pipeline_check_and_say_so(name):
-    b = budget("07", name)
-    assert not b["full_training"] and b.train <= 128 and b.epochs <= 2
+def test_smoke_plans_a_pipeline_check_and_says_so():
+    b = budget("07", "smoke")
+    assert not b["full_training"] and b.train <= 128 and b.epochs <= 2 and not b.bounds
     check_budget(b, "cpu")
     note = plan_note(b, "cpu")
     assert "full training needs a GPU" in note
     assert f"{math.ceil(b.train / b.batch_size) * b.epochs} training steps" in note
+
+
+def test_quick_trains_for_real_on_the_cpu_and_says_the_real_run_needs_a_gpu():
+    b = budget("07", "quick")
+    assert not b["full_training"] and b.bounds["test_acc"] > 0.3  # well above chance (0.10)
+    check_budget(b, "cpu")
+    note = plan_note(b, "cpu")
+    assert note.startswith("A short real training on the CPU")
+    assert f"{math.ceil(b.train / b.batch_size) * b.epochs} steps on {b.train:,}" in note
+    assert "needs a GPU" in note
+    assert f"0.8000 >= {b.bounds['test_acc']}" in check_full_result({("paper", 0): 0.8}, b)
+    with pytest.raises(RecipeError, match="best test accuracy"):
+        check_full_result({("paper", 0): b.bounds["test_acc"] - 0.01}, b)
 
 
 def test_recipes_are_the_papers_and_adam_cosine():
@@ -167,4 +182,64 @@ def test_full_result_bounds():
         check_full_result({"paper": 0.94, "adam_cosine": 0.5}, full)
     assert "pipeline check" in check_full_result({"paper": 0.1}, budget("07", "smoke"))
     assert "0.9400" in check_results({}, {"paper": 0.94}, full)
+    # with seeds, each recipe is judged on its mean
+    seeds = {("paper", 0): 0.95, ("paper", 1): 0.93, ("adam_cosine", 0): 0.90,
+             ("adam_cosine", 1): 0.86}
+    assert "0.9400" in check_full_result(seeds, full)
+    with pytest.raises(RecipeError, match="floor"):
+        check_full_result({**seeds, ("adam_cosine", 1): 0.70}, full)
 
+
+def test_the_first_loss_is_near_ln_10_with_a_small_output_layer():
+    X, y = random_batch(32, seed=3)
+    table = initial_losses(X, y, head_stds=(None, 0.001), seed=0, input_size=67, hidden=512)
+    default, small = table.iloc[0], table.iloc[1]
+    assert small["loss (dropout on)"] == pytest.approx(math.log(10), abs=0.02)
+    assert small["logit std"] < 0.1 < default["logit std"]
+    assert default["loss (dropout on)"] > small["loss (dropout on)"] + 0.1
+    assert (table["ln(classes)"] == math.log(10)).all()
+
+
+def test_step_losses_are_every_training_step_in_order():
+    smoke = budget("07", "smoke")
+    X, y = random_batch(40, seed=1)
+    net = make_recipe("paper", (X[:8], y[:8]), replace(smoke, epochs=2, batch_size=16),
+                      module=AlexNetSmall, seed=0, verbose=0, module__head_std=0.001)
+    net.fit(X[8:], y[8:])
+    losses = step_losses(net)
+    assert len(losses) == 2 * 2  # 32 images in batches of 16, two epochs
+    assert losses[0] == pytest.approx(math.log(10), abs=0.05)
+    assert net.history[0, "train_loss"] == pytest.approx(sum(losses[:2]) / 2)
+
+
+def test_plots_keep_their_legends_off_the_curves():
+    import matplotlib.pyplot as plt
+
+    fig = plot_first_steps({"a": [2.3, 2.2, 2.0], "b": [4.0, 3.0, 2.5]}, steps=2)
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert [len(line.get_xdata()) for line in ax.lines[:2]] == [2, 2]
+    legend_box = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
+    assert legend_box.y1 <= ax.get_window_extent().y0  # under the axes, not on them
+    plt.close(fig)
+
+
+def test_chance_note_counts_standard_errors():
+    assert chance_note(0.1, 1000).endswith("not distinguishable from chance")
+    assert "clearly above chance" in chance_note(0.6, 2000)
+    assert "53 standard errors" in chance_note(0.6, 1000)  # (0.6 - 0.1) / 0.00949
+
+
+
+
+def test_first_steps_note_compares_the_runs_and_copes_with_short_ones():
+    small, default = [2.3, 2.2, 2.0, 1.8], [6.0, 4.0, 2.5, 2.2]
+    note = first_steps_note({"small": small, "default": default}, steps=4, window=2)
+    assert "small: first loss 2.30 (-0.00 against ln 10), mean of steps 3-4: 1.90" in note
+    assert note.endswith("by step 4 the default init is still 0.45 behind")
+    close = first_steps_note({"small": small, "default": [6.0, 4.0, 2.0, 1.85]}, 4, window=2)
+    assert "within 0.03 of each other" in close
+    ahead = first_steps_note({"small": small, "default": [6.0, 4.0, 1.5, 1.4]}, 4, window=2)
+    assert "default init is 0.45 ahead" in ahead
+    # a rehearsal's runs can be shorter than the steps asked for
+    assert "mean of steps 1-2" in first_steps_note({"a": [2.3, 2.0], "b": [5.0, 3.0]}, 50)

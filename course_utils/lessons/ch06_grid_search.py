@@ -17,7 +17,6 @@ from ..experiment import (RESULT_FIELDS, format_mean_std, paired_differences, su
                           train_variant)
 from ..search import GRID_DIR, GridSpec, load_grid
 from ..search.report import format_params, param_columns
-from ..search.execute import _default_patience
 from ..search.spec import net_arguments
 
 __all__ = ["agreement", "compare_halving", "halving_note", "notebook_grid", "ranking_note",
@@ -155,10 +154,19 @@ def repeat_best(spec: GridSpec, summary: pd.DataFrame, splits, seeds) -> pd.Data
                                        epochs=spec.epochs_for(config), seed=int(seed),
                                        select="best", variant=variant,
                                        test=variant == "best", make=_maker(later),
-                                       **{"patience": _default_patience(), **kwargs})
+                                       **{"patience": _make_classifier_patience(), **kwargs})
                 row = {**result.as_dict(), "source": "trained"}
             rows.append({**row, "params": format_params(config)})
     return pd.DataFrame(rows, columns=[*RESULT_FIELDS, "params", "source"])
+
+
+def _make_classifier_patience():
+    """make_classifier's own early-stopping patience: the search tool trains with it."""
+    import inspect
+
+    from ..training import make_classifier
+
+    return inspect.signature(make_classifier).parameters["patience"].default
 
 
 def _maker(later: dict):

@@ -36,9 +36,9 @@ from ..training import (LinearWarmup, Throughput, best_epoch, images_per_second,
                         make_classifier, train_seconds)
 
 __all__ = ["RECIPES", "Recipe", "RecipeError", "chance_note", "check_budget",
-           "check_full_result", "check_pipeline", "check_results", "get_recipe",
+           "check_full_result", "check_pipeline", "check_results", "first_steps_note", "get_recipe",
            "initial_losses", "learning_rates", "make_recipe", "plan_note", "plot_first_steps",
-           "plot_recipes", "recipe_table", "results_table", "step_losses"]
+           "plot_recipes", "recipe_runs", "recipe_table", "results_table", "step_losses"]
 
 
 class RecipeError(CourseError, ValueError):
@@ -150,7 +150,7 @@ def make_recipe(name: str, valid: tuple, b, module=AlexNet, lr: float | None = N
         Extra ``(name, callback)`` pairs, after the recipe's own.
     **kwargs
         Passed to :func:`course_utils.training.make_classifier` (``seed``,
-        ``module__dropout``, ...).
+        ``module__head_std``, ``max_epochs`` instead of ``b.epochs``, ...).
     """
     recipe = get_recipe(name)
     extra = list(callbacks)
@@ -164,7 +164,8 @@ def make_recipe(name: str, valid: tuple, b, module=AlexNet, lr: float | None = N
     callbacks.extend(extra)
     opt_kwargs = {f"optimizer__{k}": v for k, v in recipe.optimizer_kwargs.items()}
     return make_classifier(
-        module, valid=valid, max_epochs=b.epochs, lr=recipe.lr if lr is None else lr,
+        module, valid=valid, max_epochs=kwargs.pop("max_epochs", b.epochs),
+        lr=recipe.lr if lr is None else lr,
         batch_size=b.batch_size, optimizer=recipe.optimizer,
         cosine=recipe.schedule == "cosine", patience=b["early_stopping_patience"],
         callbacks=callbacks, **opt_kwargs, **kwargs)
@@ -194,20 +195,27 @@ def check_pipeline(net, b) -> None:
         raise RecipeError(f"a loss is not finite: {losses}")
 
 
+def _recipe_seed(key) -> tuple[str, int | None]:
+    """A run's key, ``(recipe, seed)`` or a recipe name alone, as ``(recipe, seed)``."""
+    return (key[0], int(key[1])) if isinstance(key, tuple) else (key, None)
+
+
 def results_table(nets: dict, test_accs: dict, b, device: str | torch.device
                   ) -> pd.DataFrame:
-    """One row per recipe: best validation epoch and its accuracy
-    (:func:`course_utils.training.best_epoch`), test accuracy, epochs run, final
-    learning rate, images per second, training time."""
+    """One row per run (``nets`` keyed by ``(recipe, seed)`` or by recipe): best
+    validation epoch and its accuracy (:func:`course_utils.training.best_epoch`), test
+    accuracy, epochs run, final learning rate, images per second, training time."""
     rows = []
-    for name, net in nets.items():
+    for key, net in nets.items():
+        name, seed = _recipe_seed(key)
         epoch, valid_acc = best_epoch(net)
         rows.append({
             "recipe": get_recipe(name).title,
+            "seed": seed,
             "epochs run": len(net.history),
             "best epoch": epoch,
             "valid acc": round(valid_acc, 4),
-            "test acc": round(float(test_accs[name]), 4),
+            "test acc": round(float(test_accs[key]), 4),
             "last lr": learning_rates(net)[-1],
             "images/s": round(images_per_second(net), 1),
             "train time (s)": round(train_seconds(net), 1),
@@ -219,12 +227,34 @@ def results_table(nets: dict, test_accs: dict, b, device: str | torch.device
     return pd.DataFrame(rows).set_index("recipe")
 
 
+def recipe_runs(nets: dict, test_accs: dict) -> pd.DataFrame:
+    """The runs as the run layer's table (``variant`` = recipe, ``seed``, ``test_acc``,
+    ``valid_acc``), for :func:`course_utils.experiment.summarize_runs` and
+    :func:`course_utils.experiment.paired_differences`."""
+    rows = []
+    for key, net in nets.items():
+        name, seed = _recipe_seed(key)
+        rows.append({"variant": name, "seed": seed, "test_acc": float(test_accs[key]),
+                     "valid_acc": best_epoch(net)[1]})
+    return pd.DataFrame(rows)
+
+
+def _per_recipe(test_accs: dict) -> dict[str, float]:
+    """Mean test accuracy per recipe (keys ``(recipe, seed)`` or recipe names)."""
+    by: dict[str, list[float]] = {}
+    for key, acc in test_accs.items():
+        by.setdefault(_recipe_seed(key)[0], []).append(float(acc))
+    return {k: sum(v) / len(v) for k, v in by.items()}
+
+
 def check_full_result(test_accs: dict, b) -> str:
-    """The accuracy bounds, where the budget sets them (full training): the better
-    recipe reaches ``b.bounds["test_acc"]`` and each ``b.bounds["test_acc_floor"]``."""
+    """The accuracy bounds, where the budget sets them (quick and full): the better
+    recipe reaches ``b.bounds["test_acc"]`` and each ``b.bounds["test_acc_floor"]``,
+    on its mean over the seeds (``test_accs`` keyed by ``(recipe, seed)`` or recipe)."""
     if "test_acc" not in b.bounds:
         return "pipeline check: no accuracy bound (full training needs a GPU)"
     bound, floor = b.bounds["test_acc"], b.bounds.get("test_acc_floor", 0.0)
+    test_accs = _per_recipe(test_accs)
     best = max(test_accs.values())
     if best < bound:
         raise RecipeError(f"best test accuracy {best:.4f} < {bound}")
@@ -242,25 +272,31 @@ def check_results(nets: dict, test_accs: dict, b) -> str:
         check_pipeline(net, b)
     if "test_acc" in b.bounds:
         return check_full_result(test_accs, b)
-    return (f"pipeline check passed for {', '.join(nets)}: every planned step ran and every "
+    runs = ", ".join(name if seed is None else f"{name} (seed {seed})"
+                     for name, seed in map(_recipe_seed, nets))
+    return (f"pipeline check passed for {runs}: every planned step ran and every "
             "loss is finite. Full training needs a GPU.")
 
 
 def plot_recipes(nets: dict, title: str = "The paper's recipe against Adam + cosine"):
     """Validation accuracy and learning rate per epoch, one line per recipe."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax_acc, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, net in nets.items():
+    for key, net in nets.items():
+        name, seed = _recipe_seed(key)
+        label = get_recipe(name).title + ("" if seed is None else f", seed {seed}")
         epochs = net.history[:, "epoch"]
-        ax_acc.plot(epochs, net.history[:, "valid_acc"], "-o", label=get_recipe(name).title)
-        ax_lr.plot(epochs, learning_rates(net), "-o", label=get_recipe(name).title)
+        ax_acc.plot(epochs, net.history[:, "valid_acc"], "-o", label=label)
+        ax_lr.plot(epochs, learning_rates(net), "-o", label=label)
     ax_acc.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy")
     ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="learning rate", yscale="log")
     for ax in (ax_acc, ax_lr):
         ax.grid(alpha=0.3)
-    _legend_below(fig, ax_acc)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
+    _legend_below(fig, ax_acc)
     return fig
 
 
@@ -330,6 +366,7 @@ def plot_first_steps(curves: dict, classes: int = 10, steps: int | None = None,
     """Per-step training loss of each run (``{label: losses}``), the first ``steps``
     of each, with ln(classes), the loss of a uniform guess, as a dashed line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
     for label, losses in curves.items():
@@ -338,9 +375,38 @@ def plot_first_steps(curves: dict, classes: int = 10, steps: int | None = None,
     ax.axhline(math.log(classes), color="k", ls="--", lw=1,
                label=f"ln {classes} = {math.log(classes):.2f}: a uniform guess")
     ax.set(xlabel="training step", ylabel="training loss (one batch)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     _legend_below(fig, ax)
     return fig
+
+
+def first_steps_note(curves: dict, steps: int, classes: int = 10, window: int = 5) -> str:
+    """Each run's first loss against ln(classes), and how far apart the runs are over the
+    last ``window`` of the first ``steps`` steps (fewer where a run is shorter;
+    ``curves``: ``{label: losses}``, the small-output-layer run first)."""
+    ln = math.log(classes)
+    lines, tails = [], []
+    steps = min([steps, *(len(losses) for losses in curves.values())])
+    if steps < 1:
+        raise RecipeError("first_steps_note needs at least one step of each run")
+    for label, losses in curves.items():
+        tail = losses[max(0, steps - window):steps]
+        tails.append(sum(tail) / len(tail))
+        lines.append(f"{label}: first loss {losses[0]:.2f} ({losses[0] - ln:+.2f} against "
+                     f"ln {classes}), mean of steps {steps - len(tail) + 1}-{steps}: "
+                     f"{tails[-1]:.2f}")
+    if len(tails) == 2:
+        gap = tails[1] - tails[0]
+        if abs(gap) < 0.1:
+            lines.append(f"by step {steps} the two are within {abs(gap):.2f} of each other: "
+                         "the warm-up's small first steps absorbed the bad start")
+        elif gap > 0:
+            lines.append(f"by step {steps} the default init is still {gap:.2f} behind")
+        else:
+            lines.append(f"by step {steps} the default init is {-gap:.2f} ahead: the bad "
+                         "start cost nothing lasting here")
+    return "\n".join(lines)
 
 
 def chance_note(test_acc: float, n_test: int, classes: int = 10) -> str:
