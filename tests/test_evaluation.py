@@ -214,3 +214,50 @@ def test_the_notebooks_classifier_trains_like_make_classifier(tmp_path, monkeypa
                             progress=False, checkpoint_root=tmp_path / "mc", verbose=0)
     other.fit(splits.X_train, splits.y_train)
     assert other.history[:, "train_loss"] != ours.history[:, "train_loss"]
+
+
+# --------------------------------------------------------------------------- the recipe search
+
+def _recipe_record(ls, pad, seed, acc, status="ok"):
+    return {"key": f"k{ls}{pad}{seed}", "status": status, "valid_acc": acc,
+            "train_acc": acc + 0.01,
+            "gap": 0.01, "train_seconds": 50.0,
+            "params": {"criterion__label_smoothing": ls, "module__augment_padding": pad,
+                       "seed": seed}}
+
+
+def _write_recipe(folder, records):
+    folder.mkdir()
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_recipe_ablation_reads_the_committed_search():
+    from course_utils.lessons.ch05_skorch import RECIPE_GRID, recipe_ablation
+
+    runs = recipe_ablation(RECIPE_GRID)
+    assert list(dict.fromkeys(runs["variant"])) == ["plain", "label smoothing 0.1",
+                                                     "shifts up to 2 px", "both"]
+    assert runs.groupby("variant")["seed"].apply(sorted).tolist() == [[0, 1, 2]] * 4
+    assert runs["valid_acc"].between(0.5, 1.0).all()
+
+
+def test_recipe_ablation_and_note(tmp_path):
+    from course_utils.lessons.ch05_skorch import recipe_ablation, recipe_note
+
+    accs = {(0.0, 0): [0.90, 0.91, 0.92], (0.1, 0): [0.91, 0.92, 0.93],
+            (0.0, 2): [0.90, 0.90, 0.93], (0.1, 2): [0.88, 0.89, 0.90]}
+    records = [_recipe_record(ls, pad, s, a) for (ls, pad), seeds in accs.items()
+               for s, a in enumerate(seeds)]
+    records.append(_recipe_record(0.1, 2, 3, 0.1, status="failed"))  # left out
+    runs = recipe_ablation(_write_recipe(tmp_path / "r", records))
+    assert len(runs) == 12
+    note = recipe_note(runs).splitlines()
+    assert note[0] == ("label smoothing 0.1: 1.00 ± 0.00 points of validation accuracy "
+                       "against plain over 3 seeds: it helps, beyond the noise")
+    assert note[1].startswith("shifts up to 2 px: ") and note[1].endswith("inside the noise")
+    assert note[2].endswith("it hurts, beyond the noise")
+    with pytest.raises(EvaluationError, match="not one of the recipe's four variants"):
+        recipe_ablation(_write_recipe(tmp_path / "other", [_recipe_record(0.2, 0, 0, 0.9)]))
+    with pytest.raises(EvaluationError, match="holds no finished run: make grid"):
+        recipe_ablation(tmp_path / "missing")

@@ -26,7 +26,8 @@ from ..models import AlexNetSmall
 from ..plots import as_numpy, format_probability, most_confident_mistakes
 from ..training import make_classifier
 
-__all__ = ["AccuracyBoundError", "EvaluationError", "budget_note", "callback_table",
+__all__ = ["AccuracyBoundError", "EvaluationError", "RECIPE_GRID", "budget_note",
+           "callback_table", "recipe_ablation", "recipe_note",
            "check_learning", "check_test_accuracy", "classification_table", "confusion_note",
            "gallery_note", "measure", "plot_prediction", "predict_one", "save_and_reload",
            "top_confusions"]
@@ -276,3 +277,65 @@ def plot_prediction(image, proba_table: pd.DataFrame, true_class: str | None = N
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- the recipe
+
+#: The measured search behind "what the recipe's ingredients buy": grids/recipe05.yaml run
+#: with ``make grid GRID=grids/recipe05.yaml OUT=grids/measured/recipe05``.
+RECIPE_GRID = Path(__file__).resolve().parents[2] / "grids" / "measured" / "recipe05"
+
+_INGREDIENTS = {(0.0, 0): "plain", (0.1, 0): "label smoothing 0.1",
+                (0.0, 2): "shifts up to 2 px", (0.1, 2): "both"}
+
+
+def recipe_ablation(folder: str | Path = RECIPE_GRID) -> pd.DataFrame:
+    """The recipe search's runs as the run layer's table: ``variant`` (plain, label
+    smoothing 0.1, shifts up to 2 px, both), ``seed``, ``valid_acc``, ``train_acc``,
+    ``gap`` and ``train_seconds``, one row per finished run.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder of ``grids/recipe05.yaml`` (its ``results.jsonl``).
+    """
+    from ..search import read_results
+
+    rows = []
+    for rec in read_results(Path(folder)):
+        if rec.get("status") != "ok":
+            continue
+        p = rec["params"]
+        key = (float(p["criterion__label_smoothing"]), int(p["module__augment_padding"]))
+        if key not in _INGREDIENTS:
+            raise EvaluationError(f"{folder}: a run with {p} is not one of the recipe's "
+                                  "four variants: run grids/recipe05.yaml as it is")
+        rows.append({"variant": _INGREDIENTS[key], "seed": int(p["seed"]),
+                     "valid_acc": rec["valid_acc"], "train_acc": rec["train_acc"],
+                     "gap": rec["gap"], "train_seconds": rec["train_seconds"]})
+    if not rows:
+        raise EvaluationError(f"{folder} holds no finished run: make grid "
+                              "GRID=grids/recipe05.yaml OUT=grids/measured/recipe05")
+    order = list(_INGREDIENTS.values())
+    table = pd.DataFrame(rows)
+    table["variant"] = pd.Categorical(table["variant"], order, ordered=True)
+    table = table.sort_values(["variant", "seed"], kind="stable").reset_index(drop=True)
+    table["variant"] = table["variant"].astype(str)
+    return table
+
+
+def recipe_note(runs: pd.DataFrame) -> str:
+    """What each ingredient buys over the plain recipe in validation accuracy, seed by
+    seed: the paired difference in points and its verdict, one line each."""
+    from ..experiment import format_mean_std, paired_differences
+
+    diffs = paired_differences(runs, baseline="plain", metric="valid_acc")
+    lines = []
+    for name, row in diffs.iterrows():
+        verdict = {"higher": "it helps, beyond the noise",
+                   "lower": "it hurts, beyond the noise",
+                   "inside the noise": "inside the noise"}[row["verdict"]]
+        points = format_mean_std(100 * row["diff_mean"], 100 * row["diff_std"], 2)
+        lines.append(f"{name}: {points} points of validation accuracy against plain over "
+                     f"{int(row['seeds'])} seeds: {verdict}")
+    return "\n".join(lines)
