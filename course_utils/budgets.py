@@ -210,7 +210,9 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                              dict(name="halving rung 0", runs=8, epochs=1, train=None),
                              dict(name="best on 3 seeds, runner-up on 2 more", runs=5,
                                   epochs=3, train=None)],
-                      bounds=dict(valid_acc=0.25, test_acc=0.25)),
+                      # measured (bf16, seeds 0-2): the best 0.8934-0.8963 valid, test
+                      # 0.8866-0.8899 (std 0.002); these bounds sit about 15 std below
+                      bounds=dict(valid_acc=0.86, test_acc=0.86)),
         # full: all 45 configurations of the reference grid, cut to 15,000 training images
         # and 8 epochs so that the notebook fits a short GPU sitting (grids/reference.yaml
         # itself, 50,000 images x 20 epochs, is for `python -m course_utils.search`)
