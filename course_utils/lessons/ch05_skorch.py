@@ -24,6 +24,7 @@ from ..config import CourseError
 from ..experiment import RunResult, train_variant
 from ..models import AlexNetSmall
 from ..plots import as_numpy, format_probability, most_confident_mistakes
+from ..search import GRID_DIR, read_results
 from ..training import make_classifier
 
 __all__ = ["AccuracyBoundError", "EvaluationError", "RECIPE_GRID", "budget_note",
@@ -283,7 +284,7 @@ def plot_prediction(image, proba_table: pd.DataFrame, true_class: str | None = N
 
 #: The measured search behind "what the recipe's ingredients buy": grids/recipe05.yaml run
 #: with ``make grid GRID=grids/recipe05.yaml OUT=grids/measured/recipe05``.
-RECIPE_GRID = Path(__file__).resolve().parents[2] / "grids" / "measured" / "recipe05"
+RECIPE_GRID = GRID_DIR / "measured" / "recipe05"
 
 _INGREDIENTS = {(0.0, 0): "plain", (0.1, 0): "label smoothing 0.1",
                 (0.0, 2): "shifts up to 2 px", (0.1, 2): "both"}
@@ -299,8 +300,6 @@ def recipe_ablation(folder: str | Path = RECIPE_GRID) -> pd.DataFrame:
     folder : path
         The output folder of ``grids/recipe05.yaml`` (its ``results.jsonl``).
     """
-    from ..search import read_results
-
     rows = []
     for rec in read_results(Path(folder)):
         if rec.get("status") != "ok":

@@ -13,11 +13,9 @@ import pandas as pd
 
 from ..budgets import budget
 from ..config import Profile, get_profile
-from ..experiment import (RESULT_FIELDS, format_mean_std, paired_differences, summarize_runs,
-                          train_variant)
-from ..search import GRID_DIR, GridSpec, load_grid
+from ..experiment import RESULT_FIELDS, format_mean_std, paired_differences, summarize_runs
+from ..search import GRID_DIR, GridSpec, load_grid, train_config
 from ..search.report import format_params, param_columns
-from ..search.spec import net_arguments
 
 __all__ = ["agreement", "compare_halving", "halving_note", "notebook_grid", "ranking_note",
            "repeat_best", "sklearn_results", "updates_table"]
@@ -143,42 +141,17 @@ def repeat_best(spec: GridSpec, summary: pd.DataFrame, splits, seeds) -> pd.Data
     rows = []
     for variant, rec in (("best", ok.iloc[0]), ("runner-up", ok.iloc[1])):
         config = {p: _plain(rec[p]) for p in params}
-        kwargs, later = net_arguments(spec, config)
         for seed in seeds:
             if variant == "runner-up" and seed == spec.seed_for(config):
                 row = {k: rec.get(k) for k in RESULT_FIELDS if k in rec}
                 row.update(variant=variant, seed=int(seed), select="best", test_acc=None,
                            source="grid run")
             else:
-                result = train_variant(splits, spec.model_class(),
-                                       epochs=spec.epochs_for(config), seed=int(seed),
-                                       select="best", variant=variant,
-                                       test=variant == "best", make=_maker(later),
-                                       **{"patience": _make_classifier_patience(), **kwargs})
+                result = train_config(spec, config, splits, seed=int(seed), variant=variant,
+                                      test=variant == "best", progress=None)
                 row = {**result.as_dict(), "source": "trained"}
             rows.append({**row, "params": format_params(config)})
     return pd.DataFrame(rows, columns=[*RESULT_FIELDS, "params", "source"])
-
-
-def _make_classifier_patience():
-    """make_classifier's own early-stopping patience: the search tool trains with it."""
-    import inspect
-
-    from ..training import make_classifier
-
-    return inspect.signature(make_classifier).parameters["patience"].default
-
-
-def _maker(later: dict):
-    """make_classifier, then the grid's ``callbacks__...`` values (as the search tool does)."""
-    from ..training import make_classifier
-
-    def make(module, **kw):
-        net = make_classifier(module, **kw)
-        if later:
-            net.set_params(**later)
-        return net
-    return make
 
 
 def _plain(v):

@@ -18,7 +18,7 @@ from .errors import (DaskError, EmptyGridError, GridError, GridFileError, GridMi
                      GridTooLargeError, OutputFolderError, ParameterTypeError, ResultsError,
                      SearchBusyError, SearchError, TornLineWarning, UnknownParameterError)
 from .execute import (DASK_TIMEOUT, build_net, connect_dask, grid_splits, halving_schedule,
-                      run_config, run_search)
+                      run_config, run_search, train_config)
 from .report import (best_result, heatmap_axes, load_summary, plot_heatmaps, records_frame,
                      summarize, write_report)
 from .spec import GRID_DIR, MAX_CONFIGS, GridSpec, config_id, grid_path, load_grid, run_key
@@ -34,5 +34,6 @@ __all__ = [
     "TornLineWarning", "UnknownParameterError", "append_result", "best_result", "build_net",
     "config_id", "connect_dask", "grid_path", "grid_splits", "halving_schedule",
     "heatmap_axes", "load_grid", "load_summary", "main", "plot_heatmaps", "read_results",
-    "records_frame", "run_config", "run_key", "run_search", "summarize", "write_report",
+    "records_frame", "run_config", "run_key", "run_search", "summarize", "train_config",
+    "write_report",
 ]

@@ -35,7 +35,8 @@ from .store import (RESULTS_FILE, SearchFolder, append_result, checkpoint_prefix
                     read_results, records_by_key)
 
 __all__ = ["DASK_TIMEOUT", "build_net", "connect_dask", "execute", "grid_splits",
-           "halving_schedule", "library_versions", "preflight", "run_config", "run_search"]
+           "halving_schedule", "library_versions", "preflight", "run_config", "run_search",
+           "train_config"]
 
 #: Seconds to wait for a Dask scheduler to answer (connection and handshake).
 DASK_TIMEOUT = 30.0
@@ -117,6 +118,65 @@ def _default_patience() -> int | None:
     return inspect.signature(make_classifier).parameters["patience"].default
 
 
+def train_config(spec: GridSpec, params: dict, splits, *, epochs: int | None = None,
+                 seed: int | None = None, test: bool = False, variant: str = "",
+                 checkpoint_root=None, progress: bool | None = False,
+                 on_net: Callable[[Any], None] | None = None):
+    """Train one configuration of ``spec`` as the search does and measure it.
+
+    The net is :func:`~course_utils.training.make_classifier`'s with the grid's
+    ``fixed`` and ``params`` (``callbacks__...`` set once it exists), its early
+    stopping patience, and the best validation epoch restored
+    (:func:`course_utils.experiment.train_variant` with ``select="best"``).
+
+    Parameters
+    ----------
+    spec : GridSpec
+        The grid.
+    params : dict
+        One configuration.
+    splits : Splits
+        The images (:func:`grid_splits`, with a test split where ``test``).
+    epochs, seed : int, optional
+        Default to the configuration's (:meth:`GridSpec.epochs_for`, :meth:`GridSpec.seed_for`).
+    test : bool
+        Score the test split too.
+    variant : str
+        A name for the result.
+    checkpoint_root : path, optional
+        Where the run's checkpoint folder goes (None: the course's default).
+    progress : bool or None
+        The progress bar (None: :func:`course_utils.training.progress_enabled`).
+    on_net : callable, optional
+        Called with each net once it is made.
+
+    Returns
+    -------
+    RunResult
+    """
+    from ..experiment import train_variant
+    from ..training import make_classifier
+
+    kwargs, later = net_arguments(spec, params)
+    kwargs.pop("max_epochs", None)
+    kwargs.pop("seed", None)
+    kwargs.setdefault("patience", _default_patience())
+
+    def make(module, **kw):
+        net = make_classifier(module, **kw)
+        if later:
+            net.set_params(**later)
+        if on_net is not None:
+            on_net(net)
+        return net
+
+    return train_variant(splits, spec.model_class(),
+                         epochs=spec.epochs_for(params) if epochs is None else epochs,
+                         seed=spec.seed_for(params) if seed is None else seed,
+                         select="best", test=test, variant=variant, make=make,
+                         checkpoint_root=checkpoint_root, progress=progress, **kwargs)
+
+
 def run_config(task: dict) -> dict:
     """Train one configuration and return its record (:data:`~.store.RESULT_KEYS`).
 
@@ -138,8 +198,6 @@ def run_config(task: dict) -> dict:
     import torch
 
     from ..config import get_device
-    from ..experiment import train_variant
-    from ..training import make_classifier
 
     start = time.perf_counter()
     spec: GridSpec = task["spec"]
@@ -152,22 +210,9 @@ def run_config(task: dict) -> dict:
         ckpt = tempfile.mkdtemp(prefix=checkpoint_prefix(params, epochs),
                                 dir=task.get("checkpoint_root"))
         record["device"] = _device_name(get_device())
-        splits = grid_splits(spec)
-        kwargs, later = net_arguments(spec, params)
-        kwargs.pop("max_epochs", None)
-        kwargs.pop("seed", None)
-        kwargs.setdefault("patience", _default_patience())
-
-        def make(module, **kw):
-            net = make_classifier(module, **kw)
-            if later:
-                net.set_params(**later)
-            record["device"] = _device_name(net.device)
-            return net
-
-        result = train_variant(splits, spec.model_class(), epochs=epochs, seed=record["seed"],
-                               select="best", test=False, variant=record["id"], make=make,
-                               checkpoint_root=ckpt, progress=False, **kwargs)
+        result = train_config(spec, params, grid_splits(spec), epochs=epochs,
+                              seed=record["seed"], variant=record["id"], checkpoint_root=ckpt,
+                              on_net=lambda net: record.update(device=_device_name(net.device)))
         record.update(status="ok", valid_acc=result.valid_acc, train_acc=result.train_acc,
                       gap=result.gap, best_epoch=result.best_epoch,
                       epochs_run=result.epochs_run,
