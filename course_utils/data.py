@@ -27,7 +27,7 @@ from .config import CourseError, Profile, display_path, get_profile
 
 __all__ = ["describe_source", "CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
            "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
-           "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist",
+           "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist", "splits_for",
            "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
@@ -332,6 +332,28 @@ def budget_splits(splits: "Splits", train: int | None = None, valid: int | None 
     X_test, y_test = cut(splits.X_test, splits.y_test, test)
     return replace(splits, X_train=X_train, y_train=y_train, X_valid=X_valid, y_valid=y_valid,
                    X_test=X_test, y_test=y_test)
+
+
+def splits_for(b, profile: Profile | str | None = None, seed: int = 0,
+               data: FashionMNIST | None = None) -> "Splits":
+    """The splits of a notebook's budget row ``b`` (:func:`course_utils.budgets.budget`).
+
+    The profile's splits are widened where the row asks for more images than the
+    profile holds (e.g. all 50,000 training images in ``quick``), then cut to the
+    row's sizes with :func:`budget_splits`. Where the profile already holds enough,
+    the images are exactly ``budget_splits(course_splits(profile), seed=seed, **b)``.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+
+    def wider(have, want):
+        if have is None or want is None:
+            return None  # all
+        return max(int(have), int(want))
+
+    prof = prof.with_(train_size=wider(prof.train_size, b["train"]),
+                      valid_size=max(prof.valid_size, int(b["valid"] or prof.valid_size)),
+                      test_size=wider(prof.test_size, b["test"]))
+    return budget_splits(course_splits(prof, data=data), seed=seed, **b)
 
 
 def main(argv: list[str] | None = None) -> int:

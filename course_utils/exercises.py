@@ -405,6 +405,73 @@ def _smoothing_mistakes(args, kwargs):
              "eps multiplies the *mean* of -log p over the K classes, not their sum")]
 
 
+def _frozen_share() -> float:
+    from .lessons.ch11_transfer import trainable_parameters, transfer_model
+    from .models import AlexNetSmall
+
+    channels = (24, 64, 96, 96, 64)
+    frozen = transfer_model(AlexNetSmall(num_classes=5, channels=channels), "frozen",
+                            channels=channels)
+    return trainable_parameters(frozen) / sum(p.numel() for p in frozen.parameters())
+
+
+def _fc8_share() -> float:
+    from .models import AlexNetSmall
+
+    net = AlexNetSmall(num_classes=5, channels=(24, 64, 96, 96, 64))
+    return (sum(p.numel() for p in net.classifier.fc8.parameters())
+            / sum(p.numel() for p in net.parameters()))
+
+
+def _dead_share_cases():
+    from .lessons.ch11_transfer import dead_share
+
+    def acts(n, units, seed, dead=(), nearly=(), half=()):
+        a = torch.relu(torch.randn(n, units, generator=_gen(seed)))
+        for u in (*dead, *nearly, *half):
+            a[:, u] = 0
+        for u in nearly:  # active for one image only: dead at tol=0.99 when n >= 100
+            a[0, u] = 1.0
+        for u in half:  # active for half the images: alive
+            a[: n // 2, u] = 1.0
+        return a
+
+    cases = [("a (200, 10) tensor with 2 dead units", acts(200, 10, 11, dead=(1, 7)), {}),
+             ("a (200, 8) tensor with units zero for all but one image",
+              acts(200, 8, 12, dead=(0,), nearly=(3, 5), half=(6,)), {}),
+             ("the same tensor with tol=1.0",
+              acts(200, 8, 12, dead=(0,), nearly=(3, 5), half=(6,)), {"tol": 1.0}),
+             ("a (50, 6) tensor with tol=0.5", acts(50, 6, 13, dead=(2,), half=(4,)),
+              {"tol": 0.5}),
+             ("a (30, 5) tensor without dead units", acts(30, 5, 14), {})]
+    return [(shown, (a,), kw, torch.tensor(dead_share(a.clone(), **kw)))
+            for shown, a, kw in cases]
+
+
+def _dead_share_mistakes(args, kwargs):
+    a = args[0]
+    tol = kwargs.get("tol", 0.99)
+    zero = (a == 0).double().mean(dim=0)
+    return [(torch.tensor(float((a == 0).all(dim=0).double().mean())),
+             "a unit active for only a few images counts as dead too: compare the share of "
+             "images where it is 0 with tol"),
+            (torch.tensor(float((zero >= tol).sum())),
+             "give the share of units (between 0 and 1), not their number"),
+            (torch.tensor(float(zero.mean())),
+             "that is the share of zero values; count the units that are 0 for at least "
+             "a share tol of the images")]
+
+
+def _std() -> float:
+    from .data import STD
+    return float(STD)
+
+
+def _alpha() -> float:
+    from .layers import PAPER_ALPHA_STD
+    return float(PAPER_ALPHA_STD)
+
+
 def _src(text: str) -> str:
     return textwrap.dedent(text).strip("\n") + "\n"
 
@@ -652,6 +719,222 @@ _LIST = [
                                                 "not on from the previous rung's epochs"),
             (45 * 2 / 900, "that is the first rung alone: the survivors' longer runs "
                            "count too")])),
+    # --- notebook 08's exercises
+    Exercise(
+        "08-1", "how many different 28x28 training patches (positions x mirrors) one image "
+        "gives when it is padded by 4 pixels on each side", "an int",
+        _src("""
+            from course_utils.lessons.ch08_augmentation import distinct_patches
+
+            side, crop_side = 28 + 2 * 4, 28  # padded to 36x36, cut back to 28x28
+            # (36 - 28 + 1) positions per side, squared, times 2 mirror images
+            answer = distinct_patches(side, crop_side, flips=True)
+        """),
+        _number(abs_=0.0, mistakes=lambda: [
+            (81, "each position gives its mirror image too: count both"),
+            (128, "a crop can start at 0, 1, ..., 8: that is 9 positions per side, not 8"),
+            (50, "that is padding 2's count; the question pads by 4")])),
+    Exercise(
+        "08-2", "the standard deviation of the grayscale lighting's brightness shift a*sigma, "
+        "with a ~ N(0, 0.1) and sigma Fashion-MNIST's pixel std (0-1 scale)", "a number",
+        _src("""
+            from course_utils.data import STD  # the pixels' standard deviation, 0-1 scale
+            from course_utils.layers import PAPER_ALPHA_STD  # the paper's 0.1
+
+            # the shift is a * sigma, so its std is std(a) * sigma
+            answer = PAPER_ALPHA_STD * STD
+        """),
+        _number(rel=1e-3, mistakes=lambda: [
+            (_alpha() * _std() ** 2, "that uses the eigenvalue (the variance, sigma squared): "
+                                     "the course's lighting multiplies by sigma itself"),
+            (_std(), "the shift is a * sigma, and a has a standard deviation of 0.1")])),
+    # --- notebook 09's exercises
+    Exercise(
+        "09-1", "the factor by which nn.Dropout(p=0.2) multiplies the activations it keeps in "
+        "training mode", "a number",
+        _src("""
+            import torch
+            from torch import nn
+
+            torch.manual_seed(0)
+            out = nn.Dropout(p=0.2).train()(torch.ones(1000))
+            # inverted dropout: the kept units are divided by 1 - p
+            answer = float(out[out > 0][0])
+        """),
+        _number(rel=1e-6, mistakes=lambda: [
+            (0.8, "that is the paper's test-time factor 1 - p; PyTorch divides by 1 - p in "
+                  "training instead"),
+            (0.2, "p is the share dropped; the kept units are scaled by 1 / (1 - p)")])),
+    Exercise(
+        "09-2", "how many iterations (optimizer steps) 40 epochs of 4,000 training images at "
+        "batch size 128 make (skorch keeps the last, smaller batch)", "an int",
+        _src("""
+            import torch
+            from course_utils.training.fastpath import TensorBatches
+
+            per_epoch = len(TensorBatches(torch.zeros(4_000, 1), torch.zeros(4_000),
+                                          batch_size=128))  # 31 full batches + 1 smaller
+            answer = 40 * per_epoch
+        """),
+        _number(abs_=0.0, mistakes=lambda: [
+            (40 * (4_000 // 128), "the images left over after the full batches make one more, "
+                                  "smaller batch each epoch"),
+            (40 * 4_000 / 128, "a step takes a whole batch: count batches, the last one "
+                               "smaller")])),
+    # --- notebook 10's exercises
+    Exercise(
+        "10-1", "how many single-image forward passes the 10-crop test of the 10,000 test "
+        "images makes (one image-view is one pass)", "an int",
+        _src("""
+            import torch
+            from course_utils.lessons.ch10_ten_crops import ten_crops
+
+            views = ten_crops(torch.zeros(1, 1, 28, 28), padding=2)  # (10, 1, 1, 28, 28)
+            answer = 10_000 * views.shape[0]  # every view of every image is one pass
+        """),
+        _number(abs_=0.0, mistakes=lambda: [
+            (50_000, "the five crops are mirrored too: ten views per image"),
+            (10, "that is per image; the test set has 10,000 images"),
+            (10_000, "that is one view per image, the plain centre crop")])),
+    Exercise(
+        "10-2", "by how many pixels, along each axis, the top-left view is shifted from the "
+        "centre view when the 28x28 image is padded by 2", "an int",
+        _src("""
+            import torch
+            from course_utils.lessons.ch10_ten_crops import VIEWS, ten_crops
+
+            x = torch.zeros(1, 1, 28, 28)
+            x[0, 0, 10, 10] = 1  # a marker pixel
+            views = ten_crops(x, padding=2)
+            where = lambda v: (v[0, 0] == 1).nonzero()[0]  # (row, column) of the marker
+            shift = where(views[VIEWS.index("top-left")]) - where(views[VIEWS.index("centre")])
+            answer = int(shift[0])  # the same along both axes
+        """),
+        _number(abs_=0.0, mistakes=lambda: [
+            (4, "the padding adds 2 pixels on each side; the corner crop moves by one "
+                "padding's width from the centre"),
+            (0, "the corner crop starts at the padded image's corner, not at the image's")])),
+    # --- notebook 11's exercises
+    Exercise(
+        "11-1", "the share (0-1) of its parameters that still train in the quick profile's "
+        "frozen model: transfer_model(source, 'frozen', channels=(24, 64, 96, 96, 64)) from a "
+        "5-class AlexNetSmall of those filters", "a number between 0 and 1",
+        _src("""
+            from course_utils.lessons.ch11_transfer import transfer_model, trainable_parameters
+            from course_utils.models import AlexNetSmall
+
+            channels = (24, 64, 96, 96, 64)  # the narrow net: a quarter of the paper's filters
+            source = AlexNetSmall(num_classes=5, channels=channels)
+            frozen = transfer_model(source, "frozen", channels=channels)
+            total = sum(p.numel() for p in frozen.parameters())
+            answer = trainable_parameters(frozen) / total  # fc6, fc7 and the new fc8
+        """),
+        _number(rel=1e-3, share=True, mistakes=lambda: [
+            (1 - _frozen_share(), "that is the share of the frozen convolutions; the question "
+                                  "asks for the share that still trains"),
+            (_fc8_share(), "only the convolutions are frozen: fc6 and fc7 train too, not "
+                           "just the new fc8")])),
+    Exercise(
+        "11-2", "how many optimizer steps one target run makes in the quick profile: 20 "
+        "labelled images for each of 5 classes, batch_size=32, 30 epochs (skorch keeps the "
+        "last, smaller batch)", "an int",
+        _src("""
+            import torch
+            from course_utils.training.fastpath import TensorBatches
+
+            images = 20 * 5  # shots per class x target classes
+            # the course's batches are cut exactly like skorch's DataLoader (drop_last=False)
+            per_epoch = len(TensorBatches(torch.zeros(images, 1), torch.zeros(images),
+                                          batch_size=32))
+            answer = per_epoch * 30
+        """),
+        _number(abs_=0.0, mistakes=lambda: [
+            ((100 // 32) * 30, "the 4 images left over after the full batches make one more, "
+                               "smaller batch each epoch: it is a step too"),
+            (100 / 32 * 30, "a step takes a whole batch: count the batches per epoch, the "
+                            "last one smaller, then multiply by the epochs"),
+            (4, "that is one epoch's steps: the run trains 30 epochs")])),
+    Exercise(
+        "11-3", "the share (0-1) of dead units in an (N, units) tensor of post-ReLU "
+        "activations: units that are exactly 0 for at least a share tol of the N images",
+        "a function dead_share(acts, tol=0.99) returning a number",
+        _src("""
+            def dead_share(acts, tol=0.99):
+                zero = (acts == 0).float().mean(dim=0)  # per unit: the share of images at 0
+                return float((zero >= tol).float().mean())  # the share of units that are dead
+
+            answer = dead_share
+        """),
+        _tensor_function("dead_share", _dead_share_cases, atol=1e-6,
+                         mistakes=_dead_share_mistakes)),
+    # --- notebook 12's exercises
+    Exercise(
+        "12-1", "the share of its power that a white-noise 11x11 kernel has, on average, at "
+        "spatial frequencies up to 0.25 cycles/pixel, its mean (the DC term) removed",
+        "a number between 0 and 1",
+        _src("""
+            import torch
+            from course_utils.lessons.ch12_what_it_learned import LOW_FREQUENCY  # 0.25
+
+            f = torch.fft.fftfreq(11)  # an 11-point FFT's frequencies, in cycles per pixel
+            radius = (f[:, None] ** 2 + f[None, :] ** 2).sqrt()  # |f| of each 2-D bin
+            # white noise spreads its power evenly over the bins, so the share is the share
+            # of bins at low frequency; the DC bin (f = 0) is removed with the mean
+            low = int((radius <= LOW_FREQUENCY).sum()) - 1
+            answer = low / (11 * 11 - 1)
+        """),
+        _number(rel=1e-3, share=True, mistakes=lambda: [
+            (21 / 121, "the DC bin (f = 0) holds the mean, which is removed: leave it out of "
+                       "both counts"),
+            (math.pi * 0.25 ** 2, "that is the disc's share of the area of the frequency "
+                                  "square; count the FFT's bins on the 11x11 grid instead")])),
+    Exercise(
+        "12-2", "the orientation index |sum P(f) exp(2i theta(f))| / sum P(f) of one 2-D filter, "
+        "P its power spectrum with the mean removed", "a function orientation_index(w) of an "
+        "(H, W) tensor, returning a number",
+        _src("""
+            import torch
+
+            def orientation_index(w):
+                w = w - w.mean()  # the DC term has no orientation
+                power = torch.fft.fft2(w).abs() ** 2  # P(f)
+                fy = torch.fft.fftfreq(w.shape[0], dtype=w.dtype)[:, None]  # cycles/pixel
+                fx = torch.fft.fftfreq(w.shape[1], dtype=w.dtype)[None, :]
+                theta = torch.atan2(fy, fx)  # the direction of each frequency
+                # 2 theta: f and -f carry the same power and point along the same line
+                z = (power * torch.exp(2j * theta)).sum()
+                return (z.abs() / power.sum()).item()
+
+            answer = orientation_index
+        """),
+        _tensor_function(
+            "orientation_index",
+            lambda: __import__("course_utils.lessons.ch12_what_it_learned",
+                               fromlist=["_"]).orientation_exercise_cases(),
+            atol=1e-5,
+            mistakes=lambda args, kwargs: __import__(
+                "course_utils.lessons.ch12_what_it_learned",
+                fromlist=["_"]).orientation_exercise_mistakes(args, kwargs))),
+    Exercise(
+        "12-3", "the share of the nearest neighbours (all k of every query) that share their "
+        "query's class", "a function agreement(idx, y_query, y_gallery) returning a number",
+        _src("""
+            def agreement(idx, y_query, y_gallery):
+                # idx: (queries, k) gallery indices; the labels of the neighbours, row by row
+                neighbour_labels = y_gallery[idx]
+                same = neighbour_labels == y_query[:, None]  # compare with each row's query
+                return same.float().mean().item()
+
+            answer = agreement
+        """),
+        _tensor_function(
+            "agreement",
+            lambda: __import__("course_utils.lessons.ch12_what_it_learned",
+                               fromlist=["_"]).agreement_exercise_cases(),
+            atol=1e-6,
+            mistakes=lambda args, kwargs: __import__(
+                "course_utils.lessons.ch12_what_it_learned",
+                fromlist=["_"]).agreement_exercise_mistakes(args, kwargs))),
 ]
 
 #: The registry: exercise id -> :class:`Exercise`, in notebook order.

@@ -41,9 +41,10 @@ from .data import Splits
 from .models import AlexNetSmall
 from .training import accuracy, best_epoch, make_classifier, train_seconds
 
-__all__ = ["RESULT_FIELDS", "RESULT_PREFIX", "course_result", "SELECTIONS", "ExperimentError", "RunResult", "claim_table",
-           "format_mean_std", "mean_std", "paired_differences", "results_frame", "run_variants",
-           "summarize_runs", "train_variant"]
+__all__ = ["RESULT_FIELDS", "RESULT_PREFIX", "course_result", "SELECTIONS", "ExperimentError",
+           "RunResult", "bound_table", "claim_table", "format_diff", "format_mean_std",
+           "mean_curves", "mean_std", "paired_differences", "paired_table", "results_frame",
+           "run_variants", "summarize_runs", "train_variant"]
 
 SELECTIONS = ("last", "best")
 
@@ -305,6 +306,90 @@ def paired_differences(runs: pd.DataFrame, baseline: str, metric: str = "test_ac
     return pd.DataFrame(rows).set_index("variant")
 
 
+def paired_table(runs: pd.DataFrame, baseline: str, metrics: Sequence[str] = ("test_acc", "gap"),
+                 noise_z: float = 2.0) -> pd.DataFrame:
+    """:func:`paired_differences` for several metrics, stacked.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :func:`run_variants`' table.
+    baseline : str
+        The variant every other one is compared with, seed by seed.
+    metrics : sequence of str
+        Columns of ``runs`` to compare.
+    noise_z : float
+        Standard errors a mean difference must clear to count as "higher" or "lower".
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``(metric, variant)``: paired seeds, mean and std of the
+        differences, and the verdict.
+    """
+    parts = [paired_differences(runs, baseline, m, noise_z).reset_index() for m in metrics]
+    return pd.concat(parts, ignore_index=True).set_index(["metric", "variant"])
+
+
+def bound_table(summary: pd.DataFrame, bounds: Mapping[str, Any],
+                metrics: Sequence[str] = ("test_acc",),
+                variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """The budget's lower bounds checked against each variant's mean.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`summarize_runs` of the runs (``METRIC_mean`` columns).
+    bounds : mapping
+        The budget's bounds (``b.bounds``); a metric without a bound is skipped.
+    metrics : sequence of str
+        The metrics to check: each variant's mean must reach ``bounds[metric]``.
+    variants : sequence of str, optional
+        Check only these variants (default: all).
+
+    Returns
+    -------
+    DataFrame
+        One row per ``(metric, variant)``: ``mean``, ``bound`` and ``ok``.
+    """
+    names = list(summary.index) if variants is None else list(variants)
+    rows = [{"metric": m, "variant": v, "mean": float(summary.loc[v, f"{m}_mean"]),
+             "bound": float(bounds[m]), "ok": bool(summary.loc[v, f"{m}_mean"] >= bounds[m])}
+            for m in metrics if bounds.get(m) is not None for v in names]
+    if not rows:
+        raise ExperimentError(f"the budget bounds none of {list(metrics)}: nothing to check")
+    return pd.DataFrame(rows).set_index(["metric", "variant"])
+
+
+def mean_curves(nets: Mapping[tuple[str, int], Any], keys: Sequence[str]) -> pd.DataFrame:
+    """Per-epoch history values averaged over seeds, one column per ``(key, variant)``.
+
+    Parameters
+    ----------
+    nets : mapping
+        ``(variant, seed) -> fitted net``, as in ``run_variants(..., keep_nets=True)``.
+    keys : sequence of str
+        History columns (``"valid_acc"``, ``"train_acc_eval"``...).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by epoch (1-based); columns ``(key, variant)`` with the mean over
+        the variant's seeds (runs of different lengths are cut to the shortest).
+    """
+    cols = {}
+    for key in keys:
+        by_variant: dict[str, list] = {}
+        for (variant, _seed), net in nets.items():
+            by_variant.setdefault(variant, []).append(list(net.history[:, key]))
+        for variant, curves in by_variant.items():
+            n = min(len(c) for c in curves)
+            cols[(key, variant)] = np.mean([c[:n] for c in curves], axis=0)
+    n = min(len(v) for v in cols.values())
+    return pd.DataFrame({k: v[:n] for k, v in cols.items()},
+                        index=pd.RangeIndex(1, n + 1, name="epoch"))
+
+
 # --------------------------------------------------------------------------- reporting
 
 def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
@@ -312,6 +397,16 @@ def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
     if std is None or not np.isfinite(std):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_diff(mean: float, std: float, scale: float = 100.0, digits: int = 1,
+                unit: str = "points") -> str:
+    """A signed difference with its spread: ``"+1.2 ± 0.4 points"`` (``scale=100`` turns
+    accuracies into points); no ``±`` part when std is NaN (one seed)."""
+    text = f"{scale * mean:+.{digits}f}"
+    if std is not None and np.isfinite(std):
+        text += f" ± {scale * std:.{digits}f}"
+    return f"{text} {unit}".rstrip()
 
 
 def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None = None,

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 __all__ = ["as_numpy", "format_probability", "most_confident_mistakes", "plot_class_balance",
-           "plot_class_samples", "plot_confusion_matrix", "plot_curves", "plot_history",
-           "plot_misclassified"]
+           "plot_class_samples", "plot_confusion_matrix", "plot_curves", "plot_gap_curves",
+           "plot_history", "plot_mean_curves", "plot_misclassified"]
 
 
 def as_numpy(a) -> np.ndarray:
@@ -162,5 +162,70 @@ def plot_curves(nets: dict, key: str = "valid_acc", title: str | None = None,
     ax.set_ylabel(ylabel or key.replace("_", " "))
     ax.set_title(title or key.replace("_", " "))
     ax.legend(loc="best", frameon=True, framealpha=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gap_curves(nets, title: str = "Eval-mode training accuracy (solid) and "
+                                        "validation accuracy (dashed), mean over seeds"):
+    """Training accuracy in eval mode and validation accuracy by epoch, per variant.
+
+    Parameters
+    ----------
+    nets : mapping
+        ``(variant, seed) -> net`` from ``run_variants(..., keep_nets=True)``, trained
+        with :class:`course_utils.training.EvalModeTrainScore`.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .experiment import mean_curves
+
+    curves = mean_curves(nets, ("train_acc_eval", "valid_acc"))
+    fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = plt.get_cmap("tab10")
+    for i, variant in enumerate(dict.fromkeys(v for _, v in curves.columns)):
+        c = colours(i)
+        ax.plot(curves.index, curves[("train_acc_eval", variant)], color=c, label=variant)
+        ax.plot(curves.index, curves[("valid_acc", variant)], color=c, ls="--")
+        gap_ax.plot(curves.index, 100 * (curves[("train_acc_eval", variant)]
+                                         - curves[("valid_acc", variant)]), color=c,
+                    label=variant)
+    ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    gap_ax.set(xlabel="epoch", ylabel="train - valid gap (points)",
+               title="the gap (eval-mode train minus valid)")
+    gap_ax.axhline(0, color="grey", lw=0.5)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+def plot_mean_curves(nets, key: str, ylabel: str, title: str | None = None):
+    """One history column by epoch, averaged over seeds, one line per variant.
+
+    Parameters
+    ----------
+    nets : mapping
+        ``(variant, seed) -> net`` from ``run_variants(..., keep_nets=True)``.
+    key : str
+        A history column (``"train_loss_eval"``, ``"valid_loss"``...).
+    ylabel : str
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .experiment import mean_curves
+
+    curves = mean_curves(nets, (key,))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for _, variant in curves.columns:
+        ax.plot(curves.index, curves[(key, variant)], label=variant)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title or f"{key}, mean over seeds")
+    ax.legend()
     fig.tight_layout()
     return fig

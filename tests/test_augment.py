@@ -137,19 +137,46 @@ def test_gray_lighting_draws_what_a_one_channel_fancy_pca_draws():
         gray_lighting(torch.rand(2, 3, 4, 4), 0.35)
 
 
-def test_paper_table_reports_gaps_and_gains_of_the_variants():
-    from course_utils.experiment import RunResult
-    from course_utils.lessons.ch08_augmentation import VARIANTS, paper_table
+def _aug_runs(test_gain, gap_cut, light_gain, base_gap=0.12):
+    """run_variants-shaped rows for the three variants on 3 seeds, with per-seed noise."""
+    import pandas as pd
 
-    def run(variant, valid, test):
-        return RunResult(variant=variant, seed=0, select="best", train_acc=0.9, valid_acc=valid,
-                         test_acc=test, gap=0.9 - valid, epochs_run=2, best_epoch=2,
-                         train_seconds=1.0, final_train_loss=1.0)
-    runs = [run(name, v, t) for name, v, t in zip(VARIANTS, (0.6, 0.7, 0.72), (0.6, 0.65, 0.67))]
-    out = paper_table(runs, "smoke", "cpu").set_index("claim")
-    assert list(out["ours"]) == ["train-valid gap +0.300 without, +0.200 with crops + flips",
-                                 "+5.0 points", "+2.0 points (grayscale analogue)"]
-    assert set(out["profile"]) == {"smoke"}
+    rows = []
+    for seed, noise in zip(range(3), (-0.001, 0.0, 0.001)):
+        base = 0.85 + noise
+        for variant, test, gap in (("none", base, base_gap),
+                                   ("crops + flips", base + test_gain + noise, base_gap - gap_cut),
+                                   ("crops + flips + lighting", base + test_gain + light_gain,
+                                    base_gap - gap_cut + noise)):
+            rows.append({"variant": variant, "seed": seed, "test_acc": test,
+                         "valid_acc": test, "train_acc": test + gap, "gap": gap})
+    return pd.DataFrame(rows)
+
+
+def test_paper_table_gives_units_signs_and_verdicts_from_the_seeds():
+    from course_utils.lessons.ch08_augmentation import paper_table
+
+    out = paper_table(_aug_runs(0.01, 0.06, 0.0), "quick", "cpu").set_index("claim")
+    ours = list(out["ours"])
+    assert ours[0].startswith("train - valid gap (eval mode, points): none 12.0")
+    assert "change -6.0" in ours[0] and "(lower)" in ours[0]
+    assert ours[1].startswith("test accuracy change (points), crops + flips minus none: +1.0 ±")
+    assert ours[1].endswith("(higher)")
+    assert "inside the noise" in ours[2] and "(grayscale analogue)" in ours[2]
+    assert set(out["profile"]) == {"quick"}
+
+
+def test_the_verdict_follows_the_numbers_either_way():
+    from course_utils.lessons.ch08_augmentation import augmentation_verdict
+
+    helps = augmentation_verdict(_aug_runs(0.02, 0.06, 0.015), gap_bound=0.08)
+    assert "so they overfit" in helps
+    assert "Crops and flips raises test accuracy" in helps and "narrows" in helps
+    assert "reaches the paper's 'over 1 point'" in helps
+    hurts = augmentation_verdict(_aug_runs(-0.02, -0.03, 0.0), gap_bound=0.2)
+    assert "below this profile's overfitting bound" in hurts
+    assert "Crops and flips lowers test accuracy" in hurts and "widens" in hurts
+    assert "does not show here" in hurts
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -160,3 +187,6 @@ def test_budget_08_has_what_the_notebook_reads(profile):
     b = budget("08", profile)
     assert b.variants == len(VARIANTS) and b.epochs >= 1 and b.batch_size >= 1
     assert b.bounds["test_acc"] > 0.1  # above chance (10 classes)
+    assert {"channels", "dropout", "eval_images"} <= set(b.settings)
+    if profile != "smoke":  # the claim needs seeds to measure spread, and nets that overfit
+        assert b.seeds >= 3 and b.bounds["gap"] > 0.05 and b["dropout"] == 0.0

@@ -195,3 +195,14 @@ def test_course_splits_follow_the_profile(real_data):
     q = D.course_splits("quick", seed=0, data=real_data)
     assert q.sizes() == {"train": 6000, "valid": 2000, "test": 10_000}
     assert torch.equal(D.course_splits("smoke", seed=0, data=real_data).X_train, s.X_train)
+
+
+def test_splits_for_widens_the_profile_only_where_the_budget_asks_for_more(real_data):
+    from course_utils.data import budget_splits, course_splits, splits_for
+
+    row = {"train": 500, "valid": 200, "test": 300}  # less than smoke holds: smoke's images
+    a = splits_for(row, "smoke", seed=1, data=real_data)
+    b = budget_splits(course_splits("smoke", data=real_data), seed=1, **row)
+    assert torch.equal(a.X_train, b.X_train) and torch.equal(a.y_test, b.y_test)
+    wide = splits_for({"train": None, "valid": 600, "test": None}, "smoke", data=real_data)
+    assert wide.sizes() == {"train": 60_000 - 600, "valid": 600, "test": 10_000}

@@ -65,7 +65,7 @@ def test_epochs_to_reach():
 
 
 class FakeNet:
-    """Just a skorch history of training losses."""
+    """Just a skorch history of eval-mode training losses."""
 
     def __init__(self, losses):
         from skorch.history import History
@@ -74,33 +74,71 @@ class FakeNet:
         for i, loss in enumerate(losses, 1):
             self.history.new_epoch()
             self.history.record("epoch", i)
-            self.history.record("train_loss", loss)
+            self.history.record("train_loss_eval", loss)
+            self.history.record("train_loss", loss + 0.5)  # dropout-noisy: must not be used
 
 
-def fake_run(rate, losses, train=0.9, valid=0.7):
-    from course_utils.experiment import RunResult
+def test_convergence_is_read_per_seed_on_the_eval_mode_loss():
+    from course_utils.lessons.ch09_dropout import convergence_table
 
-    return RunResult(variant=f"dropout {rate}", seed=0, select="best", train_acc=train,
-                     valid_acc=valid, test_acc=valid - 0.01, gap=train - valid,
-                     epochs_run=len(losses), best_epoch=len(losses), train_seconds=1.0,
-                     final_train_loss=losses[-1], net=FakeNet(losses))
-
-
-def test_gap_and_convergence_tables_read_run_results_keyed_by_rate():
-    from course_utils.lessons.ch09_dropout import convergence_table, gap_table
-
-    runs = {0.0: fake_run(0.0, [2.0, 1.5, 1.0, 0.5], 0.95, 0.7),
-            0.5: fake_run(0.5, [2.2, 1.9, 1.6, 1.4], 0.8, 0.72)}
-    gaps = gap_table(runs)
-    assert list(gaps["dropout rate"]) == [0.0, 0.5]
-    assert list(gaps["train - valid gap"]) == [0.25, 0.08]
-    conv = convergence_table(runs, n_train=100, batch_size=32)
-    assert conv.attrs["target_loss"] == 1.5  # rate 0 at half its 4 epochs
-    assert list(conv["epochs to reach target"]) == [2.0, 4.0]
-    assert list(conv["x iterations of no dropout"]) == [1.0, 2.0]
-    assert list(conv["iterations"]) == [8.0, 16.0]
+    nets = {("dropout 0", 0): FakeNet([2.0, 1.5, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]),
+            ("dropout 0.5", 0): FakeNet([2.2, 1.9, 1.6, 1.4, 1.0, 0.9, 0.8, 0.7]),
+            ("dropout 0", 1): FakeNet([2.0, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5]),
+            ("dropout 0.5", 1): FakeNet([2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3])}
+    conv = convergence_table(nets, n_train=100, batch_size=32, fraction=0.25)
+    by = conv.set_index(["variant", "seed"])
+    assert by.loc[("dropout 0", 0), "target loss"] == 1.5  # p=0 after 2 of its 8 epochs
+    assert by.loc[("dropout 0.5", 0), "epochs to reach"] == 4.0
+    assert by.loc[("dropout 0.5", 0), "x iterations of no dropout"] == 2.0
+    assert by.loc[("dropout 0.5", 0), "iterations"] == 16.0  # 4 batches an epoch
+    assert by.loc[("dropout 0", 1), "target loss"] == 1.2
+    assert math.isnan(by.loc[("dropout 0.5", 1), "x iterations of no dropout"])  # never reached
+    assert conv.attrs["max_ratio"] == 4.0
     with pytest.raises(CourseError):
-        convergence_table({0.5: runs[0.5]}, 100, 32)
+        convergence_table({("dropout 0.5", 0): nets[("dropout 0.5", 0)]}, 100, 32)
+
+
+def _runs(acc_change, gap_change):
+    import pandas as pd
+
+    rows = []
+    for seed, noise in zip(range(3), (-0.002, 0.0, 0.002)):
+        rows.append({"variant": "dropout 0", "seed": seed, "test_acc": 0.85 + noise,
+                     "valid_acc": 0.85, "train_acc": 0.99, "gap": 0.14 + noise})
+        rows.append({"variant": "dropout 0.5", "seed": seed,
+                     "test_acc": 0.85 + acc_change + 2 * noise, "valid_acc": 0.85,
+                     "train_acc": 0.99, "gap": 0.14 + gap_change})
+    return pd.DataFrame(rows)
+
+
+def _conv(ratios):
+    import pandas as pd
+
+    t = pd.DataFrame({"variant": ["dropout 0.5"] * len(ratios), "seed": range(len(ratios)),
+                      "x iterations of no dropout": ratios})
+    t.attrs["max_ratio"] = 4.0
+    return t
+
+
+def test_the_verdict_and_the_claim_table_follow_the_numbers():
+    import pandas as pd
+
+    from course_utils.lessons.ch09_dropout import dropout_verdict, paper_table
+
+    helps = dropout_verdict(_runs(0.02, -0.05), _conv([2.0, 1.9, 2.1]), 0.5, gap_bound=0.08)
+    assert "so the nets overfit" in helps and "raises test accuracy" in helps
+    assert "narrows the gap" in helps and "about the paper's 2x" in helps
+    none = dropout_verdict(_runs(0.0, 0.0), _conv([1.0, 1.1, float("nan")]), 0.5)
+    assert "does not change test accuracy" in none and "inside the noise" in none
+    assert "more than 4.0x" in none and "1 of 3 seeds" in none
+    mc = pd.DataFrame({"seed": [0, 0, 0], "test-time rule": ["as is", "x0.5", "average of 50"],
+                       "accuracy": [0.85, 0.84, 0.851]})
+    table = paper_table(_runs(0.02, -0.05), _conv([1.2, 1.3, 1.1]), mc, 0.5, "quick", "cpu")
+    ours = list(table["ours"])
+    assert ours[0].startswith("train - valid gap (eval mode, points): p=0 14.0")
+    assert ours[1].startswith("test accuracy change (points), p=0.5 minus p=0: +2.0")
+    assert ours[2].startswith("1.20 ± 0.10x")
+    assert "as is 0.850" in ours[3] and "MC average 0.851" in ours[3]
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -111,3 +149,6 @@ def test_budget_09_has_what_the_notebook_reads(profile):
     assert b["rates"][0] == 0.0 and 0.5 in b["rates"] and b.variants == len(b["rates"])
     assert b["scaling_test"] <= (b.test or 10_000) and b["mc_passes"] >= 1
     assert b.bounds["test_acc"] > 0.1 and 0 < b.bounds["mc_agreement"] < 0.5
+    assert {"channels", "hidden", "eval_images", "target_fraction", "select"} <= set(b.settings)
+    if profile != "smoke":  # the claim needs seeds to measure spread, and nets that overfit
+        assert b.seeds >= 3 and b.bounds["gap"] > 0.05 and b["mc_passes"] >= 50

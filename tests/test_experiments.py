@@ -319,3 +319,60 @@ def test_kept_nets_are_shared_not_copied_by_table_operations():
     table.attrs["nets"] = nets
     assert table.round(2).attrs["nets"] is nets
     assert table[["test_acc"]].attrs["nets"][("a", 0)] is nets[("a", 0)]
+
+
+# --------------------------------------------------------------------------- several metrics
+
+def _two_variant_runs():
+    return pd.DataFrame({"variant": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                         "test_acc": [0.80, 0.85, 0.81, 0.86, 0.79, 0.84],
+                         "gap": [0.10, 0.10, 0.12, 0.09, 0.11, 0.13]})
+
+
+def test_paired_table_stacks_each_metric_with_its_own_verdict():
+    from course_utils.experiment import paired_table
+
+    t = paired_table(_two_variant_runs(), "a", ("test_acc", "gap"))
+    assert list(t.index) == [("test_acc", "b"), ("gap", "b")]
+    assert t.loc[("test_acc", "b"), "diff_mean"] == pytest.approx(0.05)
+    assert t.loc[("test_acc", "b"), "verdict"] == "higher"
+    assert t.loc[("gap", "b"), "verdict"] == "inside the noise"
+
+
+def test_bound_table_checks_each_variants_mean_and_skips_unbounded_metrics():
+    from course_utils.experiment import bound_table
+
+    summary = summarize_runs(_two_variant_runs(), ("test_acc", "gap"))
+    t = bound_table(summary, {"test_acc": 0.82, "gap": None}, ("test_acc", "gap"))
+    assert list(t.index) == [("test_acc", "a"), ("test_acc", "b")]
+    assert list(t["ok"]) == [False, True]
+    only_b = bound_table(summary, {"test_acc": 0.82}, variants=["b"])
+    assert bool(only_b["ok"].all())
+    with pytest.raises(ExperimentError, match="bounds none"):
+        bound_table(summary, {}, ("gap",))
+
+
+def test_mean_curves_average_the_seeds_per_variant():
+    from course_utils.experiment import mean_curves
+
+    def net(values):
+        h = History()
+        for v in values:
+            h.new_epoch()
+            h.record("valid_acc", v)
+        return SimpleNamespace(history=h)
+
+    nets = {("a", 0): net([0.1, 0.3, 0.5]), ("a", 1): net([0.3, 0.5, 0.7]),
+            ("b", 0): net([0.2, 0.2])}
+    c = mean_curves(nets, ("valid_acc",))
+    assert list(c.index) == [1, 2] and c.index.name == "epoch"  # cut to the shortest
+    assert list(c[("valid_acc", "a")]) == pytest.approx([0.2, 0.4])
+    assert list(c[("valid_acc", "b")]) == pytest.approx([0.2, 0.2])
+
+
+def test_format_diff_signs_scales_and_omits_a_missing_spread():
+    from course_utils.experiment import format_diff
+
+    assert format_diff(0.0123, 0.004) == "+1.2 ± 0.4 points"
+    assert format_diff(-0.0123, float("nan")) == "-1.2 points"
+    assert format_diff(0.5, 0.25, scale=1, digits=2, unit="x") == "+0.50 ± 0.25 x"

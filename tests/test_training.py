@@ -94,3 +94,19 @@ def test_progress_switch(monkeypatch):
     monkeypatch.setenv("COURSE_PROGRESS", "2")  # was silently "off"
     with pytest.raises(CourseError, match="set it to 1 .* or 0"):
         progress_enabled()
+
+
+def test_eval_mode_train_score_records_loss_and_accuracy_without_dropout(smoke_splits):
+    from course_utils.training import EvalModeTrainScore
+
+    s = smoke_splits
+    X, y = s.X_train[:256], s.y_train[:256]
+    net = make_classifier(valid=(s.X_valid[:100], s.y_valid[:100]), max_epochs=2, progress=False,
+                          verbose=0, checkpoint=False, module__dropout=0.9,
+                          callbacks=[("train_eval", EvalModeTrainScore(128))]).fit(X, y)
+    h = net.history
+    assert len(h[:, "train_loss_eval"]) == 2 and all(0 <= a <= 1 for a in h[:, "train_acc_eval"])
+    # the last epoch's record is the eval-mode accuracy of the fitted net on those 128 images
+    assert h[-1, "train_acc_eval"] == pytest.approx(accuracy(net, X[:128], y[:128]))
+    # dropout at 0.9 inflates skorch's train_loss; the eval-mode loss is lower
+    assert h[-1, "train_loss_eval"] < h[-1, "train_loss"]

@@ -75,13 +75,51 @@ def test_tta_table_on_a_real_model_counts_views_and_costs():
     assert torch.allclose(probs, views[0], atol=1e-5)
 
 
-def test_paper_table_reports_gain_and_cost():
-    from course_utils.lessons.ch10_ten_crops import paper_table
+class _Net:
+    def __init__(self, module):
+        self.module_ = module
+
+
+def _per_seed(gains):
+    """seed_tables-shaped rows: centre accuracy 0.88 + noise, ten views that much better."""
+    import pandas as pd
+
+    from course_utils.lessons.ch10_ten_crops import CENTRE, TEN
+    rows = []
+    for seed, gain in enumerate(gains):
+        centre = 0.88 + 0.001 * seed
+        for test, acc in ((CENTRE, centre), (TEN, centre + gain)):
+            rows.append({"seed": seed, "test": test, "accuracy": acc, "centre s": 0.4,
+                         "ten s": 6.0})
+    return pd.DataFrame(rows)
+
+
+def test_seed_tables_give_one_table_per_net():
+    from course_utils.lessons.ch10_ten_crops import CENTRE, seed_tables
     torch.manual_seed(0)
     x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
-    table = tta_table(AlexNetSmall(), x, torch.arange(4), profile="smoke", device="cpu")
-    out = paper_table(table, "smoke", "cpu")
-    assert len(out) == 2 and "points" in out.loc[0, "ours"] and "x the time" in out.loc[1, "ours"]
+    nets = {("crops + flips", 3): _Net(AlexNetSmall()), ("crops + flips", 4): _Net(AlexNetSmall())}
+    t = seed_tables(nets, x, torch.arange(4))
+    assert sorted(set(t["seed"])) == [3, 4] and len(t) == 8
+    assert (t[t["test"] == CENTRE]["gain vs centre (points)"] == 0).all()
+    assert (t["ten s"] > 0).all() and (t["centre s"] > 0).all()
+
+
+def test_claim_table_verdict_and_allowed_loss_follow_the_seeds():
+    from course_utils.lessons.ch10_ten_crops import (allowed_loss, paper_table, ten_crop_gains,
+                                                     ten_crop_verdict)
+    gains = _per_seed([0.006, 0.007, 0.008])
+    out = paper_table(gains, "quick", "cpu")
+    assert "gain (points) +0.70 ± 0.10 (higher)" in out.loc[0, "ours"]
+    assert out.loc[1, "ours"].startswith("15.0 ± 0.0x the time of one view (6.0 s against 0.40 s")
+    assert "beat the centre crop by +0.70" in ten_crop_verdict(gains)
+    assert "lose to the centre crop" in ten_crop_verdict(_per_seed([-0.006, -0.007, -0.008]))
+    noisy = _per_seed([0.01, -0.01, 0.0])
+    assert "inside the noise" in ten_crop_verdict(noisy)
+    assert list(ten_crop_gains(noisy).round(4)) == [0.01, -0.01, 0.0]
+    # the allowed loss is the measured noise (2 SE of the gains), or the budget's bound
+    assert abs(allowed_loss(noisy) - 2 * 0.01 / 3 ** 0.5) < 1e-9
+    assert allowed_loss(noisy, 0.07) == 0.07 and allowed_loss(_per_seed([0.01])) == 0.0
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -90,4 +128,8 @@ def test_budget_10_has_what_the_notebook_reads(profile):
 
     b = budget("10", profile)
     assert b.variants == 1 and b.bounds["test_acc"] > 0.1
-    assert 0 < b.bounds["ten_crop_loss"] < 0.1
+    assert {"channels", "dropout", "padding", "select"} <= set(b.settings)
+    if profile == "smoke":
+        assert 0 < b.bounds["ten_crop_loss"] < 0.1  # a pipeline bound
+    else:  # studied on trained nets, over seeds; the loss allowed is the measured noise
+        assert b.seeds >= 3 and b.bounds["test_acc"] >= 0.88 and b.bounds["ten_crop_loss"] is None

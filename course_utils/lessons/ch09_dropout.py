@@ -8,27 +8,28 @@ divides the kept outputs by ``1 - p`` during training instead, so the expected
 activation is already right and evaluation uses the layer as is.
 :class:`course_utils.layers.PaperDropout` is the paper's version, for comparison.
 
-The runs are :class:`course_utils.experiment.RunResult` objects keyed by their
-dropout rate (``{0.0: run, 0.5: run}``); the budget, the rates and the bounds
-are ``course_utils.budgets.budget("09")``.
+The runs come from :func:`course_utils.experiment.run_variants` over
+:func:`rate_variants` (one variant per rate, named by :func:`variant_name`), the nets
+trained with :class:`course_utils.training.EvalModeTrainScore` so that convergence is
+read on a loss dropout does not inflate; the budget, the rates and the bounds are
+``course_utils.budgets.budget("09")``.
 """
 from __future__ import annotations
 
 import math
 from typing import Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..config import CourseError
-from ..experiment import RunResult, claim_table
+from ..experiment import claim_table, format_diff, format_mean_std, paired_table, summarize_runs
 from ..layers import PaperDropout
 from ..training import batched_softmax
 
-__all__ = ["convergence_table", "dropout_layers", "epochs_to_reach", "expectation_table",
-           "gap_table", "mc_probabilities", "mean_output", "paper_table",
-           "scaled_probabilities", "scaling_table"]
+__all__ = ["convergence_table", "dropout_layers", "dropout_verdict", "epochs_to_reach",
+           "expectation_table", "mc_agreement", "mc_probabilities", "mean_output", "paper_table",
+           "rate_variants", "scaled_probabilities", "scaling_table", "variant_name"]
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
@@ -202,78 +203,123 @@ def epochs_to_reach(losses, target: float) -> float:
     return math.nan
 
 
-def convergence_table(runs: Mapping[float, RunResult], n_train: int, batch_size: int):
-    """Iterations each run needs to reach a fixed training loss.
+def rate_variants(rates) -> dict[str, dict]:
+    """``run_variants`` variants, one per dropout rate: ``"dropout 0.5"`` ->
+    ``{"module__dropout": 0.5}``."""
+    return {variant_name(r): {"module__dropout": float(r)} for r in rates}
 
-    The target is the training loss that the run without dropout (``runs[0.0]``)
-    has at half its epochs: the paper's "roughly doubles the number of iterations
-    required to converge", measured on our budget.
+
+def variant_name(rate: float) -> str:
+    """The name of the variant with dropout rate ``rate``: ``"dropout 0.5"``."""
+    return f"dropout {float(rate):g}"
+
+
+def convergence_table(nets: Mapping, n_train: int, batch_size: int, fraction: float = 0.25,
+                      key: str = "train_loss_eval"):
+    """Iterations each run needs to reach a fixed training loss, seed by seed.
+
+    The loss is measured in eval mode (:class:`course_utils.training.EvalModeTrainScore`),
+    on which dropout puts no noise: skorch's ``train_loss`` is measured with dropout
+    on and would make a net with dropout look slower by its noise alone. For each
+    seed the target is the eval-mode training loss that the run without dropout has
+    after ``fraction`` of its epochs; the paper's "roughly doubles the number of
+    iterations required to converge" predicts about twice as many iterations with
+    p = 0.5.
 
     Parameters
     ----------
-    runs : mapping of float to RunResult
-        Dropout rate -> run, with the nets kept (``keep_net=True``); must hold rate 0.0.
+    nets : mapping
+        ``(variant, seed) -> net`` from ``run_variants(rate_variants(...), keep_nets=True)``,
+        trained with ``EvalModeTrainScore``; must hold ``"dropout 0"`` for every seed.
     n_train, batch_size : int
         Training images and batch size, to turn epochs into iterations.
+    fraction : float
+        Where in the no-dropout run the target is read (0.25: a quarter of the
+        budget, so ratios up to 4 can show).
+    key : str
+        The history column.
 
     Returns
     -------
     pandas.DataFrame
-        One row per rate; ``attrs["target_loss"]`` and ``attrs["max_ratio"]`` (the
-        largest ratio the budget can show).
+        One row per run: variant, seed, target loss, epochs and iterations to reach
+        it, and the ratio to the run without dropout (NaN where the budget ended
+        first); ``attrs["max_ratio"]`` is the largest ratio the budget can show.
     """
     import pandas as pd
 
-    if 0.0 not in runs:
-        raise CourseError("convergence_table needs the run without dropout (rate 0.0)")
-    losses0 = list(runs[0.0].net.history[:, "train_loss"])
-    half = max(1, len(losses0) // 2)
-    target = float(losses0[half - 1])
-    per_epoch = -(-n_train // batch_size)
-    rows = []
-    for rate, r in runs.items():
-        e = epochs_to_reach(r.net.history[:, "train_loss"], target)
-        rows.append({"dropout rate": rate, "epochs to reach target": e,
-                     "iterations": e * per_epoch if not math.isnan(e) else math.nan,
-                     "x iterations of no dropout": (round(e / half, 2) if not math.isnan(e)
-                                                    else math.nan),
-                     "reached within budget": not math.isnan(e)})
+    base = variant_name(0.0)
+    per_epoch = -(-int(n_train) // int(batch_size))
+    rows, max_ratio = [], math.nan
+    for (variant, seed), net in nets.items():
+        ref = nets.get((base, seed))
+        if ref is None:
+            raise CourseError(f"convergence_table needs the run without dropout ({base!r}) "
+                              f"for seed {seed}")
+        ref_losses = list(ref.history[:, key])
+        at = max(1, math.ceil(len(ref_losses) * fraction))
+        target = float(ref_losses[at - 1])
+        e = epochs_to_reach(net.history[:, key], target)
+        e0 = epochs_to_reach(ref_losses, target)
+        max_ratio = len(ref_losses) / e0
+        rows.append({"variant": variant, "seed": seed, "target loss": target,
+                     "epochs to reach": e, "iterations": e * per_epoch,
+                     "x iterations of no dropout": e / e0})
     table = pd.DataFrame(rows)
-    table.attrs["target_loss"] = target
-    table.attrs["max_ratio"] = round(len(losses0) / half, 2)
+    table.attrs["max_ratio"] = max_ratio
     return table
 
 
-def gap_table(runs: Mapping[float, RunResult]):
-    """Train, validation and test accuracy and the train-valid gap per dropout rate.
-
-    ``train_acc`` is :func:`~course_utils.experiment.train_variant`'s: eval mode
-    (dropout off) on the training images, so it compares fairly with validation.
-
-    Parameters
-    ----------
-    runs : mapping of float to RunResult
-        Dropout rate -> run.
+def mc_agreement(nets: Mapping, X: torch.Tensor, y: torch.Tensor, rate: float, passes: int):
+    """:func:`scaling_table` for every seed's net trained at ``rate``, in one table.
 
     Returns
     -------
     pandas.DataFrame
+        One row per (seed, test-time rule), and a column ``"|as is - MC|"`` on
+        the MC rows: how far the deterministic pass is from the average of
+        ``passes`` dropout passes, in accuracy.
     """
     import pandas as pd
 
-    return pd.DataFrame([{"dropout rate": rate, "train acc": round(r.train_acc, 3),
-                          "valid acc": round(r.valid_acc, 3),
-                          "train - valid gap": round(r.gap, 3),
-                          "test acc": round(r.test_acc, 3)} for rate, r in runs.items()])
+    parts = []
+    for (variant, seed), net in nets.items():
+        if variant != variant_name(rate):
+            continue
+        t = scaling_table(net.module_, X, y, p=rate, passes=passes)
+        t.insert(0, "seed", seed)
+        t["|as is - MC|"] = (t["accuracy"] - t["accuracy"].iloc[0]).abs().where(
+            t["test-time rule"].str.startswith("average"))
+        parts.append(t)
+    if not parts:
+        raise CourseError(f"no net trained with dropout {rate} in the runs")
+    return pd.concat(parts, ignore_index=True)
 
 
-def paper_table(gaps, conv, scaling, profile: str = "", device: str = ""):
-    """The paper's three dropout statements next to our measurements.
+def _ratio_text(conv, rate: float) -> str:
+    r = conv[conv["variant"] == variant_name(rate)]["x iterations of no dropout"]
+    reached = r.dropna()
+    if reached.empty:
+        return f"not reached within the budget (more than {conv.attrs['max_ratio']:.1f}x)"
+    text = format_mean_std(float(reached.mean()),
+                           float(reached.std(ddof=1)) if len(reached) > 1 else float("nan"), 2)
+    missed = len(r) - len(reached)
+    return f"{text}x" + (f" ({missed} seed(s) did not reach it)" if missed else "")
+
+
+def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: str = ""):
+    """The paper's three dropout statements next to our measurements (mean ± std over seeds).
 
     Parameters
     ----------
-    gaps, conv, scaling : pandas.DataFrame
-        From :func:`gap_table`, :func:`convergence_table` and :func:`scaling_table`.
+    runs : pandas.DataFrame
+        ``run_variants(rate_variants(...))``'s table.
+    conv : pandas.DataFrame
+        From :func:`convergence_table`.
+    mc : pandas.DataFrame
+        From :func:`mc_agreement`.
+    rate : float
+        The paper's rate, compared with no dropout.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
 
@@ -282,19 +328,71 @@ def paper_table(gaps, conv, scaling, profile: str = "", device: str = ""):
     pandas.DataFrame
         One row per claim.
     """
-    g = gaps.set_index("dropout rate")["train - valid gap"]
-    half = conv.set_index("dropout rate")["x iterations of no dropout"]
-    p_half = 0.5 if 0.5 in half.index else half.index[-1]
-    ratio = half.get(p_half, np.nan)
-    acc = scaling["accuracy"].tolist()
+    base, name = variant_name(0.0), variant_name(rate)
+    summary = summarize_runs(runs)
+    pair = runs[runs["variant"].isin([base, name])]
+    diffs = paired_table(pair, base, ("test_acc", "gap"))
+    gap = lambda v: format_mean_std(100 * summary.loc[v, "gap_mean"],  # noqa: E731
+                                    100 * summary.loc[v, "gap_std"], 1)
+    d = lambda m: (f"{format_diff(diffs.loc[(m, name), 'diff_mean'], diffs.loc[(m, name), 'diff_std'])}"  # noqa: E731
+                   f" ({diffs.loc[(m, name), 'verdict']})")
+    rules = mc.groupby("test-time rule", sort=False)["accuracy"]
+    acc = {k: format_mean_std(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
+           for k, v in rules}
+    as_is, scaled, mc_rule = list(acc)
     rows = [
         {"claim": "without dropout the net overfits substantially", "paper": "qualitative",
-         "ours": f"train-valid gap {g.iloc[0]:+.3f} at p=0, {g.get(p_half, np.nan):+.3f} at p={p_half}"},
+         "ours": f"train - valid gap (eval mode, points): p=0 {gap(base)}, p={rate:g} {gap(name)}; "
+                 f"change {d('gap')}"},
+        {"claim": "dropout improves test accuracy", "paper": "needed for the reported results",
+         "ours": f"test accuracy change (points), p={rate:g} minus p=0: {d('test_acc')}"},
         {"claim": "dropout roughly doubles the iterations to converge", "paper": "about 2x",
-         "ours": (f"{ratio:.2f}x at p={p_half}" if not np.isnan(ratio)
-                  else f"more than {conv.attrs.get('max_ratio', 2)}x (not reached in the budget)")},
+         "ours": f"{_ratio_text(conv, rate)} the iterations of p=0 to reach its eval-mode "
+                 "training loss at a quarter of the budget"},
         {"claim": "multiply outputs by 0.5 at test time", "paper": "x0.5 (no rescaling in training)",
-         "ours": f"inverted dropout: as is {acc[0]:.3f}, extra x0.5 {acc[1]:.3f}, "
-                 f"MC average {acc[2]:.3f}"},
+         "ours": f"inverted dropout, test accuracy: as is {acc[as_is]}, extra x{1 - rate:g} "
+                 f"{acc[scaled]}, MC average {acc[mc_rule]}"},
     ]
     return claim_table(rows, profile, device).reset_index()
+
+
+def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = None) -> str:
+    """The experiment's conclusion in sentences, chosen from the runs' values.
+
+    Parameters
+    ----------
+    runs, conv : pandas.DataFrame
+        As for :func:`paper_table`.
+    rate : float
+    gap_bound : float, optional
+        The budget's overfitting bound for the run without dropout.
+
+    Returns
+    -------
+    str
+    """
+    base, name = variant_name(0.0), variant_name(rate)
+    summary = summarize_runs(runs)
+    diffs = paired_table(runs[runs["variant"].isin([base, name])], base, ("test_acc", "gap"))
+    g0 = float(summary.loc[base, "gap_mean"])
+    lines = [f"Without dropout the train - valid gap is {100 * g0:.1f} points (eval mode)"
+             + (", so the nets overfit." if gap_bound is not None and g0 >= gap_bound else ".")]
+    words = {"higher": "raises", "lower": "lowers", "inside the noise": "does not change"}
+    acc, gap = diffs.loc[("test_acc", name)], diffs.loc[("gap", name)]
+    lines.append(f"Dropout at p={rate:g} {words[acc['verdict']]} test accuracy "
+                 f"({format_diff(acc['diff_mean'], acc['diff_std'])}"
+                 f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
+                 f"{words[gap['verdict']].replace('raises', 'widens').replace('lowers', 'narrows')}"
+                 f" the gap ({format_diff(gap['diff_mean'], gap['diff_std'])}).")
+    r = conv[conv["variant"] == name]["x iterations of no dropout"]
+    if r.isna().any():
+        lines.append(f"It needs more than {conv.attrs['max_ratio']:.1f}x the iterations of the "
+                     "net without dropout to reach the same eval-mode training loss on "
+                     f"{int(r.isna().sum())} of {len(r)} seeds: slower than the paper's 2x.")
+    else:
+        m = float(r.mean())
+        where = ("about the paper's 2x" if 1.5 <= m <= 2.5 else
+                 "less than the paper's 2x" if m < 1.5 else "more than the paper's 2x")
+        lines.append(f"It needs {m:.2f}x the iterations to reach the same eval-mode training "
+                     f"loss: {where}.")
+    return "\n".join(lines)

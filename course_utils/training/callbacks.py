@@ -16,7 +16,8 @@ from skorch.callbacks import (Callback, Checkpoint, EarlyStopping, EpochScoring,
 
 from ..config import BUILD_DIR, CourseError
 
-__all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "LinearWarmup", "RunCheckpoint", "Throughput",
+__all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "EvalModeTrainScore", "LinearWarmup", "RunCheckpoint",
+           "Throughput",
            "course_callbacks", "default_checkpoint_root", "images_per_second", "progress_enabled"]
 
 PROGRESS_ENV = "COURSE_PROGRESS"
@@ -153,6 +154,38 @@ class Throughput(Callback):
         net.history.record("train_images", int(self._images))
         net.history.record("train_seconds", float(seconds))
         net.history.record("train_img_s", self._images / seconds if seconds else float("nan"))
+
+
+class EvalModeTrainScore(Callback):
+    """Records, per epoch, the loss and accuracy on the first ``images`` training
+    images *in eval mode* (dropout and augmentation off) as ``train_loss_eval`` and
+    ``train_acc_eval``.
+
+    skorch's ``train_loss`` is the mean over the epoch's training batches, measured
+    with dropout (and any augmentation) on: a regulariser inflates it. This is the
+    same quantity the run layer's ``train_acc`` measures after training
+    (:func:`course_utils.experiment.train_variant`), by epoch, so that curves of
+    nets with and without a regulariser compare fairly.
+
+    Parameters
+    ----------
+    images : int
+        Training images scored each epoch (the first ones; all if fewer).
+    """
+
+    def __init__(self, images: int = 2_000):
+        self.images = int(images)
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        if dataset_train is None or not hasattr(dataset_train, "X"):
+            raise CourseError("EvalModeTrainScore needs the training data as in-memory "
+                              "tensors (skorch's Dataset(X, y))")
+        X, y = dataset_train.X[:self.images], dataset_train.y[:self.images]
+        logits = net.forward(X, training=False).float().cpu()
+        y = torch.as_tensor(y).long().cpu()
+        net.history.record("train_loss_eval",
+                           float(torch.nn.functional.cross_entropy(logits, y)))
+        net.history.record("train_acc_eval", float((logits.argmax(1) == y).float().mean()))
 
 
 class LinearWarmup(Callback):
