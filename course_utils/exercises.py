@@ -441,8 +441,8 @@ def _dead_share_cases():
               acts(200, 8, 12, dead=(0,), nearly=(3, 5), half=(6,)), {}),
              ("the same tensor with tol=1.0",
               acts(200, 8, 12, dead=(0,), nearly=(3, 5), half=(6,)), {"tol": 1.0}),
-             ("a (50, 6) tensor with tol=0.5", acts(50, 6, 13, dead=(2,), half=(4,)),
-              {"tol": 0.5}),
+             ("a (50, 6) tensor with tol=0.75", acts(50, 6, 13, dead=(2,), half=(4,)),
+              {"tol": 0.75}),
              ("a (30, 5) tensor without dead units", acts(30, 5, 14), {})]
     return [(shown, (a,), kw, torch.tensor(dead_share(a.clone(), **kw)))
             for shown, a, kw in cases]
@@ -470,6 +470,75 @@ def _std() -> float:
 def _alpha() -> float:
     from .layers import PAPER_ALPHA_STD
     return float(PAPER_ALPHA_STD)
+
+
+def _orientation_cases() -> list[tuple[str, tuple, dict, torch.Tensor]]:
+    """Exercise 12-2's test filters, each with :func:`~course_utils.lessons.ch12_what_it_learned.orientation_index`'s value:
+    ``(description, args, kwargs, expected)`` for :mod:`course_utils.exercises`."""
+    from .lessons.ch12_what_it_learned import orientation_index
+
+    g = torch.Generator().manual_seed(12)
+    x, y = torch.arange(11, dtype=torch.float64), torch.arange(11, dtype=torch.float64)[:, None]
+    blob_x = torch.arange(11, dtype=torch.float64) - 5
+    filters = [
+        ("a grating along x, 2 cycles, plus 3", torch.cos(2 * math.pi * 2 * x / 11)
+         .expand(11, 11) + 3.0),
+        ("an oblique grating", torch.sin(2 * math.pi * (x + 2 * y) / 11)),
+        ("an elongated blob", torch.exp(-(blob_x[None, :] ** 2 / 18 + blob_x[:, None] ** 2 / 1.3))),
+        ("a random 11x11 filter", torch.randn(11, 11, generator=g, dtype=torch.float64)),
+        ("a random 7x9 filter", torch.randn(7, 9, generator=g, dtype=torch.float64) + 1.0),
+    ]
+    return [(shown, (w.clone(),), {}, orientation_index(w)[0]) for shown, w in filters]
+
+
+def _orientation_mistakes(args, kwargs) -> list[tuple[torch.Tensor, str]]:
+    """Exercise 12-2's common mistakes on one test filter, with a hint each."""
+    w = torch.as_tensor(args[0]).double()
+    h, wd = w.shape
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(wd, dtype=torch.float64)[None, :]
+    theta = torch.atan2(fy, fx)
+
+    def index(p, doubled=True):
+        z = (p * torch.exp((2j if doubled else 1j) * theta)).sum()
+        return (z.abs() / p.sum()).real
+
+    power = torch.fft.fft2(w - w.mean()).abs() ** 2
+    return [(index(torch.fft.fft2(w).abs() ** 2),
+             "remove the filter's mean first: its power sits at f = 0 and has no orientation"),
+            (index(power, doubled=False),
+             "use exp(2i theta): f and -f carry the same power, and with exp(i theta) they "
+             "cancel"),
+            (index(torch.fft.fft2(w - w.mean()).abs()),
+             "weight each frequency by its power |F(f)|^2, not by the amplitude |F(f)|")]
+
+
+def _agreement_cases() -> list[tuple[str, tuple, dict, torch.Tensor]]:
+    """Exercise 12-3's test neighbours, each with :func:`~course_utils.lessons.ch12_what_it_learned.neighbour_agreement`'s value."""
+    from .lessons.ch12_what_it_learned import neighbour_agreement
+
+    g = torch.Generator().manual_seed(12)
+    cases = []
+    for shown, q, k, n in (("20 queries, 6 neighbours, a gallery of 50", 20, 6, 50),
+                           ("7 queries, 3 neighbours, a gallery of 9", 7, 3, 9),
+                           ("100 queries, 1 neighbour, a gallery of 30", 100, 1, 30)):
+        y_gallery = torch.randint(0, 4, (n,), generator=g)
+        y_query = torch.randint(0, 4, (q,), generator=g)
+        idx = torch.stack([torch.randperm(n, generator=g)[:k] for _ in range(q)])
+        cases.append((shown, (idx, y_query, y_gallery), {},
+                      torch.tensor(neighbour_agreement(idx, y_query, y_gallery),
+                                   dtype=torch.float64)))
+    return cases
+
+
+def _agreement_mistakes(args, kwargs) -> list[tuple[torch.Tensor, str]]:
+    """Exercise 12-3's common mistakes, with a hint each."""
+    idx, y_query, y_gallery = args
+    same = (y_gallery[idx] == y_query[:, None]).double()
+    return [(same[:, 0].mean(), "count all k neighbours of each query, not only the nearest"),
+            ((same.mean(1) > 0.5).double().mean(),
+             "give the share of neighbours in the query's class, not the share of queries "
+             "whose majority is")]
 
 
 def _src(text: str) -> str:
@@ -909,12 +978,9 @@ _LIST = [
         """),
         _tensor_function(
             "orientation_index",
-            lambda: __import__("course_utils.lessons.ch12_what_it_learned",
-                               fromlist=["_"]).orientation_exercise_cases(),
+            _orientation_cases,
             atol=1e-5,
-            mistakes=lambda args, kwargs: __import__(
-                "course_utils.lessons.ch12_what_it_learned",
-                fromlist=["_"]).orientation_exercise_mistakes(args, kwargs))),
+            mistakes=_orientation_mistakes)),
     Exercise(
         "12-3", "the share of the nearest neighbours (all k of every query) that share their "
         "query's class", "a function agreement(idx, y_query, y_gallery) returning a number",
@@ -929,12 +995,9 @@ _LIST = [
         """),
         _tensor_function(
             "agreement",
-            lambda: __import__("course_utils.lessons.ch12_what_it_learned",
-                               fromlist=["_"]).agreement_exercise_cases(),
+            _agreement_cases,
             atol=1e-6,
-            mistakes=lambda args, kwargs: __import__(
-                "course_utils.lessons.ch12_what_it_learned",
-                fromlist=["_"]).agreement_exercise_mistakes(args, kwargs))),
+            mistakes=_agreement_mistakes)),
 ]
 
 #: The registry: exercise id -> :class:`Exercise`, in notebook order.

@@ -171,11 +171,11 @@ def test_the_verdict_follows_the_numbers_either_way():
 
     helps = augmentation_verdict(_aug_runs(0.02, 0.06, 0.015), gap_bound=0.08)
     assert "so they overfit" in helps
-    assert "Crops and flips raises test accuracy" in helps and "narrows" in helps
+    assert "Crops and flips raise test accuracy" in helps and "narrow the train" in helps
     assert "reaches the paper's 'over 1 point'" in helps
     hurts = augmentation_verdict(_aug_runs(-0.02, -0.03, 0.0), gap_bound=0.2)
     assert "below this profile's overfitting bound" in hurts
-    assert "Crops and flips lowers test accuracy" in hurts and "widens" in hurts
+    assert "Crops and flips lower test accuracy" in hurts and "widen the train" in hurts
     assert "does not show here" in hurts
 
 

@@ -1,18 +1,25 @@
-"""Filters, feature maps, neighbours and t-SNE (no training)."""
+"""Filters, their spectra, feature maps, neighbours and t-SNE (notebook 12)."""
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from course_utils.config import PROFILES, CourseError  # noqa: E402
+from course_utils.data import CLASSES  # noqa: E402
+from course_utils.lessons import ch12_what_it_learned as L  # noqa: E402
 from course_utils.lessons.ch12_what_it_learned import (LayerError, activations, conv1_filters,  # noqa: E402
-                                   feature_maps, nearest_neighbours, neighbour_agreement,
-                                   penultimate_features, plot_conv1_filters, plot_embedding,
-                                   plot_neighbours, tsne_embedding)
+                                                       feature_maps, nearest_neighbours,
+                                                       neighbour_agreement, penultimate_features,
+                                                       plot_conv1_filters, plot_embedding,
+                                                       plot_neighbours, tsne_embedding)
 from course_utils.models import AlexNetSmall  # noqa: E402
+from course_utils.training import make_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +28,18 @@ def model():
     return AlexNetSmall().eval()
 
 
+def _grating(kx, ky, side=11, phase=0.0):
+    x = torch.arange(side, dtype=torch.float64)
+    return torch.cos(2 * math.pi * (kx * x[None, :] + ky * x[:, None]) / side + phase)
+
+
+def _blob(side=11, sx=2.0, sy=2.0):
+    x = torch.arange(side, dtype=torch.float64) - side // 2
+    return torch.exp(-(x[None, :] ** 2 / (2 * sx ** 2) + x[:, None] ** 2 / (2 * sy ** 2)))
+
+
+# --------------------------------------------------------------------------- the filters
+
 def test_conv1_filters_have_the_papers_shape(model):
     w = conv1_filters(model)
     assert w.shape == (96, 1, 11, 11)
@@ -28,6 +47,126 @@ def test_conv1_filters_have_the_papers_shape(model):
     fig = plot_conv1_filters(model)
     assert len([ax for ax in fig.axes if ax.images]) == 96
 
+
+@pytest.mark.parametrize("k", [(2, 0), (0, 3), (1, 1), (3, -2), (4, 1)])
+def test_a_pure_grating_has_orientation_index_one(k):
+    g = _grating(*k, phase=0.7)
+    assert L.orientation_index(g).item() == pytest.approx(1.0, abs=1e-9)
+    # the same with a channel dimension and an offset: the mean (DC) is removed first
+    assert L.orientation_index((g + 3.0)[None, None]).item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_orientation_index_of_noise_is_low_and_of_round_blobs_zero():
+    g = torch.Generator().manual_seed(0)
+    noise = L.orientation_index(torch.randn(500, 1, 11, 11, generator=g))
+    assert noise.shape == (500,)
+    assert 0.05 < noise.mean().item() < 0.2 and noise.max().item() < 0.5
+    assert L.orientation_index(_blob()).item() == pytest.approx(0.0, abs=1e-9)
+    # an elongated blob prefers one orientation, less purely than a grating
+    assert 0.5 < L.orientation_index(_blob(sx=3.0, sy=0.8)).item() < 1.0
+    assert L.orientation_index(torch.ones(11, 11)).item() == 0.0  # no power at all
+    with pytest.raises(CourseError):
+        L.orientation_index(torch.zeros(2, 2, 2, 11, 11))
+
+
+def test_low_frequency_share_counts_the_power_below_the_cutoff():
+    # white noise: the share of the 120 non-DC frequency bins at |f| <= 0.25 (20 of them)
+    f = torch.fft.fftfreq(11)
+    bins = int(((f[:, None] ** 2 + f[None, :] ** 2).sqrt() <= L.LOW_FREQUENCY).sum()) - 1
+    g = torch.Generator().manual_seed(1)
+    noise = L.low_frequency_share(torch.randn(3000, 11, 11, generator=g))
+    assert noise.mean().item() == pytest.approx(bins / 120, abs=0.01)
+    assert L.low_frequency_share(_blob()).item() > 0.99
+    assert L.low_frequency_share(_grating(1, 1)).item() == pytest.approx(1.0)  # |f| = 0.13
+    assert L.low_frequency_share(_grating(3, 2)).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def _table(trained, initial):
+    return L.filter_table(trained, initial)
+
+
+def test_filter_table_and_verdict_say_more_oriented_when_filters_are_gratings():
+    g = torch.Generator().manual_seed(2)
+    w0 = 0.1 * torch.randn(96, 1, 11, 11, generator=g, dtype=torch.float64)
+    grat = torch.stack([_grating(1 + i % 2, i % 3 - 1) for i in range(96)])[:, None]
+    w = w0 + 0.3 * grat  # training added smooth oriented patterns
+    table = _table(w, w0)
+    assert list(table.index.get_level_values("kernels")[:3]) == ["trained W", "change W - W0",
+                                                                 "initial W0"]
+    o = table.xs("orientation index")
+    assert o.loc["trained W", "verdict"] == "higher" and o.loc["change W - W0", "mean"] > 0.99
+    assert o.loc["trained W", "above init p95"] > 50 and o.loc["initial W0", "above init p95"] <= 5
+    assert table.loc[("low-frequency share", "change W - W0"), "verdict"] == "higher"
+    text = L.filter_verdict(table)
+    assert "are more oriented than the initial filters" in text
+    assert "What training changed (W - W0) is more oriented" in text
+    assert "are smoother than the initial filters" in text
+    assert "no more oriented" not in text and len(text.splitlines()) == 4
+
+
+def test_filter_verdict_says_no_more_oriented_than_noise_for_noise():
+    g = torch.Generator().manual_seed(3)
+    w0 = torch.randn(96, 1, 11, 11, generator=g)
+    w = w0 + 0.05 * torch.randn(96, 1, 11, 11, generator=g)  # only noise added
+    table = _table(w, w0)
+    assert set(table["verdict"]) <= {"inside the noise", "(reference)"}
+    text = L.filter_verdict(table)
+    assert "are no more oriented than the initial filters, which are noise" in text
+    assert "are no smoother than the initial filters" in text
+    assert "more oriented than the initial filters:" not in text.replace("no more", "")
+    # with the net's own W0 unknown, nothing is said about W - W0
+    unknown = L.filter_verdict(table, initial_known=False)
+    assert "What training changed" not in unknown and "not known" in unknown
+    short = L.filter_table(w, w0, initial_known=False)
+    assert "change W - W0" not in set(short.index.get_level_values("kernels"))
+    assert short.loc[("orientation index", "trained W")].equals(
+        table.loc[("orientation index", "trained W")])
+    assert L.filter_verdict(short) == unknown
+
+
+def test_initial_module_is_make_classifiers_init():
+    kwargs = dict(dropout=0.3)
+    for seed in (0, 5):
+        net = make_classifier(AlexNetSmall, valid=None, max_epochs=1, seed=seed, verbose=0,
+                              device="cpu", module__dropout=0.3)
+        torch.manual_seed(123)  # the net seeds itself: what ran before does not matter
+        net.initialize()
+        rebuilt = L.initial_module(seed, AlexNetSmall, **kwargs)
+        built = net.module_.state_dict()
+        assert built.keys() == rebuilt.state_dict().keys()
+        for name, value in rebuilt.state_dict().items():
+            assert torch.equal(value, built[name]), (seed, name)
+    assert not torch.equal(conv1_filters(L.initial_module(0)), conv1_filters(L.initial_module(1)))
+
+
+def test_seed_check_tells_the_right_seed_from_a_wrong_one():
+    w0 = conv1_filters(L.initial_module(4))
+    g = torch.Generator().manual_seed(0)
+    trained = 0.8 * w0 + 0.05 * torch.randn(w0.shape, generator=g)  # moved, kept its start
+    right, wrong = L.seed_check(trained, 4), L.seed_check(trained, 7)
+    assert right["holds"] and right["r"] > 0.85 and abs(right["r_other"]) < 0.05
+    assert torch.equal(right["initial"], w0)
+    assert not wrong["holds"] and abs(wrong["r"]) < 0.05
+
+
+def test_load_checkpoint_uses_a_good_net_and_refuses_a_bad_one(tmp_path):
+    X = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+    net = L.initial_module(0, dropout=0.0)
+    y = L.activations(net, X, "fc8").argmax(1)  # labels this very net predicts
+    path = tmp_path / "params.pt"
+    model, acc, msg = L.load_checkpoint(path, X, y, min_acc=0.5)
+    assert model is None and acc is None and "no checkpoint" in msg and str(tmp_path) not in msg
+    torch.save(net.state_dict(), path)
+    model, acc, msg = L.load_checkpoint(path, X, y, min_acc=0.9, dropout=0.0)
+    assert acc == 1.0 and model is not None and msg.startswith("loaded notebook 05's net")
+    assert torch.equal(conv1_filters(model), conv1_filters(net))
+    model, acc, msg = L.load_checkpoint(path, X, (y + 1) % 10, min_acc=0.5, dropout=0.0)
+    assert model is None and acc == 0.0 and "below this profile's 0.5" in msg
+    model, acc, msg = L.load_checkpoint(path, X, y, min_acc=0.5, hidden=64)
+    assert model is None and "does not fit" in msg
+
+
+# --------------------------------------------------------------------------- feature maps
 
 def test_feature_maps_match_a_manual_forward_pass(model):
     x = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
@@ -51,13 +190,17 @@ def test_penultimate_features_are_fc7_after_relu(model):
         logits = model(x)
     assert torch.allclose(model.classifier.fc8(f), logits, atol=1e-4)
     assert torch.allclose(activations(model, x, "classifier.act7"), f, atol=1e-5)
+    assert L.module_accuracy(model, x, logits.argmax(1)) == 1.0
 
+
+# --------------------------------------------------------------------------- neighbours
 
 def test_nearest_neighbours_find_the_closest_rows():
     gallery = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [1.0, 1.0]])
     queries = torch.tensor([[0.2, 0.1], [9.0, 1.0]])
     idx = nearest_neighbours(queries, gallery, k=2)
     assert idx.tolist() == [[0, 3], [1, 3]]
+    assert nearest_neighbours(queries, gallery, k=2, chunk=1).tolist() == idx.tolist()
     y_g = torch.tensor([0, 1, 2, 0])
     assert neighbour_agreement(idx, torch.tensor([0, 1]), y_g) == pytest.approx(0.75)
     with pytest.raises(CourseError):
@@ -65,6 +208,74 @@ def test_nearest_neighbours_find_the_closest_rows():
     with pytest.raises(CourseError):
         nearest_neighbours(torch.zeros(1, 3), gallery)
 
+
+def _neighbour_case(p_good, p_bad, n=1000, k=4, seed=0):
+    """Neighbours that share the query's class with probability p_good ("fc7") and p_bad
+    ("pixel"), on a gallery holding every class."""
+    g = torch.Generator().manual_seed(seed)
+    y_gallery = torch.arange(100) % 10
+    y_query = torch.randint(0, 10, (n,), generator=g)
+
+    def pick(p):
+        same = torch.rand(n, k, generator=g) < p
+        cls = torch.where(same, y_query[:, None], (y_query[:, None] + 1) % 10)
+        return cls + 10 * torch.randint(0, 10, (n, k), generator=g)  # an index of that class
+
+    return {"fc7": pick(p_good), "pixel": pick(p_bad)}, y_query, y_gallery
+
+
+def test_agreement_folds_are_disjoint_and_average_to_the_whole():
+    neighbours, y_q, y_g = _neighbour_case(0.9, 0.7, n=1003)
+    folds = L.agreement_folds(neighbours, y_q, y_g, folds=5, seed=1)
+    assert list(folds.columns) == ["variant", "fold", "queries", "agreement"]
+    assert folds.groupby("variant")["queries"].sum().tolist() == [1003, 1003]
+    for space, idx in neighbours.items():
+        part = folds[folds["variant"] == space]
+        whole = neighbour_agreement(idx, y_q, y_g)
+        assert np.average(part["agreement"], weights=part["queries"]) == pytest.approx(whole)
+        assert part["agreement"].std() > 0
+    with pytest.raises(CourseError):
+        L.agreement_folds(neighbours, y_q, y_g, folds=1)
+
+
+@pytest.mark.parametrize("p_fc7, p_pixels, verdict, words", [
+    (0.9, 0.7, "higher", "fc7 wins"),
+    (0.6, 0.8, "lower", "pixel wins"),
+    (0.8, 0.8, "inside the noise", "Neither wins"),
+])
+def test_neighbour_summary_and_verdict_follow_the_numbers(p_fc7, p_pixels, verdict, words):
+    neighbours, y_q, y_g = _neighbour_case(p_fc7, p_pixels, n=5000, seed=2)
+    folds = L.agreement_folds(neighbours, y_q, y_g, folds=5, seed=0)
+    summary = L.neighbour_summary(folds)
+    assert list(summary.index) == ["fc7", "pixel"]
+    assert summary.loc["fc7", "mean"] == pytest.approx(p_fc7, abs=0.02)
+    assert summary.loc["fc7", "std"] > 0 and summary.loc["fc7", "folds"] == 5
+    diff = folds[folds.variant == "fc7"]["agreement"].to_numpy() - \
+        folds[folds.variant == "pixel"]["agreement"].to_numpy()
+    assert summary.loc["fc7", "diff_mean"] == pytest.approx(diff.mean())
+    assert summary.loc["fc7", "diff_std"] == pytest.approx(diff.std(ddof=1))
+    assert summary.loc["fc7", "verdict"] == verdict
+    assert pd.isna(summary.loc["pixel", "verdict"])
+    text = L.neighbour_verdict(summary)
+    assert text.startswith(words) and "±" in text and "5 folds" in text
+
+
+def test_paper_table_shows_the_measured_claims():
+    g = torch.Generator().manual_seed(4)
+    w0 = torch.randn(96, 1, 11, 11, generator=g)
+    filters = L.filter_table(w0 + 0.01 * torch.randn(96, 1, 11, 11, generator=g), w0)
+    neighbours, y_q, y_g = _neighbour_case(0.9, 0.7, n=2000)
+    summary = L.neighbour_summary(L.agreement_folds(neighbours, y_q, y_g))
+    out = L.paper_table(filters, summary, k=4, gallery=100, profile="smoke", device="cpu")
+    assert len(out) == 3 and set(out["profile"]) == {"smoke"}
+    fc7, pix = summary.loc["fc7"], summary.loc["pixel"]
+    assert f"{fc7['mean']:.3f} ± {fc7['std']:.3f}" in out.loc[1, "ours"]
+    assert f"{pix['mean']:.3f} ± {pix['std']:.3f}" in out.loc[2, "ours"]
+    assert "(higher)" in out.loc[2, "ours"]
+    assert "inside the noise" in out.loc[0, "ours"]
+
+
+# --------------------------------------------------------------------------- plots
 
 def test_tsne_separates_two_well_separated_clusters():
     g = torch.Generator().manual_seed(0)
@@ -75,29 +286,77 @@ def test_tsne_separates_two_well_separated_clusters():
     ca, cb = emb[:40].mean(0), emb[40:].mean(0)
     spread = max(emb[:40].std(0).max(), emb[40:].std(0).max())
     assert np.linalg.norm(ca - cb) > 3 * spread
-    fig = plot_embedding(emb, [0] * 40 + [1] * 40, ["a", "b"])
-    assert fig.axes[0].get_legend() is not None
 
 
-def test_plot_neighbours_marks_other_classes(model):
+def test_the_embedding_legend_shows_every_class_name_whole_inside_the_figure():
+    g = np.random.default_rng(0)
+    emb = g.normal(size=(200, 2))
+    fig = plot_embedding(emb, np.arange(200) % 10, CLASSES)
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == list(CLASSES)
+    assert "T-shirt/top" in CLASSES and "Ankle boot" in CLASSES
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box, page = legend.get_window_extent(renderer), fig.bbox
+    assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1
+    assert box.y0 >= page.y0 - 1 and box.y1 <= page.y1 + 1
+    axes = fig.axes[0].get_window_extent(renderer)
+    assert box.y1 <= axes.y0  # below the axes, covering no points
+
+
+def test_plot_neighbours_titles_show_full_class_names_and_mark_other_classes():
     imgs = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
     idx = torch.tensor([[1, 2], [0, 3]])
-    fig = plot_neighbours(imgs[:2], imgs, idx, classes=["x", "y"], y_query=[0, 1],
-                          y_gallery=[0, 1, 0, 0])
+    fig = plot_neighbours(imgs[:2], imgs, idx, classes=CLASSES, y_query=[0, 9],
+                          y_gallery=[0, 9, 0, 3])
+    titles = [ax.title.get_text() for ax in fig.axes]
+    assert titles == ["T-shirt/top", "Ankle boot", "T-shirt/top", "Ankle boot", "T-shirt/top",
+                      "Dress"]
     colors = [ax.title.get_color() for ax in fig.axes]
-    assert "red" in colors and "black" in colors
+    assert colors == ["black", "red", "black", "black", "red", "red"]
 
 
-def test_paper_table_shows_both_agreements():
-    from course_utils.lessons.ch12_what_it_learned import paper_table
-    out = paper_table(0.9, 0.6, 5, "smoke", "cpu")
-    assert "0.900" in out.loc[0, "ours"] and "0.600" in out.loc[1, "ours"]
+def test_plot_conv1_filters_scales_symmetrically():
+    w = torch.zeros(8, 1, 11, 11)
+    w[0, 0, 0, 0], w[1, 0, 0, 0] = 2.0, -0.5
+    fig = plot_conv1_filters(w, scale="shared")
+    limits = {img.get_clim() for ax in fig.axes for img in ax.images}
+    assert limits == {(-2.0, 2.0)}
+    fig = plot_conv1_filters(w, scale="per-filter")
+    first, second = (ax.images[0].get_clim() for ax in fig.axes[:2])
+    assert first == (-2.0, 2.0) and second == (-0.5, 0.5)
+    assert {img.get_clim() for ax in plot_conv1_filters(w, limit=4.0).axes
+            for img in ax.images} == {(-4.0, 4.0)}
+    with pytest.raises(CourseError):
+        plot_conv1_filters(w, scale="own")
 
+
+# --------------------------------------------------------------------------- the budget
 
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_12_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
+    from course_utils.experiment import SELECTIONS
 
     b = budget("12", profile)
     assert b["gallery"] <= (b.train or 50_000) and b["tsne"] <= b["gallery"]
+    assert 2 <= b["folds"] <= (b.test or 10_000) and b["select"] in SELECTIONS
     assert b.bounds["test_acc"] > 0.1 and b.bounds["agree"] > 0.1
+    # a checkpoint is used only when it reaches at least the accuracy the notebook asserts
+    assert b["checkpoint_acc"] >= b.bounds["test_acc"]
+    assert b.model == ("AlexNetSmall", {})  # notebook 05's checkpoint: AlexNetSmall()
+
+
+def test_budget_data_keeps_the_profiles_splits_when_they_suffice(monkeypatch):
+    from course_utils.budgets import budget
+
+    calls = []
+    monkeypatch.setattr("course_utils.data.course_splits", lambda prof: calls.append(prof) or prof)
+    monkeypatch.setattr("course_utils.data.budget_splits", lambda base, seed, **b: (base, b))
+    smoke, quick = PROFILES["smoke"], PROFILES["quick"]
+    base, _ = L.budget_data(smoke, budget("12", "smoke"))
+    assert base is smoke  # the smoke row's images: the splits its bounds were measured on
+    b = budget("12", "quick")
+    base, rest = L.budget_data(quick, b)
+    assert (base.train_size, base.valid_size, base.test_size) == (b.train, b.valid, b.test)
+    assert rest["gallery"] == b["gallery"]

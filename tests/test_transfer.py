@@ -1,4 +1,10 @@
 """Transfer learning helpers and loading weights from local files (nothing is downloaded)."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -8,11 +14,13 @@ from course_utils.data import Splits
 from course_utils.models import AlexNet, AlexNetSmall
 from course_utils.experiment import RunResult
 from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
-                                                PretrainedWeightsError, class_subset,
-                                                default_torchvision_path, display_path,
-                                                from_torchvision, load_pretrained, save_weights,
-                                                trainable_parameters, transfer_model,
-                                                transfer_table, transfer_tasks)
+                                                PretrainedWeightsError, bound_checks, class_subset,
+                                                dead_share, default_torchvision_path, display_path,
+                                                feature_report, from_torchvision, frozen_verdict,
+                                                layer_features, linear_probe, load_pretrained,
+                                                paper_table, save_weights, trainable_parameters,
+                                                transfer_differences, transfer_model,
+                                                transfer_splits, transfer_tasks, transfer_verdict)
 
 
 def fake_splits(n=400):
@@ -130,27 +138,6 @@ def test_from_torchvision_renames_only_known_layers():
                                              "features.conv2.weight"]
 
 
-def run(variant, test_acc):
-    return RunResult(variant=variant, seed=0, select="best", train_acc=0.9, valid_acc=0.8,
-                     test_acc=test_acc, gap=0.1, epochs_run=3, best_epoch=2,
-                     train_seconds=1.5, final_train_loss=0.5)
-
-
-def test_paper_table_compares_finetune_with_scratch():
-    from course_utils.lessons.ch11_transfer import paper_table
-    runs = [run("frozen", 0.7), run("finetune", 0.8), run("scratch", 0.6)]
-    out = paper_table(runs, "smoke", "cpu")
-    assert "+20.0 points" in out.loc[0, "ours"] and "0.700" in out.loc[1, "ours"]
-
-
-def test_transfer_table_reads_run_results_and_the_trainable_counts():
-    runs = [run("frozen", 0.7), run("scratch", 0.6)]
-    table = transfer_table(runs, {"frozen": 10, "scratch": 100}, "smoke", "cpu")
-    assert list(table["mode"]) == ["frozen", "scratch"]
-    assert list(table["trainable parameters"]) == [10, 100]
-    assert list(table["epochs"]) == [3, 3] and table.loc[0, "train seconds"] == 1.5
-
-
 def test_display_path_never_shows_the_home_directory(tmp_path, monkeypatch):
     from pathlib import Path
 
@@ -162,17 +149,47 @@ def test_display_path_never_shows_the_home_directory(tmp_path, monkeypatch):
     assert not display_path(default_torchvision_path()).startswith(str(Path.home()) + "/")
 
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "11_transfer_learning.ipynb"
+
+
+def _notebook_code():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_11_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
     from course_utils.lessons.ch11_transfer import MODES
 
     b = budget("11", profile)
+    code = _notebook_code()
+    read = set(re.findall(r"""\bb\[["'](\w+)["']\]""", code))
+    assert {"pretrain", "pretrain_epochs", "pretrain_batch", "shots", "frozen_lr", "dead_tol",
+            "probe_C"} <= read
+    for key in read:
+        b[key]  # raises KeyError when the row lacks what the notebook reads
     assert b.train == b["shots"] * len(TARGET_CLASSES) and b.variants == len(MODES)
-    assert b["pretrain_epochs"] >= 1 and b.extra[0]["epochs"] == b["pretrain_epochs"]
+    assert b.seeds >= 2, "paired differences need at least two seeds"
+    pretrain, check = b.extra
+    assert pretrain["epochs"] == b["pretrain_epochs"] and pretrain["runs"] == b.seeds  # per seed
+    assert check["runs"] == b.seeds and check["epochs"] == b.epochs and check["train"] == b.train
     if b["pretrain"] is not None:
-        assert b.extra[0]["train"] == b["pretrain"]
-    assert b.bounds["test_acc"] > 0.2  # above chance (5 classes)
+        assert pretrain["train"] == b["pretrain"]
+    assert b.bounds["test_acc"] > 0.2 and b.bounds["source_acc"] > 0.2  # above chance (5 classes)
+    assert set(b.bounds) <= {"test_acc", "frozen_acc", "source_acc", "probe_acc"}
+    assert 0 < b["dead_tol"] <= 1 and b["frozen_lr"] > 1e-3  # the check uses a larger rate
+    if profile != "smoke":
+        assert b.seeds >= 3 and b.test is None and b["pretrain"] is None  # all images
+        assert {"frozen_acc", "probe_acc"} <= set(b.bounds)
+
+
+def test_the_notebook_builds_its_models_at_the_budgets_size():
+    code = _notebook_code()
+    assert "model_kwargs = dict(b.model[1])" in code
+    assert "for k, v in model_kwargs.items()" in code  # pretraining: module__channels=...
+    assert code.count("**model_kwargs") >= 3  # loading, the modes, the check
+    assert 'select="last"' in code and 'select="best"' not in code
 
 
 def test_imagenet_exercise_check_accepts_the_reference_and_names_each_mistake(tmp_path):
@@ -195,3 +212,212 @@ def test_imagenet_exercise_check_accepts_the_reference_and_names_each_mistake(tm
         check_imagenet_transfer(answer, 5)
     with pytest.raises(CourseError, match="not an AlexNet"):
         check_imagenet_transfer(nn.Sequential(nn.Flatten()), 5)
+
+
+# --------------------------------------------------------------------------- the measurements
+
+def test_transfer_model_takes_the_networks_size():
+    narrow = (8, 16, 24, 24, 16)
+    source = AlexNetSmall(num_classes=5, channels=narrow)
+    for mode in ("frozen", "finetune", "scratch"):
+        model = transfer_model(source, mode, channels=narrow)
+        assert model.features.conv5.out_channels == 16
+    assert torch.equal(transfer_model(source, "finetune", channels=narrow).features.conv2.weight,
+                       source.features.conv2.weight)
+    with pytest.raises(PretrainedWeightsError, match="does not match"):
+        transfer_model(source, "frozen")  # the default width does not fit
+
+
+def test_transfer_splits_keep_every_training_image_but_the_validation_hold_out():
+    from course_utils.data import CLASSES, FashionMNIST
+
+    g = torch.Generator().manual_seed(0)
+    data = FashionMNIST(torch.randint(0, 256, (12_000, 28, 28), dtype=torch.uint8, generator=g),
+                        torch.arange(12_000) % 10,
+                        torch.randint(0, 256, (600, 28, 28), dtype=torch.uint8, generator=g),
+                        torch.arange(600) % 10, CLASSES, "fake")
+    splits = transfer_splits("smoke", data=data)
+    assert splits.sizes() == {"train": 2_000, "valid": 10_000, "test": 600}
+    source, target = transfer_tasks(splits, dict(pretrain=None, shots=3, valid=40, test=None))
+    assert len(source.y_train) == 1_000 and len(target.y_train) == 15
+    assert len(target.y_test) == 300 and len(target.y_valid) == 40
+
+
+def test_dead_share_counts_units_zero_for_nearly_every_image():
+    acts = torch.relu(torch.randn(200, 6, generator=torch.Generator().manual_seed(0))) + 0.1
+    acts[:, 0] = 0  # always zero: dead
+    acts[:, 1] = 0
+    acts[0, 1] = 2.0  # zero for 199 of 200 images: dead at tol 0.99, alive at tol 1
+    acts[:100, 2] = 0  # zero for half the images: alive
+    assert dead_share(acts) == pytest.approx(2 / 6)
+    assert dead_share(acts, tol=1.0) == pytest.approx(1 / 6)
+    assert dead_share(acts, tol=0.5) == pytest.approx(3 / 6)
+    assert dead_share(acts.view(200, 3, 2, 1)) == pytest.approx(2 / 6)  # units flattened
+    assert dead_share(torch.ones(5, 4)) == 0.0
+    with pytest.raises(CourseError):
+        dead_share(acts, tol=0)
+
+
+def _blobs(n, classes=5, dims=16, separable=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.randn(n, dims, generator=g)
+    if separable:
+        centres = 4 * torch.randn(classes, dims, generator=torch.Generator().manual_seed(99))
+        x = x + centres[y]
+    return x, y
+
+
+def test_a_linear_probe_separates_separable_features_and_not_random_ones():
+    (xtr, ytr), (xte, yte) = _blobs(100), _blobs(2_000, seed=1)
+    assert linear_probe(xtr, ytr, xte, yte) > 0.95
+    (rtr, _), (rte, _) = _blobs(100, separable=False), _blobs(2_000, separable=False, seed=1)
+    assert linear_probe(rtr, ytr, rte, yte) < 0.35  # chance is 0.2
+    # numpy inputs work the same; the probe standardises, so a scale changes nothing
+    assert linear_probe(1e3 * xtr.numpy(), ytr.numpy(), 1e3 * xte.numpy(), yte.numpy()) > 0.95
+
+
+def _tiny_target(n_train=20, n_test=60):
+    g = torch.Generator().manual_seed(3)
+    X = torch.randint(0, 256, (n_train + n_test, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.arange(n_train + n_test) % 5
+    return Splits(X[:n_train], y[:n_train], X[:10], y[:10], X[n_train:], y[n_train:],
+                  tuple("fghij"), "smoke", "fake")
+
+
+def test_layer_features_are_pool5_and_the_fc_units_after_relu_in_eval_mode():
+    torch.manual_seed(0)
+    net = AlexNetSmall(num_classes=5, channels=(8, 16, 24, 24, 16), hidden=32).train()
+    X = _tiny_target().X_test
+    feats = layer_features(net, X, batch_size=7)
+    assert {k: tuple(v.shape) for k, v in feats.items()} == {
+        "pool5": (60, 16), "fc6": (60, 32), "fc7": (60, 32)}
+    assert all((v >= 0).all() for v in feats.values())
+    assert net.training  # the mode is restored
+    with torch.no_grad():
+        net.eval()
+        expected = net.classifier.act6(net.classifier.fc6(net.flatten(net.features(net.prep(X)))))
+    assert torch.allclose(feats["fc6"], expected, atol=1e-5)  # dropout was off
+
+
+def test_feature_report_finds_dead_fc_units_and_runs_the_probe():
+    torch.manual_seed(0)
+    net = AlexNetSmall(num_classes=5, channels=(8, 16, 24, 24, 16), hidden=32)
+    target = _tiny_target()
+    report = feature_report(net, target)
+    assert set(report) == {"probe_acc", "dead_pool5", "dead_fc6", "dead_fc7"}
+    assert 0 <= report["probe_acc"] <= 1 and report["dead_fc6"] < 1
+    with torch.no_grad():
+        net.classifier.fc6.bias.fill_(-1e4)  # every fc6 unit negative before its ReLU
+    killed = feature_report(net, target)
+    assert killed["dead_fc6"] == 1.0 and killed["dead_fc7"] == 1.0  # fc7 sees only zeros
+    assert killed["dead_pool5"] == report["dead_pool5"]
+
+
+def _runs(values):
+    """A runs table: {variant: [(test_acc, train_acc) per seed]}."""
+    return pd.DataFrame([{"variant": v, "seed": s, "test_acc": t, "train_acc": tr}
+                         for v, rows in values.items() for s, (t, tr) in enumerate(rows)])
+
+
+def _probes(probe, dead=(0.05, 0.1, 0.05)):
+    return pd.DataFrame([{"seed": s, "source_acc": 0.9, "probe_acc": p, "dead_pool5": dead[0],
+                          "dead_fc6": dead[1], "dead_fc7": dead[2]} for s, p in enumerate(probe)])
+
+
+def test_frozen_verdict_says_the_head_fails_when_the_probe_is_much_better():
+    runs = _runs({"frozen": [(0.45, 0.5), (0.40, 0.55), (0.50, 0.45)],
+                  "frozen, lr 0.01": [(0.75, 0.85), (0.72, 0.8), (0.78, 0.9)]})
+    out = frozen_verdict(runs, _probes([0.78, 0.76, 0.80]), chance=0.2,
+                         retrained="frozen, lr 0.01")
+    assert out["verdict"] == "head" and out["cause"] == "underfits"
+    assert out["probe_minus_frozen"]["verdict"] == "higher"
+    assert out["check"]["verdict"] == "higher"
+    assert "underfits" in out["text"] and "do not explain it" in out["text"]
+    assert "held the frozen net back" in out["text"]
+    # the same gap with a frozen net that fits its training images: it overfits
+    fits = _runs({"frozen": [(0.45, 1.0), (0.40, 0.98), (0.50, 1.0)]})
+    out = frozen_verdict(fits, _probes([0.78, 0.76, 0.80], dead=(0.0, 0.6, 0.3)), chance=0.2)
+    assert (out["verdict"], out["cause"]) == ("head", "overfits")
+    assert "Many fc units are dead" in out["text"] and out["check"] is None
+
+
+def test_frozen_verdict_says_the_features_fail_when_the_probe_is_poor_too():
+    runs = _runs({"frozen": [(0.30, 0.9), (0.28, 0.8), (0.33, 0.85)]})
+    out = frozen_verdict(runs, _probes([0.38, 0.35, 0.40], dead=(0.5, 0.1, 0.1)), chance=0.2)
+    assert out["verdict"] == "features" and out["cause"] is None
+    assert "do not separate the new classes" in out["text"]
+    assert "Many pool5 units are dead" in out["text"]
+
+
+def test_frozen_verdict_when_the_frozen_net_matches_the_probe():
+    runs = _runs({"frozen": [(0.78, 0.95), (0.74, 0.97), (0.79, 0.96)],
+                  "frozen, lr 0.01": [(0.77, 0.95), (0.76, 0.97), (0.78, 0.96)]})
+    out = frozen_verdict(runs, _probes([0.76, 0.77, 0.78]), chance=0.2,
+                         retrained="frozen, lr 0.01")
+    assert out["verdict"] == "probe level"
+    assert out["probe_minus_frozen"]["verdict"] == "inside the noise"
+    assert out["check"]["verdict"] == "inside the noise"
+    with pytest.raises(CourseError, match="no runs of 'frozen'"):
+        frozen_verdict(runs[runs["variant"] != "frozen"], _probes([0.7]), chance=0.2)
+
+
+def _mode_runs(finetune, scratch, frozen=(0.4, 0.45, 0.5)):
+    return _runs({"frozen": [(f, 0.5) for f in frozen], "finetune": [(f, 1.0) for f in finetune],
+                  "scratch": [(s, 0.9) for s in scratch]})
+
+
+def test_finetune_against_scratch_is_paired_and_judged_by_its_spread():
+    clear = _mode_runs([0.90, 0.85, 0.88], [0.86, 0.81, 0.85])  # +3 to +4 points every seed
+    d = transfer_differences(clear).loc["finetune"]
+    assert d["verdict"] == "higher" and d["diff_mean"] == pytest.approx(0.0367, abs=1e-3)
+    assert "higher, pretraining helps" in transfer_verdict(clear)
+    noisy = _mode_runs([0.90, 0.82, 0.88], [0.86, 0.85, 0.87])
+    assert "inside the noise" in transfer_verdict(noisy)
+    worse = _mode_runs([0.80, 0.78, 0.81], [0.86, 0.85, 0.87])
+    assert "against the paper" in transfer_verdict(worse)
+
+
+def test_paper_table_shows_the_papers_numbers_ours_and_the_frozen_explanation():
+    runs = _mode_runs([0.90, 0.85, 0.88], [0.86, 0.81, 0.85])
+    out = paper_table(runs, _probes([0.78, 0.76, 0.80]), 0.2, "quick", "cpu").set_index("claim")
+    first, second = out.iloc[0], out.iloc[1]
+    assert "40.7% -> 39.0%" in first["paper"] and "+1.7 points" in first["paper"]
+    assert "+3.7 ± 0.6 points" in first["ours"] and "3 paired seeds" in first["ours"]
+    assert first["verdict"] == "fine-tuning better (as in the paper)"
+    assert "linear probe on pool5 0.780 ± 0.020" in second["ours"]
+    assert second["verdict"].startswith("the features carry it")
+    assert set(out["profile"]) == {"quick"}
+
+
+def test_bound_checks_test_every_seed_and_skip_what_the_budget_does_not_bound():
+    runs = _mode_runs([0.90, 0.85, 0.88], [0.86, 0.70, 0.85])
+    probes = _probes([0.78, 0.76, 0.80])
+    table = bound_checks(runs, probes, {"test_acc": 0.75, "source_acc": 0.5})
+    assert list(table.index) == ["test_acc (finetune)", "test_acc (scratch)", "source_acc"]
+    assert table.loc["test_acc (scratch)", "lowest"] == pytest.approx(0.70)
+    assert not table.loc["test_acc (scratch)", "ok"] and table.loc["source_acc", "ok"]
+    with pytest.raises(CourseError, match="bounds none"):
+        bound_checks(runs, probes, {})
+
+
+def test_references_of_notebook_11(capsys):
+    import math
+
+    from course_utils.exercises import check, solution
+    share = solution("11-1")
+    net = AlexNetSmall(num_classes=5, channels=(24, 64, 96, 96, 64))
+    fc = sum(p.numel() for p in net.classifier.parameters())
+    assert share == pytest.approx(fc / sum(p.numel() for p in net.parameters()), rel=1e-9)
+    assert solution("11-2") == math.ceil(100 / 32) * 30
+    dead = solution("11-3")
+    acts = torch.relu(torch.randn(300, 12))
+    acts[:, [2, 5]] = 0
+    acts[:, 7] = 0
+    acts[1, 7] = 1.0
+    assert dead(acts) == pytest.approx(dead_share(acts)) == pytest.approx(3 / 12)
+    capsys.readouterr()
+    assert not check("11-1", 1 - share)
+    assert "still trains" in capsys.readouterr().out
+    assert not check("11-3", lambda a, tol=0.99: float((a == 0).all(0).float().mean()))
+    assert "counts as dead too" in capsys.readouterr().out

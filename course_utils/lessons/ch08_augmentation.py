@@ -292,6 +292,14 @@ def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
     return claim_table(rows, profile, device).reset_index()
 
 
+def _verb(verdict: str, up: str, down: str, plural: bool) -> str:
+    """The verb of a verdict: "raise(s)", "lower(s)", "do(es) not change"."""
+    if verdict == "inside the noise":
+        return "do not change" if plural else "does not change"
+    word = up if verdict == "higher" else down
+    return word if plural else word + "s"
+
+
 def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
     """The experiment's conclusion in sentences, chosen from the runs' values.
 
@@ -317,16 +325,17 @@ def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> 
              + (", so they overfit, the regime augmentation addresses." if overfits else
                 (". That is below this profile's overfitting bound, so the regime is not "
                  "one where augmentation can show." if gap_bound is not None else "."))]
-    words = {"higher": "raises", "lower": "lowers", "inside the noise": "does not change"}
     for variant, baseline in COMPARISONS:
-        what = "Crops and flips" if baseline == "none" else "Lighting, added to crops and flips,"
+        plural = baseline == "none"  # "crops and flips raise", "lighting raises"
+        what = "Crops and flips" if plural else "Lighting, added to crops and flips,"
         acc, gap = diffs.loc[("test_acc", variant)], diffs.loc[("gap", variant)]
-        acc_words = words[acc["verdict"]]
         lines.append(
-            f"{what} {acc_words} test accuracy ({format_diff(acc['diff_mean'], acc['diff_std'])}"
+            f"{what} {_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
+            f"({format_diff(acc['diff_mean'], acc['diff_std'])}"
             f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
-            f"{words[gap['verdict']].replace('raises', 'widens').replace('lowers', 'narrows')} "
-            f"the train - valid gap ({format_diff(gap['diff_mean'], gap['diff_std'])}).")
+            f"{_verb(gap['verdict'], 'widen', 'narrow', plural)} the train - valid gap "
+            f"({format_diff(gap['diff_mean'], gap['diff_std'])}"
+            f"{', inside the noise' if gap['verdict'] == 'inside the noise' else ''}).")
     light = diffs.loc[("test_acc", "crops + flips + lighting")]
     if light["verdict"] == "higher" and 100 * light["diff_mean"] >= 1.0:
         lines.append("The lighting gain reaches the paper's 'over 1 point'.")

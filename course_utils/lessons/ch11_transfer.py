@@ -1,13 +1,22 @@
 """Notebook 11: transfer learning, reusing what a network learned on some classes for others.
 
 Notebook 11 pretrains the small AlexNet on five Fashion-MNIST classes
-(:data:`SOURCE_CLASSES`), then learns the other five (:data:`TARGET_CLASSES`)
-from a few labelled images each, three ways (:data:`MODES`):
+(:data:`SOURCE_CLASSES`, all of their training images), then learns the other five
+(:data:`TARGET_CLASSES`) from a few labelled images each, three ways (:data:`MODES`):
 
 * ``"frozen"``: keep the pretrained convolutions fixed, train only the classifier
   (fc6 and fc7 start from the pretrained weights, fc8 is new);
 * ``"finetune"``: start from all pretrained weights (new fc8), train everything;
 * ``"scratch"``: the same network from a random initialisation.
+
+Each seed pretrains its own source network, then trains the three modes from it.
+Why the frozen network does poorly is measured, not guessed: a linear probe
+(:func:`linear_probe`, logistic regression on the pretrained net's pool5 features,
+:func:`layer_features`), the share of dead units (:func:`dead_share`) in pool5 and
+after fc6's and fc7's ReLU (:func:`feature_report`), and :func:`frozen_verdict`,
+which says from these values whether the features or the frozen classifier's
+training is what fails. :func:`transfer_differences` and :func:`paper_table` compare
+fine-tuning with training from scratch seed by seed, as the paper's Table 2 claim.
 
 :func:`load_pretrained` reads weights from a local file: the course's own
 ``state_dict`` files, or torchvision's ImageNet AlexNet
@@ -17,31 +26,41 @@ and bounds are ``course_utils.budgets.budget("11")``.
 """
 from __future__ import annotations
 
+import math
 import os
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from ..config import REPO_ROOT, CourseError, display_path
+from ..config import CourseError, Profile, display_path, get_profile
 from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS, from_torchvision  # their one home
-from ..data import Splits, stratified_indices
-from ..experiment import RunResult, claim_table
+from ..data import Splits, course_splits, stratified_indices
+from ..experiment import (claim_table, format_diff, format_mean_std, paired_differences,
+                          summarize_runs)
 from ..models import AlexNet, AlexNetSmall
 
-__all__ = ["MODES", "MissingWeightsError", "PretrainedWeightsError", "SOURCE_CLASSES",
-           "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS", "check_imagenet_transfer",
-           "class_subset", "default_torchvision_path", "display_path", "freeze_features",
-           "from_torchvision", "imagenet_transfer_model", "load_pretrained", "model_for",
-           "paper_table", "save_weights", "task_splits", "trainable_parameters",
-           "transfer_model", "transfer_table", "transfer_tasks"]
+__all__ = ["DEAD_LAYERS", "MODES", "MissingWeightsError", "PAPER_ERRORS", "PretrainedWeightsError",
+           "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
+           "bound_checks", "check_imagenet_transfer", "class_subset", "dead_share",
+           "default_torchvision_path", "display_path", "feature_report", "freeze_features",
+           "from_torchvision", "frozen_verdict", "imagenet_transfer_model", "layer_features",
+           "linear_probe", "load_pretrained", "model_for", "paper_table", "save_weights",
+           "task_splits", "trainable_parameters", "transfer_differences", "transfer_model",
+           "transfer_splits", "transfer_tasks", "transfer_verdict"]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
 MODES = ("frozen", "finetune", "scratch")
+#: The layers whose units :func:`feature_report` checks for dead units, after ReLU.
+DEAD_LAYERS = ("pool5", "fc6", "fc7")
+#: The paper's Table 2: top-1 validation error of one CNN trained on ILSVRC-2012 alone,
+#: and of one CNN pretrained on ImageNet Fall 2011 then fine-tuned on it.
+PAPER_ERRORS = {"scratch": 0.407, "finetune": 0.390}
 
 class PretrainedWeightsError(CourseError):
     """A weights file is missing, unreadable or does not fit the model."""
@@ -110,6 +129,33 @@ def task_splits(splits: Splits, classes, train: int | None, valid: int | None,
                    X_test=X_te, y_test=y_te, classes=names)
 
 
+def transfer_splits(profile: Profile | str | None = None, seed: int = 0, data=None) -> Splits:
+    """All of Fashion-MNIST's images as the course splits them, for :func:`transfer_tasks`.
+
+    The source task pretrains on all the training images of its classes (about
+    25,000 of the 50,000 left after the 10,000-image validation hold-out); the
+    budget's ``valid`` and ``test`` then cut each task's other splits.
+
+    Parameters
+    ----------
+    profile : Profile or str, optional
+        Recorded in the splits (default: the current profile); its sizes are not used.
+    seed : int
+        Seed of the validation hold-out.
+    data : FashionMNIST, optional
+        The dataset (default: :func:`course_utils.data.load_fashion_mnist`).
+
+    Returns
+    -------
+    Splits
+        All training images but a 10,000-image validation hold-out (50,000 of
+        Fashion-MNIST's 60,000), and all test images; ten classes.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    return course_splits(prof.with_(train_size=None, valid_size=10_000, test_size=None), seed,
+                         data=data)
+
+
 def transfer_tasks(splits: Splits, budget: Mapping, seed: int = 0) -> tuple[Splits, Splits]:
     """The source task (pretraining) and the few-shot target task.
 
@@ -167,6 +213,15 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
     if source is None:
         raise CourseError(f"mode {mode!r} needs the pretrained source network")
     weights = {k: v for k, v in source.state_dict().items() if not k.startswith("classifier.fc8")}
+    own = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in weights.items()
+             if k in own and v.shape != own[k].shape]
+    if wrong:
+        sizes = ", ".join(f"{k}={v}" for k, v in model_kwargs.items())
+        raise PretrainedWeightsError(
+            f"the source network does not match AlexNetSmall({sizes}): wrong shape (source "
+            f"vs new) {', '.join(wrong[:2])}; pass the source's sizes, e.g. channels=..., "
+            "as model_kwargs")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith("classifier.fc8") for k in missing):
         raise PretrainedWeightsError("the source network does not match AlexNetSmall: "
@@ -269,60 +324,366 @@ def load_pretrained(path: str | os.PathLike, model: nn.Module | None = None) -> 
     return model
 
 
-def transfer_table(runs: Sequence[RunResult], trainable: Mapping[str, int] | None = None,
-                   profile: str = "", device: str = ""):
-    """Results of the three modes as a table.
+# --------------------------------------------------------------------------- what the features hold
+
+@torch.no_grad()
+def layer_features(net: nn.Module, X: torch.Tensor, batch_size: int = 500
+                   ) -> dict[str, torch.Tensor]:
+    """The pretrained net's units for images ``X``, in eval mode (dropout off).
 
     Parameters
     ----------
-    runs : sequence of RunResult
-        One per mode, named by ``variant``.
-    trainable : mapping of str to int, optional
-        Trainable parameters per mode.
-    profile, device : str
-        Written into the table.
+    net : nn.Module
+        An :class:`~course_utils.models.AlexNet` (or AlexNetSmall).
+    X : torch.Tensor
+        uint8 images (N, 1, 28, 28).
+    batch_size : int
 
     Returns
     -------
-    pandas.DataFrame
+    dict of str to torch.Tensor
+        ``"pool5"``: the flattened output of the convolutional part (what fc6 reads);
+        ``"fc6"`` and ``"fc7"``: those layers' outputs after their ReLU. Each (N, units),
+        float32, on the CPU.
     """
-    import pandas as pd
+    was_training = net.training
+    net.eval()
+    dev = next(net.parameters()).device
+    out: dict[str, list] = {k: [] for k in DEAD_LAYERS}
+    c = net.classifier
+    try:
+        for i in range(0, len(X), batch_size):
+            pool5 = net.flatten(net.features(net.prep(X[i:i + batch_size].to(dev)))).float()
+            fc6 = c.act6(c.fc6(pool5))
+            fc7 = c.act7(c.fc7(fc6))
+            for name, value in zip(DEAD_LAYERS, (pool5, fc6, fc7)):
+                out[name].append(value.cpu())
+    finally:
+        net.train(was_training)
+    return {k: torch.cat(v) for k, v in out.items()}
 
-    trainable = trainable or {}
-    rows = [{"mode": r.variant, "test accuracy (5 target classes)": round(r.test_acc, 4),
-             "trainable parameters": trainable.get(r.variant), "epochs": r.epochs_run,
-             "train seconds": round(r.train_seconds, 1), "profile": profile, "device": device}
-            for r in runs]
-    return pd.DataFrame(rows)
 
-
-def paper_table(runs: Sequence[RunResult], profile: str = "", device: str = ""):
-    """The paper's pretrain-then-fine-tune result (Table 2) next to ours.
+def dead_share(acts: torch.Tensor, tol: float = 0.99) -> float:
+    """Share (0-1) of units that are zero for at least a share ``tol`` of the images.
 
     Parameters
     ----------
-    runs : sequence of RunResult
-        One per mode of :data:`MODES`, named by ``variant``.
+    acts : torch.Tensor
+        (N, units) activations after a ReLU (more dimensions are flattened per image).
+    tol : float
+        A unit counts as dead when it is exactly 0 for at least this share of the N
+        images (1.0: for every image).
+
+    Returns
+    -------
+    float
+    """
+    if not 0 < tol <= 1:
+        raise CourseError(f"tol must be in (0, 1], got {tol}")
+    a = torch.as_tensor(acts).reshape(len(acts), -1)
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise CourseError(f"no images or no units: activations of shape {tuple(acts.shape)}")
+    zero_share = a.eq(0).double().mean(dim=0)
+    return float(zero_share.ge(tol - 1e-12).double().mean())
+
+
+def linear_probe(train_features, y_train, test_features, y_test, C: float = 1.0) -> float:
+    """Accuracy of a logistic regression trained on ``train_features`` (standardised
+    per feature), scored on ``test_features``.
+
+    Parameters
+    ----------
+    train_features, test_features : array-like
+        (N, features), e.g. :func:`layer_features`' ``"pool5"``.
+    y_train, y_test : array-like
+        Labels.
+    C : float
+        Inverse strength of the L2 penalty (scikit-learn's ``C``).
+
+    Returns
+    -------
+    float
+        Test accuracy.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    as_np = lambda a: a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)  # noqa: E731
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5_000))
+    probe.fit(as_np(train_features), as_np(y_train))
+    return float(probe.score(as_np(test_features), as_np(y_test)))
+
+
+def feature_report(net: nn.Module, target: Splits, tol: float = 0.99, C: float = 1.0
+                   ) -> dict[str, float]:
+    """What the pretrained net's features hold for the target task.
+
+    Parameters
+    ----------
+    net : nn.Module
+        The pretrained (source) network.
+    target : Splits
+        The target task (:func:`transfer_tasks`): the probe trains on its few
+        labelled training images and is scored on its test images.
+    tol : float
+        :func:`dead_share`'s threshold, on the target test images.
+    C : float
+        The probe's ``C``.
+
+    Returns
+    -------
+    dict
+        ``probe_acc`` (:func:`linear_probe` on pool5) and ``dead_pool5``,
+        ``dead_fc6``, ``dead_fc7`` (:func:`dead_share` of each layer on the target
+        test images).
+    """
+    train, test = layer_features(net, target.X_train), layer_features(net, target.X_test)
+    report = {"probe_acc": linear_probe(train["pool5"], target.y_train, test["pool5"],
+                                        target.y_test, C)}
+    report.update({f"dead_{k}": dead_share(test[k], tol) for k in DEAD_LAYERS})
+    return report
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def _paired(a: Sequence[float], b: Sequence[float], noise_z: float) -> dict[str, Any]:
+    """Mean, std and verdict of ``a - b``, pair by pair (the run layer's rule)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean = float(d.mean())
+    std = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+    se = std / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    if not np.isfinite(se) or abs(mean) <= noise_z * se:
+        verdict = "inside the noise"
+    else:
+        verdict = "higher" if mean > 0 else "lower"
+    return {"mean": mean, "std": std, "seeds": len(d), "verdict": verdict}
+
+
+def _ms(values) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else float("nan")
+
+
+def _by_seed(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
+    rows = runs[runs["variant"] == variant]
+    if rows.empty:
+        have = ", ".join(dict.fromkeys(runs["variant"]))
+        raise CourseError(f"no runs of {variant!r}: have {have}")
+    return rows.set_index("seed")[metric].astype(float)
+
+
+def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
+                   retrained: str | None = None, noise_z: float = 2.0, fit: float = 0.9,
+                   separates: float = 0.5, many_dead: float = 0.25) -> dict[str, Any]:
+    """Why the frozen network scores what it does, decided from the measurements.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        One row per run (``variant``, ``seed``, ``test_acc``, ``train_acc``), with a
+        ``"frozen"`` variant.
+    probes : DataFrame
+        One row per seed: ``seed``, ``probe_acc`` and ``dead_pool5``, ``dead_fc6``,
+        ``dead_fc7`` (:func:`feature_report`).
+    chance : float
+        Chance accuracy of the target task (1 / classes).
+    retrained : str, optional
+        A variant of ``runs``: the frozen net trained otherwise (a larger learning
+        rate), compared with ``"frozen"`` seed by seed as a check of the verdict.
+    noise_z : float
+        Standard errors a paired mean difference must clear.
+    fit : float
+        The frozen net *underfits* when its mean eval-mode accuracy on its own
+        training images is below this.
+    separates : float
+        The features separate the new classes when the probe's mean accuracy is at
+        least this share of the way from chance to 1.
+    many_dead : float
+        A layer has many dead units from this share on.
+
+    Returns
+    -------
+    dict
+        ``verdict``: ``"head"`` (the features carry the information, the frozen
+        net's classifier training fails), ``"features"`` (the features do not
+        separate the new classes) or ``"probe level"`` (the frozen net does as well
+        as the probe); ``cause`` (``"underfits"``, ``"overfits"`` or None); the
+        numbers it used; ``text``, the conclusion in sentences.
+    """
+    frozen = _by_seed(runs, "frozen", "test_acc")
+    frozen_train = _by_seed(runs, "frozen", "train_acc")
+    p = probes.set_index("seed")
+    seeds = [s for s in frozen.index if s in p.index]
+    if not seeds:
+        raise CourseError("the probes and the frozen runs share no seed")
+    probe = p.loc[seeds, "probe_acc"].astype(float)
+    gap = _paired(probe.values, frozen.loc[seeds].values, noise_z)
+    pm, ps = _ms(probe)
+    fm, fs = _ms(frozen.loc[seeds])
+    tm, ts = _ms(frozen_train.loc[seeds])
+    dead = {k: float(p.loc[seeds, f"dead_{k}"].mean()) for k in DEAD_LAYERS}
+    threshold = chance + separates * (1 - chance)
+    n = gap["seeds"]
+    lines = [f"Linear probe on the pretrained pool5 features: {format_mean_std(pm, ps)}; "
+             f"the frozen net: {format_mean_std(fm, fs)} (target test accuracy, {n} seed(s), "
+             f"chance {chance:.2f}). Probe minus frozen: "
+             f"{format_diff(gap['mean'], gap['std'])}, {gap['verdict']}."]
+    dead_text = ", ".join(f"{k} {100 * v:.1f}%" for k, v in dead.items())
+    cause = None
+    if pm < threshold:
+        verdict = "features"
+        lines.append(f"The probe stays below {threshold:.2f} (halfway from chance to 1): the "
+                     "frozen features do not separate the new classes well, so no classifier "
+                     "on top of them can do much better.")
+        if dead["pool5"] >= many_dead:
+            lines.append(f"Many pool5 units are dead on the target images ({dead_text}): the "
+                         "source task taught them nothing these classes switch on.")
+        else:
+            lines.append(f"Dead units (zero for nearly every target image): {dead_text}.")
+    elif gap["verdict"] == "higher":
+        verdict = "head"
+        lines.append("The features carry the information (a linear model on them separates "
+                     "the new classes), so what fails is the frozen net's classifier training.")
+        if tm < fit:
+            cause = "underfits"
+            lines.append(f"It underfits: its eval-mode accuracy on its own training images is "
+                         f"{format_mean_std(tm, ts)}, below {fit:.2f}: fc6-fc8 alone do not "
+                         "even fit the few labelled images in this budget.")
+        else:
+            cause = "overfits"
+            lines.append(f"It fits its own training images ({format_mean_std(tm, ts)}) but "
+                         "generalises worse than the linear probe: the three-layer classifier "
+                         "overfits the few labelled images.")
+        fc_dead = max(dead["fc6"], dead["fc7"])
+        if fc_dead >= many_dead:
+            lines.append(f"Many fc units are dead on the target images ({dead_text}): they "
+                         "pass no gradient, which slows the classifier's training.")
+        else:
+            lines.append(f"Few units are dead ({dead_text}): dead units do not explain it.")
+    else:
+        verdict = "probe level"
+        lines.append("The frozen net does as well as a linear probe on its features: its "
+                     "result is what the frozen features allow, not a failure of its training.")
+        lines.append(f"Dead units (zero for nearly every target image): {dead_text}.")
+    check = None
+    if retrained is not None:
+        other = _by_seed(runs, retrained, "test_acc")
+        common = [s for s in seeds if s in other.index]
+        check = _paired(other.loc[common].values, frozen.loc[common].values, noise_z)
+        om, os_ = _ms(other.loc[common])
+        says = {"higher": "higher: the classifier's training, not the features, held the "
+                          "frozen net back",
+                "lower": "lower: a larger learning rate does not rescue it",
+                "inside the noise": "inside the noise: the learning rate is not what holds "
+                                    "it back"}[check["verdict"]]
+        lines.append(f"Check, {retrained}: {format_mean_std(om, os_)}, "
+                     f"{format_diff(check['mean'], check['std'])} against the frozen net, "
+                     f"{says}.")
+    return {"verdict": verdict, "cause": cause, "probe": (pm, ps), "frozen": (fm, fs),
+            "frozen_train": (tm, ts), "probe_minus_frozen": gap, "dead": dead,
+            "check": check, "text": "\n".join(lines)}
+
+
+def transfer_differences(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Each mode minus ``"scratch"``, seed by seed
+    (:func:`course_utils.experiment.paired_differences`)."""
+    return paired_differences(runs, baseline="scratch", metric=metric)
+
+
+def transfer_verdict(runs: pd.DataFrame) -> str:
+    """Fine-tuning against training from scratch, in one sentence built from the runs."""
+    s = summarize_runs(runs, ("test_acc",))
+    d = transfer_differences(runs).loc["finetune"]
+    says = {"higher": "pretraining helps, as in the paper",
+            "lower": "pretraining hurts here, against the paper",
+            "inside the noise": "no measurable difference at this budget"}[d["verdict"]]
+    ms = lambda v: format_mean_std(s.loc[v, "test_acc_mean"], s.loc[v, "test_acc_std"])  # noqa: E731
+    return (f"Fine-tune {ms('finetune')} vs scratch {ms('scratch')} target test accuracy; "
+            f"fine-tune minus scratch, seed by seed: "
+            f"{format_diff(d['diff_mean'], d['diff_std'])} over {int(d['seeds'])} seed(s): "
+            f"{d['verdict']}, {says}.")
+
+
+def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile: str = "",
+                device: str = ""):
+    """The paper's pretrain-then-fine-tune result (Table 2) next to ours, and the
+    frozen-features line with the probe's explanation.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        One row per run and mode (``variant``, ``seed``, ``test_acc``, ``train_acc``).
+    probes : DataFrame
+        One row per seed (:func:`feature_report` and ``seed``).
+    chance : float
+        Chance accuracy of the target task.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
 
     Returns
     -------
     pandas.DataFrame
-        One row per claim.
+        One row per claim: claim, paper, ours, verdict, profile, device.
     """
-    by = {r.variant: r.test_acc for r in runs}
+    s = summarize_runs(runs, ("test_acc",))
+    ms = lambda v: format_mean_std(s.loc[v, "test_acc_mean"], s.loc[v, "test_acc_std"])  # noqa: E731
+    d = transfer_differences(runs).loc["finetune"]
+    paper_gain = PAPER_ERRORS["scratch"] - PAPER_ERRORS["finetune"]
+    frozen = frozen_verdict(runs, probes, chance)
+    gap = frozen["probe_minus_frozen"]
+    says = {"head": "the features carry it; the frozen classifier's training fails"
+                    + (f" ({frozen['cause']})" if frozen["cause"] else ""),
+            "features": "the features do not separate the new classes",
+            "probe level": "the frozen net reaches what its features allow"}
     rows = [
         {"claim": "pretraining on more data, then fine-tuning, beats training on the task alone",
-         "paper": "top-1 error 40.7% -> 39.0% (1 CNN vs 1 CNN* pretrained on ImageNet Fall 2011)",
-         "ours": f"fine-tune {by.get('finetune', float('nan')):.3f} vs scratch "
-                 f"{by.get('scratch', float('nan')):.3f} accuracy "
-                 f"({100 * (by.get('finetune', 0) - by.get('scratch', 0)):+.1f} points)"},
+         "paper": f"top-1 error {100 * PAPER_ERRORS['scratch']:.1f}% -> "
+                  f"{100 * PAPER_ERRORS['finetune']:.1f}% ({100 * paper_gain:+.1f} points of "
+                  "accuracy; 1 CNN vs 1 CNN* pretrained on ImageNet Fall 2011)",
+         "ours": f"fine-tune {ms('finetune')} vs scratch {ms('scratch')} accuracy; "
+                 f"difference {format_diff(d['diff_mean'], d['diff_std'])} "
+                 f"({int(d['seeds'])} paired seeds)",
+         "verdict": {"higher": "fine-tuning better (as in the paper)",
+                     "lower": "fine-tuning worse (against the paper)",
+                     "inside the noise": "inside the noise"}[d["verdict"]]},
         {"claim": "frozen features transfer (not in the paper; Donahue et al. 2014, DeCAF)",
          "paper": "-",
-         "ours": f"frozen convolutions {by.get('frozen', float('nan')):.3f} accuracy"},
+         "ours": f"frozen convolutions {ms('frozen')}; linear probe on pool5 "
+                 f"{format_mean_std(*frozen['probe'])}; probe minus frozen "
+                 f"{format_diff(gap['mean'], gap['std'])}",
+         "verdict": says[frozen["verdict"]]},
     ]
     return claim_table(rows, profile, device).reset_index()
+
+
+def bound_checks(runs: pd.DataFrame, probes: pd.DataFrame, bounds: Mapping[str, float]
+                 ) -> pd.DataFrame:
+    """The budget's lower bounds, checked on every seed.
+
+    ``test_acc`` bounds fine-tuning and scratch, ``frozen_acc`` the frozen net,
+    ``source_acc`` the pretrained net on its own task and ``probe_acc`` the linear
+    probe; a bound the budget does not set is skipped.
+
+    Returns
+    -------
+    DataFrame
+        One row per check: ``lowest`` (the worst seed), ``bound`` and ``ok``.
+    """
+    values = {
+        "test_acc (finetune)": ("test_acc", _by_seed(runs, "finetune", "test_acc")),
+        "test_acc (scratch)": ("test_acc", _by_seed(runs, "scratch", "test_acc")),
+        "frozen_acc": ("frozen_acc", _by_seed(runs, "frozen", "test_acc")),
+        "source_acc": ("source_acc", probes["source_acc"]),
+        "probe_acc": ("probe_acc", probes["probe_acc"]),
+    }
+    rows = [{"check": name, "lowest": float(v.min()), "bound": float(bounds[key]),
+             "ok": bool(v.min() >= bounds[key])}
+            for name, (key, v) in values.items() if bounds.get(key) is not None]
+    if not rows:
+        raise CourseError("the budget bounds none of test_acc, frozen_acc, source_acc, "
+                          "probe_acc")
+    return pd.DataFrame(rows).set_index("check")
 
 
 def imagenet_transfer_model(path, num_classes: int) -> nn.Module:

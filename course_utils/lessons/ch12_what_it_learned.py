@@ -1,32 +1,58 @@
 """Notebook 12: what AlexNet learned (section 6.1 of the paper): filters, feature maps,
 neighbours, t-SNE.
 
-* Figure 3 shows the 96 conv1 kernels: :func:`plot_conv1_filters`.
-* Feature maps of one image at any layer: :func:`feature_maps`, :func:`plot_feature_maps`.
+* A trained net to look into: notebook 05's checkpoint when it is good enough
+  (:func:`load_checkpoint`, scored by :func:`module_accuracy`), else one trained in
+  the notebook. Its initial weights W0 are rebuilt from the seed
+  (:func:`initial_module`), and :func:`seed_check` tests that the seed is the right one.
+* Figure 3 shows the 96 conv1 kernels: :func:`plot_conv1_filters` draws them (and the
+  change from initialisation, W - W0) on one symmetric colour scale. What they show is
+  measured on each kernel's power spectrum: :func:`orientation_index` (0 for an
+  isotropic kernel, 1 for a single orientation) and :func:`low_frequency_share`;
+  :func:`filter_table` compares trained and initial kernels and :func:`filter_verdict`
+  words the result from the numbers.
+* Feature maps of one image at any layer, through a forward hook: :func:`feature_maps`,
+  :func:`plot_feature_maps`.
 * Figure 4 finds, for test images, the training images whose last hidden layer
   (fc7, 4096 values in the paper, 128 in the small net) is closest in Euclidean
   distance: :func:`penultimate_features`, :func:`nearest_neighbours`,
-  :func:`plot_neighbours`. :func:`neighbour_agreement` puts a number on the
-  paper's observation that those neighbours share the query's class even when
-  their pixels differ.
-* A 2-D map of the same features with t-SNE (scikit-learn): :func:`tsne_embedding`.
+  :func:`plot_neighbours`. :func:`neighbour_agreement` puts a number on the paper's
+  observation that those neighbours share the query's class;
+  :func:`agreement_folds` measures it on disjoint folds of the test queries, for fc7
+  and for raw pixels, so that :func:`neighbour_summary` and :func:`neighbour_verdict`
+  can give a spread and a paired difference.
+* A 2-D map of the same features with t-SNE (scikit-learn): :func:`tsne_embedding`,
+  :func:`plot_embedding`.
 
-The budget (with ``gallery`` and ``tsne`` sizes) and bounds are
+The budget (with ``gallery``, ``tsne`` and ``checkpoint_acc``) and bounds are
 ``course_utils.budgets.budget("12")``.
 """
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError
-from ..experiment import claim_table
+from ..config import CourseError, display_path, seed_everything
+from ..experiment import claim_table, format_diff, format_mean_std, paired_differences
+from ..models import AlexNetSmall
 from ..training import batched_outputs
 
-__all__ = ["LayerError", "activations", "conv1_filters", "feature_maps", "nearest_neighbours",
-           "neighbour_agreement", "paper_table", "penultimate_features", "plot_conv1_filters",
-           "plot_embedding", "plot_feature_maps", "plot_neighbours", "tsne_embedding"]
+__all__ = ["LOW_FREQUENCY", "LayerError", "activations", "agreement_folds", "budget_data",
+           "conv1_filters", "feature_maps", "filter_table", "filter_verdict", "initial_module",
+           "load_checkpoint", "low_frequency_share", "module_accuracy", "nearest_neighbours",
+           "neighbour_agreement", "neighbour_summary", "neighbour_verdict", "orientation_index",
+           "paper_table", "penultimate_features", "plot_conv1_filters", "plot_embedding",
+           "plot_feature_maps", "plot_neighbours", "seed_check", "tsne_embedding"]
+
+#: Spatial frequencies at most this many cycles per pixel count as "low" (half of the
+#: Nyquist frequency, 0.5). Fashion-MNIST's 28 pixels are stretched to 67 before conv1,
+#: so the images themselves hold almost nothing above 0.5 * 28 / 67 = 0.21.
+LOW_FREQUENCY = 0.25
 
 
 class LayerError(CourseError, KeyError):
@@ -50,8 +76,306 @@ def _layer(model: nn.Module, name: str) -> nn.Module:
 
 def conv1_filters(model: nn.Module) -> torch.Tensor:
     """The first convolution's kernels, shape (filters, channels, 11, 11), on the CPU."""
-    return _layer(model, "conv1").weight.detach().cpu().clone()
+    return _layer(model, "conv1").weight.detach().cpu().float().contiguous().clone()
 
+
+# --------------------------------------------------------------------------- the net
+
+def budget_data(profile, b, seed: int = 0):
+    """The images of budget ``b``: the profile's own splits when they hold enough images,
+    else splits sized by the budget; then cut to the budget with
+    :func:`course_utils.data.budget_splits` (stratified, ``seed``).
+
+    Parameters
+    ----------
+    profile : course_utils.config.Profile
+    b : course_utils.budgets.Budget
+        This notebook's row (``train``, ``valid``, ``test``: None means all).
+    seed : int
+
+    Returns
+    -------
+    course_utils.data.Splits
+    """
+    from ..data import budget_splits, course_splits
+
+    def holds(have, want):  # None: all images
+        return have is None or (want is not None and have >= want)
+
+    enough = (holds(profile.train_size, b.train) and profile.valid_size >= (b.valid or 0)
+              and holds(profile.test_size, b.test))
+    base = profile if enough else profile.with_(train_size=b.train, valid_size=b.valid,
+                                                test_size=b.test)
+    return budget_splits(course_splits(base), seed=seed, **b)
+
+
+@torch.no_grad()
+def module_accuracy(model: nn.Module, X: torch.Tensor, y, batch_size: int = 512) -> float:
+    """Share of ``X`` that ``model`` (a plain module, put in eval mode) classifies as ``y``."""
+    model.eval()
+    pred = batched_outputs(model, X, batch_size, fn=lambda z: z.argmax(1))
+    return float((pred == torch.as_tensor(y)).float().mean())
+
+
+def load_checkpoint(path, X_test: torch.Tensor, y_test, min_acc: float, module=AlexNetSmall,
+                    **module_kwargs):
+    """A saved ``state_dict`` of ``module(**module_kwargs)``, if it exists and is good enough.
+
+    Parameters
+    ----------
+    path : path-like
+        The file ``net.save_params(f_params=...)`` (or skorch's ``Checkpoint``) wrote.
+    X_test, y_test : torch.Tensor
+        The images it is scored on.
+    min_acc : float
+        The test accuracy it must reach to be used.
+    module : type
+        The network class the weights belong to.
+
+    Returns
+    -------
+    tuple
+        ``(model or None, test accuracy or None, message)``: the model (in eval mode)
+        when the file exists, loads and scores at least ``min_acc``; the message says
+        in one line what was found and what happens next.
+    """
+    path = Path(path)
+    shown = display_path(path)
+    if not path.exists():
+        return None, None, f"no checkpoint at {shown} (notebook 05 writes it): training a net here"
+    model = module(**module_kwargs)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, None, (f"the checkpoint at {shown} does not fit {module.__name__} "
+                            f"({first}): training a net here")
+    acc = module_accuracy(model, X_test, y_test)
+    if acc < min_acc:
+        return None, acc, (f"the checkpoint at {shown} scores {acc:.3f} on the {len(X_test):,} "
+                           f"test images, below this profile's {min_acc}: training a net here")
+    return model, acc, (f"loaded notebook 05's net from {shown}: {acc:.3f} test accuracy on "
+                        f"{len(X_test):,} images (at least {min_acc})")
+
+
+def initial_module(seed: int, module=AlexNetSmall, **module_kwargs) -> nn.Module:
+    """The network exactly as ``make_classifier(module, seed=seed, ...)`` initialises it.
+
+    :class:`course_utils.training.CourseClassifier` calls ``seed_everything(seed)`` and
+    then lets skorch build the module, which draws nothing from the random generators
+    before it; so seeding and building it here gives the same weights W0.
+    """
+    seed_everything(seed)
+    return module(**module_kwargs).eval()
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(a.norm() * b.norm())
+    return float(a @ b) / denom if denom > 0 else 0.0
+
+
+def seed_check(trained: torch.Tensor, seed: int, module=AlexNetSmall, threshold: float = 0.5,
+               **module_kwargs) -> dict:
+    """Was the net with conv1 kernels ``trained`` initialised from ``seed``?
+
+    Training moves the weights away from their initial values but keeps much of
+    them, so the trained kernels correlate strongly with the initial kernels of the
+    right seed and not at all (about ``1/sqrt(n)`` for ``n`` weights) with another
+    seed's. ``seed + 1`` is that control.
+
+    Returns
+    -------
+    dict
+        ``r``: the correlation with the kernels rebuilt from ``seed``; ``r_other``:
+        with those of ``seed + 1``; ``holds``: ``r >= threshold`` and
+        ``|r_other| < threshold / 5``; ``initial``: the kernels rebuilt from ``seed``.
+    """
+    w0 = conv1_filters(initial_module(seed, module, **module_kwargs))
+    other = conv1_filters(initial_module(seed + 1, module, **module_kwargs))
+    r, r_other = _correlation(trained, w0), _correlation(trained, other)
+    return {"seed": int(seed), "r": r, "r_other": r_other,
+            "holds": bool(r >= threshold and abs(r_other) < threshold / 5), "initial": w0}
+
+
+# --------------------------------------------------------------------------- filter spectra
+
+def _power(filters) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Power spectra (mean removed, DC set to 0) of ``filters`` (H, W), (N, H, W) or
+    (N, C, H, W), summed over channels; and the frequencies (cycles per pixel)."""
+    w = torch.as_tensor(filters).detach().double().cpu()
+    if w.dim() == 2:
+        w = w[None, None]
+    elif w.dim() == 3:
+        w = w[:, None]
+    if w.dim() != 4:
+        raise CourseError(f"expected filters shaped (H, W), (N, H, W) or (N, C, H, W), "
+                          f"got {tuple(w.shape)}")
+    h, wd = w.shape[-2:]
+    w = w - w.mean(dim=(-2, -1), keepdim=True)
+    power = (torch.fft.fft2(w).abs() ** 2).sum(dim=1)
+    power[:, 0, 0] = 0.0
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None].expand(h, wd)
+    fx = torch.fft.fftfreq(wd, dtype=torch.float64)[None, :].expand(h, wd)
+    return power, fx, fy
+
+
+def orientation_index(filters) -> torch.Tensor:
+    """How strongly each filter prefers one orientation, from its power spectrum.
+
+    With P(f) the power at spatial frequency f = (fx, fy) (mean removed) and theta(f)
+    its direction, the index is ``|sum P(f) exp(2i theta(f))| / sum P(f)``: 0 when the
+    power is spread evenly over orientations (a round blob; white noise comes out
+    low, not 0), 1 when it all lies along one direction (a pure grating). The angle
+    is doubled because f and -f carry the same power for a real filter.
+
+    Parameters
+    ----------
+    filters : tensor, shape (H, W), (N, H, W) or (N, C, H, W)
+
+    Returns
+    -------
+    torch.Tensor, shape (N,), float64
+        0 for a constant filter (no power at all).
+    """
+    power, fx, fy = _power(filters)
+    theta = torch.atan2(fy, fx)
+    total = power.sum(dim=(-2, -1))
+    re = (power * torch.cos(2 * theta)).sum(dim=(-2, -1))
+    im = (power * torch.sin(2 * theta)).sum(dim=(-2, -1))
+    return torch.where(total > 0, torch.hypot(re, im) / total.clamp_min(1e-300),
+                       torch.zeros_like(total))
+
+
+def low_frequency_share(filters, cutoff: float = LOW_FREQUENCY) -> torch.Tensor:
+    """Share of each filter's power (mean removed) at spatial frequencies ``|f| <= cutoff``
+    cycles per pixel. White noise on an 11x11 kernel gives the share of frequency bins
+    below the cutoff (0.167 at 0.25); a smooth kernel comes close to 1.
+
+    Returns
+    -------
+    torch.Tensor, shape (N,), float64
+    """
+    power, fx, fy = _power(filters)
+    low = (torch.hypot(fx, fy) <= cutoff).double()
+    total = power.sum(dim=(-2, -1))
+    return torch.where(total > 0, (power * low).sum(dim=(-2, -1)) / total.clamp_min(1e-300),
+                       torch.zeros_like(total))
+
+
+_MEASURES = {"orientation index": orientation_index, "low-frequency share": low_frequency_share}
+
+
+def filter_table(trained: torch.Tensor, initial: torch.Tensor, noise_z: float = 2.0,
+                 initial_known: bool = True) -> pd.DataFrame:
+    """The orientation index and low-frequency share of the trained kernels, of the
+    initial ones, and of the change ``trained - initial``, compared with the initial.
+
+    Parameters
+    ----------
+    trained, initial : torch.Tensor, shape (N, C, H, W)
+        conv1's kernels after training, and at initialisation (W0, or a fresh
+        initialisation when W0 is not known: the same distribution).
+    noise_z : float
+        Standard errors a difference of means must clear to count as "higher" or
+        "lower" (else "inside the noise").
+    initial_known : bool
+        Whether ``initial`` is the net's own W0; if not, the rows of the change
+        W - W0 are left out (it would not be what training changed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(measure, kernels)`` with kernels "trained W", "change W - W0" (when
+        W0 is known) and "initial W0": the mean and std over the filters, the difference of means to
+        the initial kernels with its standard error and verdict, and how many filters
+        lie above the initial kernels' 95th percentile (``above init p95``; about 5% of
+        the filters by chance).
+    """
+    sets = {"trained W": trained, "change W - W0": trained - initial, "initial W0": initial}
+    if not initial_known:
+        del sets["change W - W0"]
+    rows = []
+    for measure, fn in _MEASURES.items():
+        ref = fn(initial).numpy()
+        p95 = float(np.percentile(ref, 95))
+        for name, w in sets.items():
+            v = fn(w).numpy()
+            diff = float(v.mean() - ref.mean())
+            se = math.sqrt(v.var(ddof=1) / len(v) + ref.var(ddof=1) / len(ref))
+            if name == "initial W0":
+                verdict = "(reference)"
+            elif se > 0 and abs(diff) > noise_z * se:
+                verdict = "higher" if diff > 0 else "lower"
+            else:
+                verdict = "inside the noise"
+            rows.append({"measure": measure, "kernels": name, "filters": len(v),
+                         "mean": float(v.mean()), "std": float(v.std(ddof=1)),
+                         "diff vs init": diff, "se": se, "verdict": verdict,
+                         "above init p95": int((v > p95).sum())})
+    return pd.DataFrame(rows).set_index(["measure", "kernels"])
+
+
+def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> str:
+    """What the conv1 figure shows, in sentences chosen from :func:`filter_table`'s values.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`filter_table`.
+    initial_known : bool, optional
+        Whether its initial kernels are the net's own W0 (:func:`seed_check`); if not,
+        they are a fresh initialisation, good as a reference distribution but not for
+        W - W0, whose lines are left out. Default: whether the table has W - W0 rows.
+
+    Returns
+    -------
+    str
+        One line on orientation and one on smoothness, for the trained kernels and
+        (when W0 is known) for what training changed.
+    """
+    def ms(measure, kernels):
+        row = table.loc[(measure, kernels)]
+        return format_mean_std(row["mean"], row["std"], 3)
+
+    def above(measure, kernels):
+        row = table.loc[(measure, kernels)]
+        return f"{int(row['above init p95'])} of {int(row['filters'])}"
+
+    lines = []
+    o, lf = "orientation index", "low-frequency share"
+    if initial_known is None:
+        initial_known = "change W - W0" in set(table.index.get_level_values("kernels"))
+    kinds = ("trained W", "change W - W0") if initial_known else ("trained W",)
+    for kernels, subject in zip(kinds, ("The trained conv1 filters",
+                                        "What training changed (W - W0)")):
+        verdict = table.loc[(o, kernels), "verdict"]
+        word = {"higher": "is more oriented than the initial filters",
+                "lower": "is less oriented than the initial filters",
+                }.get(verdict, "is no more oriented than the initial filters, which are noise")
+        if kernels == "trained W":
+            word = word.replace("is ", "are ", 1)
+        lines.append(f"{subject} {word}: orientation index {ms(o, kernels)} against "
+                     f"{ms(o, 'initial W0')} at initialisation ({above(o, kernels)} filters "
+                     f"above the initial filters' 95th percentile, about 5% by chance).")
+    for kernels, subject in zip(kinds, ("The trained filters", "The change W - W0")):
+        verdict = table.loc[(lf, kernels), "verdict"]
+        plural = kernels == "trained W"
+        word = {"higher": ("are" if plural else "is") + " smoother than the initial filters",
+                "lower": ("are" if plural else "is") + " less smooth than the initial filters",
+                }.get(verdict, ("are" if plural else "is") + " no smoother than the initial "
+                               "filters")
+        lines.append(f"{subject} {word}: {ms(lf, kernels)} of the power at spatial "
+                     f"frequencies up to {LOW_FREQUENCY} cycles/pixel, against "
+                     f"{ms(lf, 'initial W0')} at initialisation.")
+    if not initial_known:
+        lines.append("The net's own initial weights are not known, so what training changed "
+                     "(W - W0) is not measured.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- feature maps
 
 @torch.no_grad()
 def activations(model: nn.Module, X: torch.Tensor, layer: str,
@@ -116,7 +440,10 @@ def penultimate_features(model: nn.Module, X: torch.Tensor, batch_size: int = 25
     return activations(model, X, "act7", batch_size)
 
 
-def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5) -> torch.Tensor:
+# --------------------------------------------------------------------------- neighbours
+
+def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5,
+                       chunk: int = 1024) -> torch.Tensor:
     """The ``k`` gallery rows closest to each query row (Euclidean).
 
     Parameters
@@ -124,6 +451,8 @@ def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5)
     queries, gallery : torch.Tensor
         Feature vectors or whole images (flattened here), one per row.
     k : int
+    chunk : int
+        Queries per distance matrix (bounds the memory).
 
     Returns
     -------
@@ -135,7 +464,8 @@ def nearest_neighbours(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5)
         raise CourseError(f"queries have {q.shape[1]} values per row, the gallery {g.shape[1]}")
     if not 1 <= k <= len(g):
         raise CourseError(f"k must be between 1 and the gallery size {len(g)}, got {k}")
-    return torch.cdist(q, g).topk(k, largest=False).indices
+    return torch.cat([torch.cdist(q[i:i + chunk], g).topk(k, largest=False).indices
+                      for i in range(0, len(q), chunk)])
 
 
 def neighbour_agreement(idx: torch.Tensor, y_query: torch.Tensor, y_gallery: torch.Tensor) -> float:
@@ -156,7 +486,83 @@ def neighbour_agreement(idx: torch.Tensor, y_query: torch.Tensor, y_gallery: tor
                  .float().mean())
 
 
-def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+def agreement_folds(neighbours: dict, y_query, y_gallery, folds: int = 5,
+                    seed: int = 0) -> pd.DataFrame:
+    """:func:`neighbour_agreement` of each feature space on disjoint folds of the queries.
+
+    The queries are shuffled once (``seed``) and cut into ``folds`` parts of equal size
+    (up to one); every space is scored on the same folds, so the folds pair up.
+
+    Parameters
+    ----------
+    neighbours : dict
+        Space name (``"fc7"``, ``"pixel"``) -> :func:`nearest_neighbours` indices.
+    y_query, y_gallery : torch.Tensor
+        Labels.
+    folds : int
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (space, fold): ``variant`` (the space), ``fold``, ``queries``,
+        ``agreement``.
+    """
+    y_query = torch.as_tensor(y_query)
+    n = len(y_query)
+    if not 2 <= folds <= n:
+        raise CourseError(f"folds must be between 2 and the {n} queries, got {folds}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    parts = torch.tensor_split(order, folds)
+    rows = [{"variant": name, "fold": f, "queries": len(part),
+             "agreement": neighbour_agreement(idx[part], y_query[part], y_gallery)}
+            for name, idx in neighbours.items() for f, part in enumerate(parts)]
+    return pd.DataFrame(rows)
+
+
+def neighbour_summary(folds: pd.DataFrame, baseline: str = "pixel",
+                      noise_z: float = 2.0) -> pd.DataFrame:
+    """Mean and std over the folds of each space's agreement, and its paired difference
+    to ``baseline`` with a verdict ("higher"/"lower" beyond ``noise_z`` standard errors,
+    else "inside the noise"), from :func:`course_utils.experiment.paired_differences`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per space: ``folds``, ``mean``, ``std``, ``diff_mean``, ``diff_std``,
+        ``verdict`` (the baseline's difference columns are empty).
+    """
+    g = folds.groupby("variant", sort=False)["agreement"]
+    out = pd.DataFrame({"folds": g.size(), "mean": g.mean(), "std": g.std(ddof=1)})
+    runs = folds.rename(columns={"fold": "seed"})
+    diff = paired_differences(runs, baseline, "agreement", noise_z)
+    out = out.join(diff[["diff_mean", "diff_std", "verdict"]])
+    out.index.name = "space"
+    return out
+
+
+def neighbour_verdict(summary: pd.DataFrame, space: str = "fc7", baseline: str = "pixel") -> str:
+    """Which neighbours share the query's class more often, in one sentence chosen from
+    :func:`neighbour_summary`'s values."""
+    row, base = summary.loc[space], summary.loc[baseline]
+    numbers = (f"{format_mean_std(row['mean'], row['std'])} of the {space} neighbours share "
+               f"the query's class against {format_mean_std(base['mean'], base['std'])} of "
+               f"the {baseline} neighbours; {space} - {baseline} "
+               f"{format_diff(row['diff_mean'], row['diff_std'])} over {int(row['folds'])} "
+               f"folds of the test queries")
+    if row["verdict"] == "higher":
+        return (f"{space} wins: {numbers}. The net's features group the classes better than "
+                f"{baseline} distance does, as the paper's Figure 4 suggests.")
+    if row["verdict"] == "lower":
+        return (f"{baseline} wins: {numbers}. {baseline.capitalize()} distance groups the classes "
+                f"better than this net's {space} features: the paper's observation does not hold "
+                f"here.")
+    return (f"Neither wins: {numbers}, a difference inside the noise: this net's {space} "
+            f"features group the classes neither better nor worse than {baseline} distance.")
+
+
+def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0,
+                   threads: int | None = 1) -> np.ndarray:
     """A 2-D t-SNE map of ``features`` (scikit-learn, PCA initialisation).
 
     Parameters
@@ -165,40 +571,83 @@ def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30
     seed : int
     perplexity : float
         Capped at a third of the points.
+    threads : int or None
+        OpenMP/BLAS threads scikit-learn may use (None: its default). One by default:
+        on the course's busy 2-core CPU, next to PyTorch's own OpenMP threads, two made
+        t-SNE of 200 points take 39 s instead of 0.6 s (measured).
 
     Returns
     -------
     numpy.ndarray, shape (N, 2)
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     x = features.flatten(1).numpy().astype(np.float32)
     perplexity = min(perplexity, max(2.0, (len(x) - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                learning_rate="auto").fit_transform(x)
+    with threadpool_limits(limits=threads):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                    learning_rate="auto").fit_transform(x)
 
 
 # --------------------------------------------------------------------------- plots
 
-def plot_conv1_filters(model: nn.Module, title: str = "conv1 filters (as in the paper's Figure 3)"):
-    """Every conv1 kernel as a small image, each scaled to its own range."""
+def plot_conv1_filters(filters, title: str = "conv1 filters (as in the paper's Figure 3)",
+                       scale: str = "shared", limit: float | None = None,
+                       cols: int | None = None):
+    """Every conv1 kernel as a small image, on a symmetric diverging colour scale
+    (white 0, red positive, blue negative).
+
+    Parameters
+    ----------
+    filters : nn.Module or torch.Tensor, shape (N, C, H, W)
+        A model (its conv1 is shown) or the kernels themselves (e.g. W - W0).
+    title : str
+    scale : {"shared", "per-filter"}
+        ``"shared"``: one scale for all kernels, saturating at the largest |w| of
+        all of them, so that kernels can be compared; ``"per-filter"``: each kernel
+        saturates at its own largest |w|, so that weak kernels show their pattern.
+    limit : float, optional
+        The shared scale's saturation (default: the largest |w|); give two figures the
+        same limit to compare them.
+    cols : int, optional
+        Kernels per row (default 12 when it divides N, else 8).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
-    w = conv1_filters(model)
+    if scale not in ("shared", "per-filter"):
+        raise CourseError(f"scale must be 'shared' or 'per-filter', got {scale!r}")
+    w = conv1_filters(filters) if isinstance(filters, nn.Module) else \
+        torch.as_tensor(filters).detach().float().cpu()
+    if w.dim() == 3:
+        w = w[:, None]
     n = len(w)
-    cols = 12 if n % 12 == 0 else 8
+    cols = cols or (12 if n % 12 == 0 else 8)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.8 + 0.5))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.8 + 0.7), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+    shared = float(limit) if limit else (float(w.abs().max()) or 1.0)
+    image = None
     for ax, k in zip(axes.flat, w):
-        k = (k - k.min()) / (k.max() - k.min() + 1e-12)
-        if k.shape[0] == 3:
-            ax.imshow(k.permute(1, 2, 0).numpy())
+        limit = shared if scale == "shared" else (float(k.abs().max()) or 1.0)
+        pic = k.mean(0) if k.shape[0] != 3 else k.permute(1, 2, 0)
+        if k.shape[0] == 3:  # colour kernels as in the paper: 0 maps to mid-grey
+            ax.imshow((pic / (2 * limit) + 0.5).clamp(0, 1).numpy())
         else:
-            ax.imshow(k[0].numpy(), cmap="gray")
-    fig.suptitle(title)
+            image = ax.imshow(pic.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    how = (f"one colour scale for all, ±{shared:.3g}" if scale == "shared"
+           else "each kernel on its own symmetric scale")
+    fig.suptitle(f"{title}\n({how}; white = 0)", fontsize=10)
     fig.tight_layout()
+    if image is not None and scale == "shared":
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
     return fig
 
 
@@ -227,12 +676,12 @@ def plot_feature_maps(maps: torch.Tensor, n: int = 16, title: str = "Feature map
 def plot_neighbours(queries: torch.Tensor, gallery: torch.Tensor, idx: torch.Tensor,
                     classes=None, y_query=None, y_gallery=None,
                     title: str = "Nearest neighbours in fc7 space (as in Figure 4)"):
-    """Each row: a query image, then its neighbours ``idx`` from ``gallery``.
-    Neighbours of another class get a red title."""
+    """Each row: a query image, then its neighbours ``idx`` from ``gallery``, each titled
+    with its class name in full. Neighbours of another class get a red title."""
     import matplotlib.pyplot as plt
 
     q, k = idx.shape
-    fig, axes = plt.subplots(q, k + 1, figsize=(1.1 * (k + 1), 1.25 * q + 0.4), squeeze=False)
+    fig, axes = plt.subplots(q, k + 1, figsize=(1.3 * (k + 1), 1.4 * q + 0.5), squeeze=False)
     for r in range(q):
         imgs = [queries[r]] + [gallery[j] for j in idx[r]]
         labels = ([y_query[r]] + [y_gallery[j] for j in idx[r]]) if y_query is not None else None
@@ -242,20 +691,21 @@ def plot_neighbours(queries: torch.Tensor, gallery: torch.Tensor, idx: torch.Ten
             ax.set_xticks([]), ax.set_yticks([])
             if labels is not None and classes is not None:
                 same = int(labels[c]) == int(labels[0])
-                ax.set_title(classes[int(labels[c])][:9], fontsize=7,
+                ax.set_title(classes[int(labels[c])], fontsize=8,
                              color="black" if same else "red")
-        axes[r, 0].set_ylabel("query", fontsize=7)
+        axes[r, 0].set_ylabel("query", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
 def plot_embedding(embedding: np.ndarray, y, classes, title: str = "t-SNE of fc7 features"):
-    """Scatter plot of a 2-D embedding coloured by class, with a legend."""
+    """Scatter plot of a 2-D embedding coloured by class, with a legend of the full class
+    names in columns below the axes (inside the figure)."""
     import matplotlib.pyplot as plt
 
     y = np.asarray(y)
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, ax = plt.subplots(figsize=(7.5, 6.5), layout="constrained")
     cmap = plt.get_cmap("tab10")
     for c, name in enumerate(classes):
         pts = embedding[y == c]
@@ -263,22 +713,27 @@ def plot_embedding(embedding: np.ndarray, y, classes, title: str = "t-SNE of fc7
     ax.set_title(title)
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
-    ax.legend(markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+               ncol=min(5, max(1, len(classes))), markerscale=2, fontsize=9, frameon=False)
     return fig
 
 
-def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str = "",
-                device: str = ""):
-    """Figure 4's observation, measured: neighbours in fc7 space share the query's class
-    more often than neighbours in pixel space.
+# --------------------------------------------------------------------------- the claims
+
+def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery: int,
+                profile: str = "", device: str = ""):
+    """The paper's section 6.1, measured.
 
     Parameters
     ----------
-    agree_features, agree_pixels : float
-        From :func:`neighbour_agreement`.
+    filters : pandas.DataFrame
+        :func:`filter_table` of the net's conv1 kernels.
+    neighbours : pandas.DataFrame
+        :func:`neighbour_summary` (spaces "fc7" and "pixel").
     k : int
         Neighbours per query.
+    gallery : int
+        Training images searched.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
 
@@ -287,12 +742,24 @@ def paper_table(agree_features: float, agree_pixels: float, k: int, profile: str
     pandas.DataFrame
         One row per claim.
     """
+    o = filters.xs("orientation index")
+    lf = filters.xs("low-frequency share")
+    fc7, pix = neighbours.loc["fc7"], neighbours.loc["pixel"]
     rows = [
-        {"claim": "images close in the last hidden layer are similar to the network",
+        {"claim": "conv1 learns frequency- and orientation-selective kernels",
+         "paper": "Figure 3: 96 kernels, oriented edges and gratings, colour blobs (qualitative)",
+         "ours": (f"orientation index {format_mean_std(o.loc['trained W', 'mean'], o.loc['trained W', 'std'])}"
+                  f" trained vs {format_mean_std(o.loc['initial W0', 'mean'], o.loc['initial W0', 'std'])}"
+                  f" at init ({o.loc['trained W', 'verdict']}); low-frequency share "
+                  f"{lf.loc['trained W', 'mean']:.3f} vs {lf.loc['initial W0', 'mean']:.3f} "
+                  f"({lf.loc['trained W', 'verdict']})")},
+        {"claim": "images close in the last hidden layer share the query's class",
          "paper": "Figure 4: the 6 nearest training images share the query's class (qualitative)",
-         "ours": f"{agree_features:.3f} of the {k} nearest in fc7 space share the class"},
+         "ours": (f"{format_mean_std(fc7['mean'], fc7['std'])} of the {k} nearest of "
+                  f"{gallery:,} training images in fc7 space ({int(fc7['folds'])} folds)")},
         {"claim": "those neighbours are often not close in pixel (L2) space",
          "paper": "qualitative ('not close in L2')",
-         "ours": f"{agree_pixels:.3f} of the {k} nearest in pixel space share the class"},
+         "ours": (f"{format_mean_std(pix['mean'], pix['std'])} in pixel space; fc7 - pixel "
+                  f"{format_diff(fc7['diff_mean'], fc7['diff_std'])} ({fc7['verdict']})")},
     ]
     return claim_table(rows, profile, device).reset_index()
