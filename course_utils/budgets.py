@@ -303,9 +303,10 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                                     scaling_test=2_000, mc_passes=50, eval_images=2_000,
                                     target_fraction=0.25, select="last"),
                       bounds=dict(test_acc=0.83, gap=0.08, mc_agreement=0.005)),
-        "full": dict(train=5_000, valid=10_000, test=None, epochs=60, seeds=3, variants=4,
+        # full: p = 0.75 left out: its nets stayed at chance (0.100) in the CPU rehearsal
+        "full": dict(train=5_000, valid=10_000, test=None, epochs=60, seeds=3, variants=3,
                      batch_size=128, model=_small(channels=PAPER, hidden=1024),
-                     settings=dict(channels=PAPER, hidden=1024, rates=(0.0, 0.25, 0.5, 0.75),
+                     settings=dict(channels=PAPER, hidden=1024, rates=(0.0, 0.25, 0.5),
                                    scaling_test=5_000, mc_passes=50, eval_images=5_000,
                                    target_fraction=0.25, select="last"),
                      bounds=dict(test_acc=0.83, gap=0.06, mc_agreement=0.005)),
