@@ -43,6 +43,7 @@ from .training import accuracy, best_epoch, make_classifier, train_seconds
 
 __all__ = ["RESULT_FIELDS", "RESULT_PREFIX", "course_result", "SELECTIONS", "ExperimentError",
            "RunResult", "bound_table", "claim_table", "format_diff", "format_mean_std",
+           "verdict_verb",
            "mean_curves", "mean_std", "paired_differences", "paired_table", "results_frame",
            "run_variants", "summarize_runs", "train_variant"]
 
@@ -407,6 +408,16 @@ def format_diff(mean: float, std: float, scale: float = 100.0, digits: int = 1,
     if std is not None and np.isfinite(std):
         text += f" ± {scale * std:.{digits}f}"
     return f"{text} {unit}".rstrip()
+
+
+def verdict_verb(verdict: str, up: str, down: str, plural: bool = False) -> str:
+    """The verb of a :func:`paired_differences` verdict for prose: ``up``/``down``
+    ("raise", "lower") for "higher"/"lower", "do not change" inside the noise, in
+    the third person singular unless ``plural``."""
+    if verdict == "inside the noise":
+        return "do not change" if plural else "does not change"
+    word = up if verdict == "higher" else down
+    return word if plural else word + "s"
 
 
 def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None = None,

@@ -30,7 +30,7 @@ import torch
 import pandas as pd
 
 from ..experiment import (claim_table, format_diff, format_mean_std, paired_table,
-                          summarize_runs)
+                          summarize_runs, verdict_verb)
 from ..layers import PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, to_float
 
 __all__ = ["COMPARISONS", "VARIANTS", "FancyPCA", "augmentation_differences",
@@ -292,14 +292,6 @@ def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
     return claim_table(rows, profile, device).reset_index()
 
 
-def _verb(verdict: str, up: str, down: str, plural: bool) -> str:
-    """The verb of a verdict: "raise(s)", "lower(s)", "do(es) not change"."""
-    if verdict == "inside the noise":
-        return "do not change" if plural else "does not change"
-    word = up if verdict == "higher" else down
-    return word if plural else word + "s"
-
-
 def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
     """The experiment's conclusion in sentences, chosen from the runs' values.
 
@@ -330,10 +322,10 @@ def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> 
         what = "Crops and flips" if plural else "Lighting, added to crops and flips,"
         acc, gap = diffs.loc[("test_acc", variant)], diffs.loc[("gap", variant)]
         lines.append(
-            f"{what} {_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
+            f"{what} {verdict_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
             f"({format_diff(acc['diff_mean'], acc['diff_std'])}"
             f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
-            f"{_verb(gap['verdict'], 'widen', 'narrow', plural)} the train - valid gap "
+            f"{verdict_verb(gap['verdict'], 'widen', 'narrow', plural)} the train - valid gap "
             f"({format_diff(gap['diff_mean'], gap['diff_std'])}"
             f"{', inside the noise' if gap['verdict'] == 'inside the noise' else ''}).")
     light = diffs.loc[("test_acc", "crops + flips + lighting")]

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..config import CourseError
-from ..experiment import claim_table, format_diff, format_mean_std, paired_table, summarize_runs
+from ..experiment import (claim_table, format_diff, format_mean_std, mean_std, paired_table,
+                          summarize_runs, verdict_verb)
 from ..layers import PaperDropout
 from ..training import batched_softmax
 
@@ -301,8 +302,7 @@ def _ratio_text(conv, rate: float) -> str:
     reached = r.dropna()
     if reached.empty:
         return f"not reached within the budget (more than {conv.attrs['max_ratio']:.1f}x)"
-    text = format_mean_std(float(reached.mean()),
-                           float(reached.std(ddof=1)) if len(reached) > 1 else float("nan"), 2)
+    text = format_mean_std(**mean_std(reached), digits=2)
     missed = len(r) - len(reached)
     return f"{text}x" + (f" ({missed} seed(s) did not reach it)" if missed else "")
 
@@ -337,8 +337,7 @@ def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: st
     d = lambda m: (f"{format_diff(diffs.loc[(m, name), 'diff_mean'], diffs.loc[(m, name), 'diff_std'])}"  # noqa: E731
                    f" ({diffs.loc[(m, name), 'verdict']})")
     rules = mc.groupby("test-time rule", sort=False)["accuracy"]
-    acc = {k: format_mean_std(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
-           for k, v in rules}
+    acc = {k: format_mean_std(**mean_std(v)) for k, v in rules}
     as_is, scaled, mc_rule = list(acc)
     rows = [
         {"claim": "without dropout the net overfits substantially", "paper": "qualitative",
@@ -377,12 +376,11 @@ def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = Non
     g0 = float(summary.loc[base, "gap_mean"])
     lines = [f"Without dropout the train - valid gap is {100 * g0:.1f} points (eval mode)"
              + (", so the nets overfit." if gap_bound is not None and g0 >= gap_bound else ".")]
-    words = {"higher": "raises", "lower": "lowers", "inside the noise": "does not change"}
     acc, gap = diffs.loc[("test_acc", name)], diffs.loc[("gap", name)]
-    lines.append(f"Dropout at p={rate:g} {words[acc['verdict']]} test accuracy "
-                 f"({format_diff(acc['diff_mean'], acc['diff_std'])}"
+    lines.append(f"Dropout at p={rate:g} {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
+                 f"accuracy ({format_diff(acc['diff_mean'], acc['diff_std'])}"
                  f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
-                 f"{words[gap['verdict']].replace('raises', 'widens').replace('lowers', 'narrows')}"
+                 f"{verdict_verb(gap['verdict'], 'widen', 'narrow')}"
                  f" the gap ({format_diff(gap['diff_mean'], gap['diff_std'])}).")
     r = conv[conv["variant"] == name]["x iterations of no dropout"]
     if r.isna().any():

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..experiment import claim_table, format_diff, format_mean_std, paired_differences
+from ..experiment import claim_table, format_diff, format_mean_std, mean_std, paired_differences
 from ..layers import AugmentError, crop
 from ..training import batched_softmax, predict_proba
 
@@ -270,11 +270,9 @@ def paper_table(per_seed, profile: str = "", device: str = ""):
     pair = _pairs(per_seed)
     diff = paired_differences(pair, "centre", "accuracy").loc["ten"]
     acc = per_seed.groupby("test", sort=False)["accuracy"]
-    ms = lambda k: format_mean_std(float(acc.get_group(k).mean()),  # noqa: E731
-                                   _std(acc.get_group(k)), 4)
-    ratio = per_seed.drop_duplicates("seed")
-    ratio = ratio["ten s"] / ratio["centre s"]
-    secs = per_seed.drop_duplicates("seed")
+    ms = lambda k: format_mean_std(**mean_std(acc.get_group(k)), digits=4)  # noqa: E731
+    secs = per_seed.drop_duplicates("seed")  # one row per seed: its two timings
+    ratio = secs["ten s"] / secs["centre s"]
     rows = [
         {"claim": "average the softmax of 10 patches at test time",
          "paper": "used for every reported result; no single-crop figure given",
@@ -282,15 +280,11 @@ def paper_table(per_seed, profile: str = "", device: str = ""):
                  f"{format_diff(diff['diff_mean'], diff['diff_std'], digits=2, unit='')} "
                  f"({diff['verdict']})"},
         {"claim": "extra cost", "paper": "10 forward passes per image",
-         "ours": f"{format_mean_std(float(ratio.mean()), _std(ratio), 1)}x the time of one "
+         "ours": f"{format_mean_std(**mean_std(ratio), digits=1)}x the time of one "
                  f"view ({secs['ten s'].mean():.1f} s against {secs['centre s'].mean():.2f} s "
                  f"for {_n_images(per_seed)} test images)"},
     ]
     return claim_table(rows, profile, device).reset_index()
-
-
-def _std(x) -> float:
-    return float(x.std(ddof=1)) if len(x) > 1 else float("nan")
 
 
 def _n_images(per_seed) -> str:
