@@ -1,7 +1,7 @@
 """The one run layer: train a variant, measure it the same way everywhere, compare fairly.
 
-Every notebook, the grid search and the bench train through :func:`train_variant`,
-which returns one :class:`RunResult` with one definition of each metric:
+The notebooks' claim experiments train through :func:`train_variant`, which returns
+one :class:`RunResult` with one definition of each metric:
 
 ``train_acc``
     eval-mode accuracy (dropout off, no augmentation) on a fixed sample of the
@@ -21,8 +21,11 @@ checkpoint).
 
 To compare variants, :func:`run_variants` trains each variant on the same seeds,
 :func:`summarize_runs` gives mean +- std per variant and :func:`paired_differences`
-the difference to a baseline seed by seed, with a verdict ("inside the noise" when
-the mean difference is within two standard errors of zero).
+the difference to a baseline seed by seed, with a verdict from a two-sided paired
+t-test at 95% (:func:`paired_test`; :func:`unpaired_test` is its Welch twin for
+samples that share no seeds). Verdict sentences come from :func:`verdict_verb`,
+:func:`difference_text` and :func:`gap_reading` (which side of a train - valid gap
+moved), never from word tables of their own.
 """
 from __future__ import annotations
 
@@ -35,17 +38,18 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from .config import BUILD_DIR, STARTED, CourseError, Profile, get_device, get_profile
 from .data import Splits
 from .models import AlexNetSmall
 from .training import accuracy, best_epoch, make_classifier, train_seconds
 
-__all__ = ["RESULT_FIELDS", "RESULT_PREFIX", "course_result", "SELECTIONS", "ExperimentError",
-           "RunResult", "bound_table", "claim_table", "format_diff", "format_mean_std",
-           "verdict_verb",
-           "mean_curves", "mean_std", "paired_differences", "paired_table", "results_frame",
-           "run_variants", "summarize_runs", "train_variant"]
+__all__ = ["ALPHA", "RESULT_FIELDS", "RESULT_PREFIX", "SELECTIONS", "VERDICTS", "ExperimentError",
+           "RunResult", "bound_table", "check_bounds", "claim_table", "course_result",
+           "difference_text", "format_diff", "format_mean_std", "gap_reading", "mean_curves",
+           "mean_std", "paired_differences", "paired_table", "paired_test", "results_frame",
+           "run_variants", "summarize_runs", "train_variant", "unpaired_test", "verdict_verb"]
 
 SELECTIONS = ("last", "best")
 
@@ -269,14 +273,81 @@ def summarize_runs(runs: pd.DataFrame, metrics: Sequence[str] = ("test_acc", "va
     return out
 
 
+#: The level of every verdict in the course: a two-sided test at 95%.
+ALPHA = 0.05
+#: What a verdict can say: the first variant's mean is higher, lower, or not told apart.
+VERDICTS = ("higher", "lower", "inside the noise")
+
+
+def _verdict(mean: float, p: float, alpha: float) -> str:
+    if not np.isfinite(p) or p >= alpha:
+        return "inside the noise"
+    return "higher" if mean > 0 else "lower"
+
+
+def paired_test(a, b, alpha: float = ALPHA) -> dict[str, Any]:
+    """``a - b`` pair by pair (seed by seed), with a two-sided paired t-test.
+
+    Parameters
+    ----------
+    a, b : sequence of float
+        Paired values (the same seeds, in the same order).
+    alpha : float
+        The test's level: "higher" or "lower" only when ``p < alpha``.
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``std`` (sample std) of the differences, ``seeds``, the t statistic
+        ``t`` and its two-sided ``p`` (both NaN with fewer than 2 pairs, or when every
+        difference is the same), ``paired`` (True) and the ``verdict``: "higher",
+        "lower" or "inside the noise" (always so with fewer than 2 pairs).
+    """
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ExperimentError(f"paired values need the same count: {a.size} and {b.size}")
+    d = a - b
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    std = float(d.std(ddof=1)) if n > 1 else float("nan")
+    t = p = float("nan")
+    if n > 1:
+        if std > 0:
+            t = mean / (std / math.sqrt(n))
+            p = float(2 * stats.t.sf(abs(t), df=n - 1))
+        elif mean != 0:  # every seed moved by the same amount: no spread to doubt it
+            t, p = math.copysign(math.inf, mean), 0.0
+    return {"mean": mean, "std": std, "seeds": n, "t": t, "p": p, "paired": True,
+            "verdict": _verdict(mean, p, alpha)}
+
+
+def unpaired_test(a, b, alpha: float = ALPHA) -> dict[str, Any]:
+    """``mean(a) - mean(b)`` for samples that share no pairing, with Welch's two-sided
+    t-test (unequal variances). The twin of :func:`paired_test`, and it says so:
+    ``paired`` is False. ``std`` is the standard error of the difference of means;
+    ``seeds`` the smaller sample's size."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    mean = float(a.mean() - b.mean()) if a.size and b.size else float("nan")
+    t = p = se = float("nan")
+    if a.size > 1 and b.size > 1:
+        se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+        if se > 0:
+            res = stats.ttest_ind(a, b, equal_var=False)
+            t, p = float(res.statistic), float(res.pvalue)
+    return {"mean": mean, "std": se, "seeds": int(min(a.size, b.size)), "t": t, "p": p,
+            "paired": False, "verdict": _verdict(mean, p, alpha)}
+
+
 def paired_differences(runs: pd.DataFrame, baseline: str, metric: str = "test_acc",
-                       noise_z: float = 2.0) -> pd.DataFrame:
-    """Each variant minus ``baseline`` on ``metric``, seed by seed.
+                       alpha: float = ALPHA) -> pd.DataFrame:
+    """Each variant minus ``baseline`` on ``metric``, seed by seed (:func:`paired_test`).
 
     Returns one row per other variant: the number of paired seeds, the mean and
-    std of the differences, and a verdict: "higher" or "lower" when the mean is
-    more than ``noise_z`` standard errors from zero, else "inside the noise"
-    (also with fewer than two seeds, where no spread can be measured).
+    std of the differences, ``t``, ``p`` and the verdict: "higher" or "lower" when a
+    two-sided paired t-test rejects no difference at level ``alpha``, else "inside
+    the noise" (also with fewer than two seeds, where no spread can be measured).
     """
     if baseline not in set(runs["variant"]):
         raise ExperimentError(f"no variant {baseline!r} in the runs: have "
@@ -291,24 +362,15 @@ def paired_differences(runs: pd.DataFrame, baseline: str, metric: str = "test_ac
         if len(common) == 0:
             raise ExperimentError(f"variant {name!r} shares no seed with {baseline!r}: "
                                   "run both on the same seeds")
-        diff = (other.loc[common] - base.loc[common]).astype(float)
-        mean = float(diff.mean())
-        std = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
-        se = std / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-        if not np.isfinite(se):
-            verdict = "inside the noise"
-        elif abs(mean) > noise_z * se:
-            verdict = "higher" if mean > 0 else "lower"
-        else:
-            verdict = "inside the noise"
+        d = paired_test(other.loc[common].values, base.loc[common].values, alpha)
         rows.append({"variant": name, "baseline": baseline, "metric": metric,
-                     "seeds": len(diff), "diff_mean": mean, "diff_std": std,
-                     "verdict": verdict})
+                     "seeds": d["seeds"], "diff_mean": d["mean"], "diff_std": d["std"],
+                     "t": d["t"], "p": d["p"], "verdict": d["verdict"]})
     return pd.DataFrame(rows).set_index("variant")
 
 
 def paired_table(runs: pd.DataFrame, baseline: str, metrics: Sequence[str] = ("test_acc", "gap"),
-                 noise_z: float = 2.0) -> pd.DataFrame:
+                 alpha: float = ALPHA) -> pd.DataFrame:
     """:func:`paired_differences` for several metrics, stacked.
 
     Parameters
@@ -319,16 +381,16 @@ def paired_table(runs: pd.DataFrame, baseline: str, metrics: Sequence[str] = ("t
         The variant every other one is compared with, seed by seed.
     metrics : sequence of str
         Columns of ``runs`` to compare.
-    noise_z : float
-        Standard errors a mean difference must clear to count as "higher" or "lower".
+    alpha : float
+        The paired t-test's level.
 
     Returns
     -------
     DataFrame
         Indexed by ``(metric, variant)``: paired seeds, mean and std of the
-        differences, and the verdict.
+        differences, t, p and the verdict.
     """
-    parts = [paired_differences(runs, baseline, m, noise_z).reset_index() for m in metrics]
+    parts = [paired_differences(runs, baseline, m, alpha).reset_index() for m in metrics]
     return pd.concat(parts, ignore_index=True).set_index(["metric", "variant"])
 
 
@@ -360,6 +422,21 @@ def bound_table(summary: pd.DataFrame, bounds: Mapping[str, Any],
     if not rows:
         raise ExperimentError(f"the budget bounds none of {list(metrics)}: nothing to check")
     return pd.DataFrame(rows).set_index(["metric", "variant"])
+
+
+def check_bounds(checks: Sequence[tuple[bool, str]] | pd.DataFrame, what: str = "the run"
+                 ) -> str:
+    """The one bounds check: every ``(ok, description)`` must hold, else one
+    :class:`ExperimentError` that lists those that failed. A :func:`bound_table` works
+    too. Returns a line that says what was checked."""
+    if isinstance(checks, pd.DataFrame):
+        checks = [(bool(r["ok"]), f"{m} of {v}: {r['mean']:.4f} >= {r['bound']:.4f}")
+                  for (m, v), r in checks.iterrows()]
+    checks = list(checks)
+    failed = [text for ok, text in checks if not ok]
+    if failed:
+        raise ExperimentError(f"{what} is outside the budget's bounds: " + "; ".join(failed))
+    return f"{what}: all {len(checks)} bound(s) hold"
 
 
 def mean_curves(nets: Mapping[tuple[str, int], Any], keys: Sequence[str]) -> pd.DataFrame:
@@ -411,13 +488,54 @@ def format_diff(mean: float, std: float, scale: float = 100.0, digits: int = 1,
 
 
 def verdict_verb(verdict: str, up: str, down: str, plural: bool = False) -> str:
-    """The verb of a :func:`paired_differences` verdict for prose: ``up``/``down``
-    ("raise", "lower") for "higher"/"lower", "do not change" inside the noise, in
-    the third person singular unless ``plural``."""
+    """The verb of a verdict for prose: ``up``/``down`` ("raise", "lower") for
+    "higher"/"lower", "do not change" inside the noise, in the third person singular
+    unless ``plural``."""
+    if verdict not in VERDICTS:
+        raise ExperimentError(f"verdict {verdict!r}: expected one of {VERDICTS}")
     if verdict == "inside the noise":
         return "do not change" if plural else "does not change"
     word = up if verdict == "higher" else down
     return word if plural else word + "s"
+
+
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def difference_text(d: Mapping[str, Any], scale: float = 100.0, digits: int = 1,
+                    unit: str = "points") -> str:
+    """A test's result for prose: ``"+1.2 ± 0.4 points, p = 0.012 over 3 seeds, higher"``.
+
+    ``d`` is a :func:`paired_test` / :func:`unpaired_test` result or a row of
+    :func:`paired_differences` (``diff_mean``/``diff_std``); an unpaired one says so."""
+    mean = d["mean"] if "mean" in d else d["diff_mean"]
+    std = d["std"] if "std" in d else d["diff_std"]
+    kind = "" if d.get("paired", True) else " (unpaired, Welch)"
+    return (f"{format_diff(mean, std, scale, digits, unit)}, {_p_text(d.get('p', float('nan')))}"
+            f" over {int(d['seeds'])} seed(s){kind}, {d['verdict']}")
+
+
+def gap_reading(gap: Mapping[str, Any], valid: Mapping[str, Any]) -> str:
+    """What a change in the train - valid gap means, read with validation accuracy.
+
+    ``gap`` and ``valid`` are test results (``verdict`` keys) of the same comparison
+    on the gap and on validation accuracy. A narrower gap counts as less overfitting
+    only where validation accuracy rose; where it did not, training accuracy fell:
+    "lower training accuracy (underfitting)". Likewise for a wider gap."""
+    g, v = gap["verdict"], valid["verdict"]
+    if g == "inside the noise":
+        return "no measurable change in overfitting"
+    if g == "lower":
+        return ("less overfitting: the gap narrowed and validation accuracy rose"
+                if v == "higher" else
+                "lower training accuracy (underfitting): the gap narrowed, but validation "
+                "accuracy did not rise")
+    return ("more overfitting: the gap widened and validation accuracy fell"
+            if v == "lower" else
+            "higher training accuracy: the gap widened, but validation accuracy did not fall")
 
 
 def claim_table(rows: Sequence[Mapping[str, Any]], profile: Profile | str | None = None,

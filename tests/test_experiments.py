@@ -376,3 +376,97 @@ def test_format_diff_signs_scales_and_omits_a_missing_spread():
     assert format_diff(0.0123, 0.004) == "+1.2 ± 0.4 points"
     assert format_diff(-0.0123, float("nan")) == "-1.2 points"
     assert format_diff(0.5, 0.25, scale=1, digits=2, unit="x") == "+0.50 ± 0.25 x"
+
+
+# --------------------------------------------------------------------------- the t-test rule
+
+def test_paired_test_is_scipys_two_sided_paired_t_test():
+    from scipy import stats
+
+    from course_utils.experiment import paired_test
+
+    a, b = [0.84, 0.86, 0.83, 0.88, 0.85], [0.82, 0.85, 0.83, 0.85, 0.84]
+    d = paired_test(a, b)
+    ref = stats.ttest_rel(a, b)
+    assert d["t"] == pytest.approx(ref.statistic) and d["p"] == pytest.approx(ref.pvalue)
+    assert d["paired"] is True and d["seeds"] == 5
+
+
+def test_two_standard_errors_are_not_enough_with_three_seeds():
+    """t = 2.4 on 3 seeds (p = 0.14): the old two-standard-error rule called it higher."""
+    from course_utils.experiment import paired_test
+
+    diffs = np.array([0.004, 0.012, 0.020]) - 0.001
+    d = paired_test(0.8 + diffs, np.full(3, 0.8))
+    assert 2 < d["t"] < 4.30 and d["p"] > 0.05
+    assert d["verdict"] == "inside the noise"
+    assert paired_test([0.9, 0.91, 0.92], [0.8, 0.81, 0.82])["verdict"] == "higher"
+
+
+def test_paired_test_edge_cases():
+    from course_utils.experiment import ExperimentError, paired_test
+
+    one = paired_test([0.9], [0.8])
+    assert one["verdict"] == "inside the noise" and np.isnan(one["p"])
+    same = paired_test([0.9, 0.8], [0.9, 0.8])
+    assert same["verdict"] == "inside the noise"
+    shifted = paired_test([3.0, 2.0, 1.0], [2.0, 1.0, 0.0])  # every seed +1: no doubt
+    assert shifted["verdict"] == "higher" and shifted["p"] == 0.0
+    with pytest.raises(ExperimentError, match="same count"):
+        paired_test([1, 2], [1])
+
+
+def test_unpaired_test_is_welch_and_says_so():
+    from scipy import stats
+
+    from course_utils.experiment import difference_text, unpaired_test
+
+    a, b = [0.81, 0.84, 0.83, 0.80], [0.74, 0.77, 0.79]
+    d = unpaired_test(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert d["p"] == pytest.approx(ref.pvalue) and d["paired"] is False
+    assert d["verdict"] == "higher"
+    assert "unpaired" in difference_text(d)
+
+
+def test_paired_differences_reports_t_and_p():
+    d = paired_differences(_runs({"base": [0.80, 0.81, 0.82], "other": [0.85, 0.87, 0.86]}),
+                           baseline="base")
+    assert {"t", "p"} <= set(d.columns) and d.loc["other", "p"] < 0.05
+
+
+@pytest.mark.parametrize("gap,valid,words", [
+    ("lower", "higher", "less overfitting"),
+    ("lower", "inside the noise", "underfitting"),
+    ("lower", "lower", "underfitting"),
+    ("higher", "lower", "more overfitting"),
+    ("higher", "inside the noise", "higher training accuracy"),
+    ("inside the noise", "higher", "no measurable change"),
+])
+def test_gap_reading_says_which_side_moved(gap, valid, words):
+    from course_utils.experiment import gap_reading
+
+    assert words in gap_reading({"verdict": gap}, {"verdict": valid})
+
+
+def test_difference_text_and_verdict_verb():
+    from course_utils.experiment import ExperimentError, difference_text, paired_test, verdict_verb
+
+    d = paired_test([0.9, 0.91, 0.92], [0.8, 0.81, 0.82])
+    text = difference_text(d)
+    assert text.startswith("+10.0") and "3 seed(s)" in text and text.endswith("higher")
+    assert verdict_verb("lower", "raise", "lower") == "lowers"
+    assert verdict_verb("inside the noise", "raise", "lower", plural=True) == "do not change"
+    with pytest.raises(ExperimentError):
+        verdict_verb("maybe", "raise", "lower")
+
+
+def test_check_bounds_lists_what_failed():
+    from course_utils.experiment import ExperimentError, bound_table, check_bounds
+
+    assert "2 bound(s) hold" in check_bounds([(True, "a"), (True, "b")])
+    with pytest.raises(ExperimentError, match="b is low"):
+        check_bounds([(True, "a"), (False, "b is low")])
+    summary = summarize_runs(_two_variant_runs(), ("test_acc",))
+    with pytest.raises(ExperimentError, match="test_acc of a"):
+        check_bounds(bound_table(summary, {"test_acc": 0.82}))

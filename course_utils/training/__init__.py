@@ -11,12 +11,14 @@ from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, EvalModeTrainScore, Linear
 from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, CourseClassifier, accuracy,
                          best_epoch, make_classifier, train_seconds)
 from .fastpath import TensorBatches, resident, same_device, tensor_source
-from .predict import batched_outputs, batched_softmax, predict_proba
+from .predict import (accuracy_from_scores, batched_outputs, batched_softmax, capture_outputs,
+                      dead_unit_share, module_accuracy, predict_proba)
 
 __all__ = [
     "AMP_CHOICES", "AMP_ENV", "CHECKPOINT_ENV", "EVAL_BATCH_SIZE", "PROGRESS_ENV", "AmpError",
     "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RunCheckpoint", "Throughput", "TensorBatches",
-    "accuracy", "batched_outputs", "batched_softmax", "best_epoch", "course_callbacks", "default_checkpoint_root",
+    "accuracy", "accuracy_from_scores", "batched_outputs", "capture_outputs", "dead_unit_share",
+    "module_accuracy", "batched_softmax", "best_epoch", "course_callbacks", "default_checkpoint_root",
     "images_per_second", "make_classifier", "predict_proba", "progress_enabled", "resident", "same_device",
     "tensor_source", "train_seconds",
 ]
