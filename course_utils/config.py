@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BUILD_DIR", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
+__all__ = ["BUILD_DIR", "FOLDER_ENVS", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
            "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
            "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
            "describe_environment", "get_device", "get_profile", "seed_everything"]
@@ -108,12 +108,19 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[key]
 
 
+#: Folder variables that outputs name instead of the folder they point at.
+FOLDER_ENVS = ("COURSE_WEIGHTS_DIR", "COURSE_DATA_DIR")
+
+
 def display_path(path, bases=()) -> str:
     """``path`` as outputs show it: relative to the repository, to one of ``bases``
-    (``(folder, prefix)`` pairs), or to ``~``; else ``.../NAME``. Committed notebook
+    (``(folder, prefix)`` pairs), to a folder variable of :data:`FOLDER_ENVS` that is set
+    (``$COURSE_WEIGHTS_DIR/NAME``), or to ``~``; else ``.../NAME``. Committed notebook
     outputs never show a machine's absolute paths."""
     p = Path(path).expanduser().absolute()
-    for base, prefix in [(REPO_ROOT, ""), *bases, (Path.home(), "~/")]:
+    envs = [(os.environ[e].strip(), f"${e}/") for e in FOLDER_ENVS
+            if os.environ.get(e, "").strip()]
+    for base, prefix in [(REPO_ROOT, ""), *bases, *envs, (Path.home(), "~/")]:
         try:
             return prefix + str(p.relative_to(Path(base).expanduser().absolute()))
         except ValueError:

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import CourseError, Profile, display_path, get_profile
+from .config import FOLDER_ENVS, CourseError, Profile, display_path, get_profile
 
 __all__ = ["describe_source", "CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
            "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
            "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist", "splits_for",
            "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
 
-DATA_DIR_ENV = "COURSE_DATA_DIR"
+DATA_DIR_ENV = FOLDER_ENVS[1]
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 

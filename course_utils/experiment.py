@@ -47,7 +47,8 @@ from .training import accuracy, best_epoch, make_classifier, train_seconds
 
 __all__ = ["ALPHA", "RESULT_FIELDS", "RESULT_PREFIX", "SELECTIONS", "VERDICTS", "ExperimentError",
            "RunResult", "bound_table", "check_bounds", "claim_table", "course_result",
-           "difference_text", "format_diff", "format_mean_std", "gap_reading", "mean_curves",
+           "difference_text", "format_diff", "format_mean_std", "format_p", "gap_reading",
+           "mean_curves",
            "mean_std", "paired_differences", "paired_table", "paired_test", "results_frame",
            "run_variants", "summarize_runs", "train_variant", "unpaired_test", "verdict_verb"]
 
@@ -428,7 +429,7 @@ def check_bounds(checks: Sequence[tuple[bool, str]] | pd.DataFrame, what: str = 
                  ) -> str:
     """The one bounds check: every ``(ok, description)`` must hold, else one
     :class:`ExperimentError` that lists those that failed. A :func:`bound_table` works
-    too. Returns a line that says what was checked."""
+    too. Returns one ``ok: description`` line per bound, or that there was none."""
     if isinstance(checks, pd.DataFrame):
         checks = [(bool(r["ok"]), f"{m} of {v}: {r['mean']:.4f} >= {r['bound']:.4f}")
                   for (m, v), r in checks.iterrows()]
@@ -436,7 +437,7 @@ def check_bounds(checks: Sequence[tuple[bool, str]] | pd.DataFrame, what: str = 
     failed = [text for ok, text in checks if not ok]
     if failed:
         raise ExperimentError(f"{what} is outside the budget's bounds: " + "; ".join(failed))
-    return f"{what}: all {len(checks)} bound(s) hold"
+    return "\n".join(f"ok: {text}" for _, text in checks) or f"{what}: no bound to check"
 
 
 def mean_curves(nets: Mapping[tuple[str, int], Any], keys: Sequence[str]) -> pd.DataFrame:
@@ -499,7 +500,8 @@ def verdict_verb(verdict: str, up: str, down: str, plural: bool = False) -> str:
     return word if plural else word + "s"
 
 
-def _p_text(p: float) -> str:
+def format_p(p: float) -> str:
+    """``"p = 0.012"``, ``"p < 0.001"``, or ``"p n/a"`` where no test could be made."""
     if not np.isfinite(p):
         return "p n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
@@ -514,7 +516,7 @@ def difference_text(d: Mapping[str, Any], scale: float = 100.0, digits: int = 1,
     mean = d["mean"] if "mean" in d else d["diff_mean"]
     std = d["std"] if "std" in d else d["diff_std"]
     kind = "" if d.get("paired", True) else " (unpaired, Welch)"
-    return (f"{format_diff(mean, std, scale, digits, unit)}, {_p_text(d.get('p', float('nan')))}"
+    return (f"{format_diff(mean, std, scale, digits, unit)}, {format_p(d.get('p', float('nan')))}"
             f" over {int(d['seeds'])} seed(s){kind}, {d['verdict']}")
 
 

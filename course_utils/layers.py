@@ -45,11 +45,12 @@ class LocalResponseNorm(nn.Module):
         """The factor that multiplies the plain sum of squares."""
         return self.alpha if self.convention == "paper" else self.alpha / self.size
 
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
+    def divisor(self, a: torch.Tensor) -> torch.Tensor:
+        """``(k + alpha' * sum of the squares in the window) ** beta`` at every position,
+        in float32, shaped like ``a``: what :meth:`forward` divides ``a`` by."""
         if a.dim() < 3:
             raise ValueError(f"expected (N, C, ...) input, got shape {tuple(a.shape)}")
         channels = a.shape[1]
-        dtype = a.dtype
         # In bf16/fp16 (autocast) k + alpha * sum rounds to k for the paper's
         # k=2, alpha=1e-4: the normalisation would vanish. Compute in float32.
         a = a.float()
@@ -60,7 +61,10 @@ class LocalResponseNorm(nn.Module):
         pad = [0, 0] * (a.dim() - 2) + [before, after]
         padded = F.pad(squares, pad)
         window_sum = sum(padded[:, j:j + channels] for j in range(self.size))
-        return (a / (self.k + self.effective_alpha * window_sum).pow(self.beta)).to(dtype)
+        return (self.k + self.effective_alpha * window_sum).pow(self.beta)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return (a.float() / self.divisor(a)).to(a.dtype)
 
     def extra_repr(self) -> str:
         return (f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import CourseError
-from .config import display_path as _display_path
+from .config import FOLDER_ENVS, REPO_ROOT, CourseError, display_path, seed_everything
 from .layers import LocalResponseNorm
 from .models import PAPER_CHANNELS, AlexNet, feature_side
 
@@ -38,14 +37,13 @@ __all__ = [
     "BVLC_FILE", "CAFFE_MEAN_BGR", "IMAGENET_MEAN", "IMAGENET_STD", "KINDS", "TORCHVISION_FILE",
     "TORCHVISION_KEYS", "URLS", "WEIGHTS_DIR_ENV", "CaffeAlexNet", "CaffeInput", "from_torchvision",
     "ImageNetNormalize", "ImageNetWeightsError", "MissingImageNetWeightsError",
-    "TorchvisionAlexNet", "build_imagenet_alexnet", "display_path", "download",
+    "TorchvisionAlexNet", "build_imagenet_alexnet", "download",
     "find_imagenet_weights", "load_imagenet_alexnet", "main", "preprocess", "read_bvlc_npy",
     "weights_dirs", "weights_kind",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Environment variable naming the folder searched first for weights files.
-WEIGHTS_DIR_ENV = "COURSE_WEIGHTS_DIR"
+WEIGHTS_DIR_ENV = FOLDER_ENVS[0]
 #: torchvision's file name for its ImageNet AlexNet weights.
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
 #: The TensorFlow port's file name for Caffe's bvlc_alexnet weights.
@@ -234,18 +232,12 @@ def build_imagenet_alexnet(kind: str = "torchvision", seed: int = 0) -> AlexNet:
     """
     if kind not in KINDS:
         raise CourseError(f"kind must be one of {KINDS}, got {kind!r}")
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = TorchvisionAlexNet() if kind == "torchvision" else CaffeAlexNet()
     return model.eval()
 
 
 # --------------------------------------------------------------------------- reading files
-
-def display_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository, ``$COURSE_WEIGHTS_DIR`` or ``~``; else ``.../NAME``."""
-    env = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
-    return _display_path(path, [(env, f"${WEIGHTS_DIR_ENV}/")] if env else [])
-
 
 def weights_kind(path: str | os.PathLike) -> str:
     """``"bvlc"`` for a .npy file, ``"torchvision"`` for a PyTorch file, judged by content."""

@@ -371,13 +371,18 @@ def test_weights_are_found_in_the_documented_places(tmp_path, monkeypatch):
 
 
 def test_display_path_never_shows_an_absolute_path(monkeypatch, tmp_path):
-    assert pretrained.display_path(pretrained.REPO_ROOT / "data" / "weights" / "a.pth") == \
-        "data/weights/a.pth"
+    from course_utils.config import REPO_ROOT, display_path
+
+    assert display_path(REPO_ROOT / "data" / "weights" / "a.pth") == "data/weights/a.pth"
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert pretrained.display_path(tmp_path / ".cache" / "a.pth") == "~/.cache/a.pth"
-    assert pretrained.display_path("/somewhere/else/a.pth") == ".../a.pth"
+    monkeypatch.delenv(pretrained.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert display_path(tmp_path / ".cache" / "a.pth") == "~/.cache/a.pth"
+    assert display_path("/somewhere/else/a.pth") == ".../a.pth"
     monkeypatch.setenv(pretrained.WEIGHTS_DIR_ENV, "/somewhere")
-    assert pretrained.display_path("/somewhere/else/a.pth") == "$COURSE_WEIGHTS_DIR/else/a.pth"
+    assert display_path("/somewhere/else/a.pth") == "$COURSE_WEIGHTS_DIR/else/a.pth"
+    monkeypatch.setenv("COURSE_DATA_DIR", "/data/fm")
+    assert display_path("/data/fm/train.gz") == "$COURSE_DATA_DIR/train.gz"
 
 
 # --------------------------------------------------------------------------- labels

@@ -7,7 +7,7 @@
 * the paper's Figure 1 experiment: the same small CNN
   (:class:`course_utils.models.SmallCNN`) trained with each activation, the same
   initialisation and the same optimiser, and the epochs and seconds each takes
-  to reach a fixed training error (:func:`train_activations`, :func:`time_to_target`);
+  to reach a fixed training error (:func:`figure1_runs`, :func:`time_to_target`);
 * dead ReLUs: units never active on a validation batch (:func:`dead_unit_share`).
 
 How much work each step does, and the bounds the notebook asserts, are row "01"
@@ -16,7 +16,6 @@ of :mod:`course_utils.budgets` (``settings``: ``width``, ``target_error``, ``lr`
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -25,19 +24,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError
-from ..experiment import mean_std
+from ..config import CourseError, seed_everything
+from ..experiment import check_bounds, format_p, mean_std, paired_test
 from ..models import ACTIVATIONS, SmallCNN
-from ..training import make_classifier
+from ..training import capture_outputs, make_classifier
+from ..training import dead_unit_share as dead_unit_share_of
 
 __all__ = ["ACTIVATIONS", "PAPER_SPEEDUP", "PAPER_TARGET_ERROR", "ActivationError",
-           "BoundError", "activation_curves", "best_learning_rates", "check_dead_relus",
+           "activation_curves", "best_learning_rates", "check_dead_relus",
            "check_figure1", "dead_relu_experiment", "dead_unit_share", "figure1_claims",
            "figure1_runs", "figure1_verdict", "gradient_by_layer", "gradient_flow",
            "lr_sweep", "make_activation_net", "plot_activation_curves", "plot_figure1",
-           "plot_gradient_flow", "plot_training_error", "saturation_share",
-           "sigmoid_saturation_bound", "slowdown_table", "speed_summary", "speed_table",
-           "time_to_target", "train_activations", "training_curves", "weight_layers"]
+           "plot_gradient_flow", "saturation_share",
+           "sigmoid_saturation_bound", "slowdown_table", "speed_summary", "time_to_target",
+           "weight_layers"]
 
 #: The paper's Figure 1 claim: ReLU reaches 25% training error 6 times faster than tanh.
 PAPER_SPEEDUP = 6.0
@@ -46,10 +46,6 @@ PAPER_TARGET_ERROR = 0.25
 
 class ActivationError(CourseError, ValueError):
     """Bad argument to one of this module's functions."""
-
-
-class BoundError(CourseError, AssertionError):
-    """A result missed one of the bounds of notebook 01's budget."""
 
 
 def _check_activation(name: str) -> str:
@@ -131,7 +127,7 @@ def gradient_flow(X: torch.Tensor, y: torch.Tensor, depth: int = 8, seed: int = 
     freshly initialised with the same seed and scheme."""
     cols = {}
     for name in activations:
-        torch.manual_seed(seed)
+        seed_everything(seed)
         cols[name] = gradient_by_layer(SmallCNN(name, depth=depth, init=init), X, y)
     out = pd.DataFrame(cols)
     out.index.name = "layer"
@@ -157,36 +153,13 @@ def _device_of(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def _collect_outputs(model: nn.Module, X: torch.Tensor, kind: type) -> "OrderedDict[str, torch.Tensor]":
-    """Outputs of every ``kind`` module (e.g. nn.ReLU) for the batch ``X``, by name."""
-    outs: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    hooks = []
-    for name, m in model.named_modules():
-        if isinstance(m, kind):
-            short = name.rsplit(".", 1)[-1]
-            hooks.append(m.register_forward_hook(
-                lambda _m, _i, o, short=short: outs.__setitem__(short, o.detach())))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(X.to(_device_of(model)))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    if not outs:
-        raise ActivationError(f"the model has no {kind.__name__} layers")
-    return outs
-
-
 def saturation_share(model: nn.Module, X: torch.Tensor, threshold: float = 0.01) -> pd.DataFrame:
     """Per sigmoid layer (and ``"all"``): the share of unit activations on ``X``
     whose local gradient s(1 - s) is below ``threshold`` (saturated units), and
     the mean local gradient (at most 0.25: even an unsaturated sigmoid shrinks
     the gradient by 4x or more at every layer)."""
     sigmoid_saturation_bound(threshold)  # validates threshold
-    outs = _collect_outputs(model, X, nn.Sigmoid)
+    outs = capture_outputs(model, X, nn.Sigmoid)
     rows = {}
     for name, s in outs.items():
         local = s * (1 - s)
@@ -203,19 +176,15 @@ def saturation_share(model: nn.Module, X: torch.Tensor, threshold: float = 0.01)
 
 def dead_unit_share(model: nn.Module, X: torch.Tensor) -> pd.Series:
     """Per ReLU layer, the share of units never active (output 0 for every image
-    of ``X``, and every position of a feature map), and ``"all"``.
+    of ``X``, and every position of a feature map), and ``"all"``: the course's one
+    dead-unit measure (:func:`course_utils.training.dead_unit_share`) on each layer.
 
     A unit is a channel of a conv layer, a neuron of a linear layer.
     """
-    outs = _collect_outputs(model, X, nn.ReLU)
-    shares, dead, units = {}, 0, 0
-    for name, o in outs.items():
-        per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)  # (units, everything else)
-        never = ~(per_unit > 0).any(dim=1)
-        shares[name] = float(never.float().mean())
-        dead += int(never.sum())
-        units += never.numel()
-    shares["all"] = dead / units
+    outs = capture_outputs(model, X, nn.ReLU)
+    shares = {name: dead_unit_share_of(o) for name, o in outs.items()}
+    units = {name: o.shape[1] for name, o in outs.items()}
+    shares["all"] = sum(shares[n] * units[n] for n in units) / sum(units.values())
     return pd.Series(shares, name="dead share")
 
 
@@ -257,60 +226,6 @@ def make_activation_net(activation: str, lr: float, max_epochs: int, seed: int =
                            cosine=False, patience=None, checkpoint=False, seed=seed,
                            module__activation=activation, module__depth=depth,
                            verbose=0, **kwargs)
-
-
-def train_activations(X, y, activations: Iterable[str] = ("relu", "tanh", "sigmoid"),
-                      lr: float = 0.01, max_epochs: int = 10, seed: int = 0, **kwargs) -> dict:
-    """Fit one net per activation (same seed, init, optimiser and data): name -> net."""
-    nets = {}
-    for name in activations:
-        net = make_activation_net(name, lr=lr, max_epochs=max_epochs, seed=seed, **kwargs)
-        nets[name] = net.fit(X, y)
-    return nets
-
-
-def training_curves(nets: Mapping[str, object]) -> pd.DataFrame:
-    """Training error per epoch (rows) for each net (columns), from its history."""
-    cols = {name: 1.0 - np.asarray(net.history[:, "train_acc"], float)
-            for name, net in nets.items()}
-    out = pd.DataFrame(cols, index=pd.RangeIndex(1, 1 + max(len(c) for c in cols.values()),
-                                                 name="epoch"))
-    return out
-
-
-def speed_table(nets: Mapping[str, object], target: float, reference: str = "relu"
-                ) -> pd.DataFrame:
-    """Per activation: epochs and seconds to reach ``target`` training error,
-    final training error, and how many times slower than ``reference`` it is."""
-    rows = {}
-    for name, net in nets.items():
-        errors = 1.0 - np.asarray(net.history[:, "train_acc"], float)
-        secs = np.asarray(net.history[:, "dur"], float)
-        ep, sec = time_to_target(errors, secs, target)
-        rows[name] = {"epochs_to_target": ep, "seconds_to_target": sec,
-                      "final_train_error": float(errors[-1]), "epochs_run": len(errors),
-                      "sec_per_epoch": float(secs.mean())}
-    table = pd.DataFrame(rows).T
-    if reference not in table.index:
-        raise ActivationError(f"reference {reference!r} is not among {list(table.index)}")
-    ref = table.loc[reference, "epochs_to_target"]
-    table["slowdown_vs_" + reference] = table["epochs_to_target"] / ref
-    table.index.name = "activation"
-    return table
-
-
-def plot_training_error(curves: pd.DataFrame, target: float,
-                        title: str = "Training error per epoch (same CNN, init and SGD)"):
-    """One line per activation of :func:`training_curves`, and the target error."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name in curves.columns:
-        ax.plot(curves.index, curves[name], "-o", label=name)
-    ax.axhline(target, color="grey", ls="--", lw=1, label=f"target error {target:.0%}")
-    ax.set(title=title, xlabel="epoch", ylabel="training error")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
 
 
 def dead_relu_experiment(X, y, X_valid, lrs: Sequence[float], max_epochs: int,
@@ -421,15 +336,15 @@ def speed_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["depth", "init", "activation"])
 
 
-def slowdown_table(runs: pd.DataFrame, reference: str = "relu", noise_z: float = 2.0
-                   ) -> pd.DataFrame:
+def slowdown_table(runs: pd.DataFrame, reference: str = "relu") -> pd.DataFrame:
     """How many times more epochs each activation needs than ``reference`` to reach
     the target, seed by seed (the paper's ratio), per depth and init.
 
     A seed where the activation never reached the target counts as "never"; the
-    verdict compares the paired difference in epochs with its noise: "slower" or
-    "faster" when its mean is more than ``noise_z`` standard errors from zero,
-    else "inside the noise"; "never reached" when no seed reached it.
+    verdict is the course's paired t-test (:func:`course_utils.experiment.paired_test`)
+    on the epochs of the seeds where both reached it: "slower" or "faster" when it
+    rejects no difference at 95%, else "inside the noise" (so with fewer than 2
+    such seeds); "never reached" when no seed reached it.
     """
     rows = []
     for (depth, init), g in runs.groupby(["depth", "init"], sort=False):
@@ -442,22 +357,18 @@ def slowdown_table(runs: pd.DataFrame, reference: str = "relu", noise_z: float =
             r, o = ref.loc[seeds], other.loc[seeds]
             both = r.notna() & o.notna()
             ratio = (o[both] / r[both]).to_numpy()
-            diff = (o[both] - r[both]).to_numpy()
             stats = mean_std(ratio)
+            test = paired_test(o[both].to_numpy(), r[both].to_numpy())
             if o.isna().all():
                 verdict = "never reached" if r.notna().any() else "neither reached"
-            elif len(diff) < 2:
-                verdict = "inside the noise"
             else:
-                d = mean_std(diff)
-                dm, se = d["mean"], d["std"] / np.sqrt(len(diff))
-                verdict = ("inside the noise" if not abs(dm) > noise_z * se
-                           else "slower" if dm > 0 else "faster")
+                verdict = {"higher": "slower", "lower": "faster"}.get(test["verdict"],
+                                                                     test["verdict"])
             rows.append({"depth": depth, "init": init, "activation": name,
                          "reference": reference, "paired seeds": int(both.sum()),
                          "ratio_mean": stats["mean"], "ratio_std": stats["std"],
                          "ratio per seed": ", ".join(f"{x:.2f}" for x in ratio),
-                         "verdict": verdict})
+                         "t": test["t"], "p": test["p"], "verdict": verdict})
     return pd.DataFrame(rows).set_index(["depth", "init", "activation"])
 
 
@@ -500,7 +411,7 @@ def figure1_claims(runs: pd.DataFrame, target: float) -> list[dict]:
         else:
             std = "" if not np.isfinite(r["ratio_std"]) else f" ± {r['ratio_std']:.2f}"
             ours = (f"{r['ratio_mean']:.2f}x{std} over {r['paired seeds']} seeds "
-                    f"({r['verdict']})")
+                    f"({r['verdict']}, {format_p(r['p'])})")
         rows.append({"claim": f"epochs {name} / epochs ReLU to {target:.0%} training error, "
                               f"{depth} conv layers, {init} init", "paper": paper,
                      "ours": ours})
@@ -537,13 +448,6 @@ def figure1_verdict(runs: pd.DataFrame, target: float) -> str:
 
 # --------------------------------------------------------------------------- bounds
 
-def _verdict(checks: list[tuple[bool, str]]) -> str:
-    failed = [text for ok, text in checks if not ok]
-    if failed:
-        raise BoundError("missed: " + "; ".join(failed))
-    return "\n".join(f"ok: {text}" for _, text in checks) or "no bound to check"
-
-
 def check_figure1(runs: pd.DataFrame, bounds: Mapping, depth: int = 3,
                   init: str = "xavier") -> str:
     """Check the Figure 1 runs at ``depth`` with ``init`` against the budget's bounds
@@ -564,7 +468,8 @@ def check_figure1(runs: pd.DataFrame, bounds: Mapping, depth: int = 3,
     Returns
     -------
     str
-        One line per bound checked. Raises :class:`BoundError` when one is missed.
+        What was checked (:func:`course_utils.experiment.check_bounds`, which raises
+        :class:`course_utils.experiment.ExperimentError` when a bound is missed).
     """
     g = runs[(runs["depth"] == depth) & (runs["init"] == init)]
     if g.empty:
@@ -590,17 +495,17 @@ def check_figure1(runs: pd.DataFrame, bounds: Mapping, depth: int = 3,
         acc = relu["test_acc"].mean()
         checks.append((acc >= bounds["test_acc"],
                        f"ReLU's mean test accuracy {acc:.3f} >= {bounds['test_acc']}"))
-    return _verdict(checks)
+    return check_bounds(checks, "notebook 01's runs")
 
 
 def check_dead_relus(dead: pd.DataFrame, bounds: Mapping) -> str:
     """Check :func:`dead_relu_experiment`'s table (sound learning rate first, the
     bad one second): the bad rate's share of dead units exceeds the sound one's
-    by more than ``bounds["dead_margin"]``. Raises :class:`BoundError` otherwise."""
+    by more than ``bounds["dead_margin"]`` (:func:`course_utils.experiment.check_bounds`)."""
     checks = []
     if "dead_margin" in bounds:
         sound, bad = float(dead["all"].iloc[0]), float(dead["all"].iloc[1])
         checks.append((bad - sound > bounds["dead_margin"],
                        f"dead share {bad:.3f} at {dead.index[1]} minus {sound:.3f} at "
                        f"{dead.index[0]} = {bad - sound:.3f} > {bounds['dead_margin']}"))
-    return _verdict(checks)
+    return check_bounds(checks, "notebook 01's runs")

@@ -29,10 +29,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError
+from ..config import CourseError, seed_everything
 from ..data import STD
-from ..experiment import format_mean_std, paired_differences
+from .. import experiment
+from ..experiment import (difference_text, format_mean_std, gap_reading, paired_differences,
+                          verdict_verb)
 from ..layers import LocalResponseNorm
+from ..training import capture_outputs
 
 __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNError",
            "check_against_torch", "conv1_activations", "convention_table", "course_alpha",
@@ -220,13 +223,7 @@ def denominator(a: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float
     """
     if a.dim() < 3:
         raise LRNError(f"expected (N, C, ...) activations, got shape {tuple(a.shape)}")
-    a = a.float()
-    squares = a * a
-    before, after = size // 2, (size - 1) // 2
-    pad = [0, 0] * (a.dim() - 2) + [before, after]
-    padded = torch.nn.functional.pad(squares, pad)
-    window = sum(padded[:, j:j + a.shape[1]] for j in range(size))
-    return (k + alpha * window).pow(beta)
+    return LocalResponseNorm(size, alpha, beta, k, convention="paper").divisor(a)
 
 
 def _divisor_row(a: torch.Tensor, alpha: float, threshold: float, lrn: dict) -> dict:
@@ -412,7 +409,7 @@ def conv1_activations(images: torch.Tensor, pixels: str = "paper", init: str = "
     from ..models import AlexNet
 
     x = images.reshape(-1, 1, *images.shape[-2:])
-    torch.manual_seed(seed)
+    seed_everything(seed)
     net = AlexNet(in_channels=1, pixels=pixels, init=init).eval()
     with torch.no_grad():
         return net.features.act1(net.features.conv1(net.prep(x).contiguous()))
@@ -491,21 +488,11 @@ def lrn_inputs(nets, X: torch.Tensor, layers: Mapping[str, str] | None = None,
         if missing:
             raise LRNError(f"the net has no features.{', features.'.join(missing)}: "
                            "train it with lrn=True (or batchnorm=True)")
-        device = next(module.parameters()).device
-        hooks = [getattr(module.features, name).register_forward_hook(
-                     lambda m, inp, outp, label=label: out[label].append(
-                         inp[0].detach().float().cpu().contiguous()))
-                 for label, name in layers.items()]
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                for i in range(0, len(X), batch_size):
-                    module(X[i:i + batch_size].to(device))
-        finally:
-            for h in hooks:
-                h.remove()
-            module.train(was_training)
+        caught = capture_outputs(module, X, {label: f"features.{name}"
+                                             for label, name in layers.items()},
+                                 batch_size, inputs=True)
+        for label, value in caught.items():
+            out[label].append(value)
     return {label: torch.cat(parts) for label, parts in out.items()}
 
 
@@ -530,34 +517,16 @@ def lrn_variants(alpha: float | None = None) -> dict[str, dict]:
             BATCHNORM: {"module__batchnorm": True}}
 
 
-def paired_table(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFrame:
-    """Each variant minus :data:`BASELINE`, seed by seed, on each metric.
-
-    Parameters
-    ----------
-    runs : DataFrame
-        :func:`course_utils.experiment.run_variants`' table.
-    metrics : sequence of str
-
-    Returns
-    -------
-    DataFrame
-        :func:`course_utils.experiment.paired_differences` of every metric, one
-        below the other, indexed by (metric, variant).
-    """
-    parts = [paired_differences(runs, BASELINE, m).drop(columns=["metric", "baseline"])
-             for m in metrics]
-    return pd.concat(parts, keys=list(metrics), names=["metric", "variant"])
+def paired_table(runs: pd.DataFrame, metrics=("test_acc", "valid_acc", "gap")) -> pd.DataFrame:
+    """Each variant minus :data:`BASELINE`, seed by seed, on each metric: the run
+    layer's :func:`course_utils.experiment.paired_table` (t-test verdicts) against
+    this notebook's baseline."""
+    return experiment.paired_table(runs, BASELINE, metrics)
 
 
-def _change(runs: pd.DataFrame, name: str, metric: str = "test_acc") -> tuple[str, str]:
-    """``("+0.40 ± 0.30 points over 3 seeds", verdict)``: ``name`` minus the baseline."""
-    d = paired_differences(runs, BASELINE, metric).loc[name]
-    text = (f"{format_mean_std(d['diff_mean'] * 100, d['diff_std'] * 100, 2)} points over "
-            f"{int(d['seeds'])} seed{'s' if d['seeds'] != 1 else ''}")
-    if not text.startswith("-"):
-        text = "+" + text
-    return text, d["verdict"]
+def _change(runs: pd.DataFrame, name: str, metric: str = "test_acc") -> dict:
+    """``name`` minus the baseline on ``metric``: a :func:`paired_differences` row."""
+    return paired_differences(runs, BASELINE, metric).loc[name]
 
 
 def lrn_claims(runs: pd.DataFrame) -> list[dict]:
@@ -584,8 +553,7 @@ def lrn_claims(runs: pd.DataFrame) -> list[dict]:
         return format_mean_std((1 - err.loc[name, "mean"]) * 100, err.loc[name, "std"] * 100, 1)
 
     def change(name, metric="test_acc"):
-        text, verdict = _change(runs, name, metric)
-        return f"{text}: {verdict}"
+        return difference_text(_change(runs, name, metric), digits=2)
 
     return [
         {"claim": "test error (%) without / with LRN",
@@ -615,22 +583,15 @@ def lrn_verdict(runs: pd.DataFrame) -> str:
     Returns
     -------
     str
-        "LRN's effect on test accuracy here is inside the noise (...)" or "LRN
-        raised/lowered test accuracy by ... points", the same for BatchNorm, and
-        the gap.
+        "LRN raises / lowers / does not change test accuracy (...)", the same for
+        BatchNorm, and what the gap's change means (:func:`gap_reading`).
     """
     lines = []
     for name in (WITH_LRN, BATCHNORM):
-        text, verdict = _change(runs, name)
-        if verdict == "inside the noise":
-            lines.append(f"{name}'s effect on test accuracy here is inside the noise "
-                         f"({text}, against no normalisation).")
-        else:
-            lines.append(f"{name} {'raised' if verdict == 'higher' else 'lowered'} test "
-                         f"accuracy by {text.lstrip('+-')} (against no normalisation, "
-                         "outside the noise).")
-    text, verdict = _change(runs, WITH_LRN, "gap")
-    lines.append(f"LRN's change in the train-valid gap: {text}: "
-                 + {"higher": "more overfitting.", "lower": "less overfitting."}.get(
-                     verdict, "inside the noise."))
+        d = _change(runs, name)
+        lines.append(f"{name} {verdict_verb(d['verdict'], 'raise', 'lower')} test "
+                     f"accuracy against no normalisation ({difference_text(d, digits=2)}).")
+    gap, valid = _change(runs, WITH_LRN, "gap"), _change(runs, WITH_LRN, "valid_acc")
+    lines.append(f"LRN's change in the train-valid gap ({difference_text(gap, digits=2)}): "
+                 f"{gap_reading(gap, valid)}.")
     return "\n".join(lines)

@@ -11,8 +11,7 @@
 * the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`), the
   seed-by-seed differences on test accuracy and on the train - valid gap
   (:func:`pooling_differences`), the claim rows and the verdict built from them
-  (:func:`pooling_claims`, :func:`pooling_verdict`), the budget's bounds
-  (:func:`bound_table`) and the learning curves (:func:`learning_curves`,
+  (:func:`pooling_claims`, :func:`pooling_verdict`) and the learning curves (:func:`learning_curves`,
   :func:`plot_learning_curves`).
 
 The experiment's budget and bounds are row "03" of :mod:`course_utils.budgets`.
@@ -25,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import CourseError
-from ..experiment import format_mean_std, paired_differences, summarize_runs
+from ..experiment import (difference_text, format_diff, format_mean_std, format_p, gap_reading,
+                          paired_table, summarize_runs, verdict_verb)
 from ..models import CONV_GEOMETRY, geometry, output_size
 
 __all__ = ["PAPER_TOP1_GAIN", "PAPER_TOP5_GAIN", "POOLINGS", "PoolingError",
-           "alexnet_shape_table", "bound_table", "conv1_size_table", "last_map_table",
+           "alexnet_shape_table", "conv1_size_table", "last_map_table",
            "learning_curves", "plot_learning_curves", "plot_pooling_windows", "pooling_claims",
            "pooling_differences", "pooling_variants", "pooling_verdict", "pooling_windows",
            "receptive_field_table", "side_chain", "window_output"]
@@ -206,32 +206,12 @@ def _names() -> tuple[str, str]:
     return over, tile
 
 
-def pooling_differences(runs: pd.DataFrame, metrics=("test_acc", "gap")) -> pd.DataFrame:
-    """Each pooling minus the non-overlapping baseline (z=2, s=2), seed by seed.
-
-    Parameters
-    ----------
-    runs : DataFrame
-        :func:`course_utils.experiment.run_variants` of the :func:`pooling_variants`.
-    metrics : sequence of str
-        Columns of ``runs`` to compare (test accuracy and the train - valid gap).
-
-    Returns
-    -------
-    DataFrame
-        :func:`course_utils.experiment.paired_differences` for every metric, stacked,
-        indexed by ``(metric, variant)``: paired seeds, mean and std of the
-        differences, and the verdict ("higher", "lower" or "inside the noise").
-    """
-    _, tile = _names()
-    parts = [paired_differences(runs, baseline=tile, metric=m).reset_index() for m in metrics]
-    return pd.concat(parts, ignore_index=True).set_index(["metric", "variant"])
-
-
-def _signed(mean: float, std: float, digits: int) -> str:
-    if std is None or not np.isfinite(std):
-        return f"{mean:+.{digits}f}"
-    return f"{mean:+.{digits}f} ± {std:.{digits}f}"
+def pooling_differences(runs: pd.DataFrame, metrics=("test_acc", "valid_acc", "gap")
+                        ) -> pd.DataFrame:
+    """Each pooling minus the non-overlapping baseline (z=2, s=2), seed by seed: the run
+    layer's :func:`course_utils.experiment.paired_table` (t-test verdicts) against this
+    notebook's baseline."""
+    return paired_table(runs, _names()[1], metrics)
 
 
 def _gap_regime(summary: pd.DataFrame, gap_bound: float | None) -> str:
@@ -267,11 +247,8 @@ def pooling_claims(runs: pd.DataFrame, gap_bound: float | None = None) -> list[d
     summary = summarize_runs(runs)
     d = pooling_differences(runs)
     acc, gap = d.loc[("test_acc", over)], d.loc[("gap", over)]
+    valid = d.loc[("valid_acc", over)]
     n = int(acc["seeds"])
-    acc_verdict = {"higher": "overlapping pooling more accurate (as in the paper)",
-                   "lower": "overlapping pooling less accurate (against the paper)"}
-    gap_verdict = {"higher": "overlapping pooling overfits more (against the paper)",
-                   "lower": "overlapping pooling overfits less (as in the paper)"}
     gaps = summary["gap_mean"]
     gap_std = summary["gap_std"]
     return [
@@ -279,13 +256,15 @@ def pooling_claims(runs: pd.DataFrame, gap_bound: float | None = None) -> list[d
          "paper": f"top-1 {-PAPER_TOP1_GAIN * 100:+.1f}, top-5 {-PAPER_TOP5_GAIN * 100:+.1f} "
                   "(ImageNet)",
          # error = 1 - accuracy: the error change is minus the accuracy change
-         "ours": f"{_signed(-acc['diff_mean'] * 100, acc['diff_std'] * 100, 2)} "
-                 f"(test error, {n} paired seed(s))",
-         "verdict": acc_verdict.get(acc["verdict"], acc["verdict"])},
+         "ours": f"{format_diff(-acc['diff_mean'], acc['diff_std'], digits=2)} of test error "
+                 f"({n} paired seed(s))",
+         "verdict": f"overlapping pooling {verdict_verb(acc['verdict'], 'raise', 'lower')} "
+                    f"test accuracy ({format_p(acc['p'])})"},
         {"claim": "train - valid gap change from overlapping pooling",
          "paper": "'slightly more difficult to overfit' (a smaller gap; no figure)",
-         "ours": f"{_signed(gap['diff_mean'], gap['diff_std'], 3)} ({n} paired seed(s))",
-         "verdict": gap_verdict.get(gap["verdict"], gap["verdict"])},
+         "ours": f"{format_diff(gap['diff_mean'], gap['diff_std'], digits=2)} "
+                 f"({n} paired seed(s))",
+         "verdict": gap_reading(gap, valid)},
         {"claim": "train - valid gap without dropout, overlapping / non-overlapping",
          "paper": "'substantial overfitting' without dropout (sec. 4.2)",
          "ours": f"{format_mean_std(gaps[over], gap_std[over])} / "
@@ -330,52 +309,15 @@ def pooling_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
     lines.append(regime)
 
     acc = d.loc[("test_acc", over)]
-    n = int(acc["seeds"])
-    head = (f"Test accuracy, overlapping minus non-overlapping, seed by seed: "
-            f"{_signed(acc['diff_mean'] * 100, acc['diff_std'] * 100, 2)} points over {n} "
-            f"seed(s): ")
-    lines.append(head + {
-        "higher": "overlapping pooling is more accurate, as the paper found (it reports "
-                  f"{PAPER_TOP1_GAIN * 100:.1f} points less top-1 error on ImageNet).",
-        "lower": "overlapping pooling is less accurate here, the opposite of the paper's "
-                 "finding.",
-    }.get(acc["verdict"], "inside the noise (within two standard errors of zero), so this "
-                          "run neither confirms nor refutes the paper's small gain."))
-
-    gap = d.loc[("gap", over)]
-    head = (f"Train - valid gap, overlapping minus non-overlapping, seed by seed: "
-            f"{_signed(gap['diff_mean'], gap['diff_std'], 3)} over {n} seed(s): ")
-    lines.append(head + {
-        "higher": "overlapping pooling overfits more here, against the paper's remark.",
-        "lower": "overlapping pooling overfits less, as the paper says ('slightly more "
-                 "difficult to overfit').",
-    }.get(gap["verdict"], "inside the noise, so no measurable difference in overfitting."))
+    lines.append(f"Overlapping pooling {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
+                 f"accuracy against non-overlapping pooling ({difference_text(acc, digits=2)}); "
+                 f"the paper reports {PAPER_TOP1_GAIN * 100:.1f} points less top-1 error on "
+                 "ImageNet.")
+    gap, valid = d.loc[("gap", over)], d.loc[("valid_acc", over)]
+    lines.append(f"Train - valid gap, overlapping minus non-overlapping "
+                 f"({difference_text(gap, digits=2)}): {gap_reading(gap, valid)}; the paper "
+                 "says overlapping pooling is 'slightly more difficult to overfit'.")
     return "\n".join(lines)
-
-
-def bound_table(summary: pd.DataFrame, bounds) -> pd.DataFrame:
-    """The budget's bounds checked against each variant's means.
-
-    Parameters
-    ----------
-    summary : DataFrame
-        :func:`course_utils.experiment.summarize_runs` of the runs.
-    bounds : mapping
-        The budget's bounds (``b.bounds``): ``test_acc`` (each variant's mean test
-        accuracy must reach it) and, where the profile asks the nets to overfit,
-        ``gap`` (each variant's mean train - valid gap must reach it).
-
-    Returns
-    -------
-    DataFrame
-        One row per ``(metric, variant)``: ``mean``, ``bound`` and ``ok``.
-    """
-    rows = [{"metric": m, "variant": v, "mean": float(summary.loc[v, f"{m}_mean"]),
-             "bound": float(bounds[m]), "ok": bool(summary.loc[v, f"{m}_mean"] >= bounds[m])}
-            for m in ("test_acc", "gap") if bounds.get(m) is not None for v in summary.index]
-    if not rows:
-        raise PoolingError("the budget sets neither a test_acc nor a gap bound")
-    return pd.DataFrame(rows).set_index(["metric", "variant"])
 
 
 def learning_curves(nets) -> pd.DataFrame:

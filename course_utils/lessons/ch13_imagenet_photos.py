@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import display_path
 from ..imagenet_labels import ImageNetLabels
 from ..pretrained import (BVLC_FILE, TORCHVISION_FILE, WEIGHTS_DIR_ENV, CaffeAlexNet,
-                          TorchvisionAlexNet, build_imagenet_alexnet, display_path,
+                          TorchvisionAlexNet, build_imagenet_alexnet,
                           find_imagenet_weights, load_imagenet_alexnet, preprocess, weights_dirs)
 from .ch10_ten_crops import VIEWS, ten_crops
 

@@ -18,7 +18,8 @@ def batched_outputs(module: torch.nn.Module, X: torch.Tensor, batch_size: int = 
     """``fn(module(batch))`` for every batch of ``X`` (on the module's device), joined on
     the CPU. The module stays in whatever mode (train or eval) it is in: MC dropout
     relies on that. ``fn`` defaults to the identity."""
-    dev = next(module.parameters()).device
+    param = next(module.parameters(), None)
+    dev = param.device if param is not None else torch.device("cpu")
     outs = []
     for i in range(0, len(X), batch_size):
         out = module(X[i:i + batch_size].to(dev))
