@@ -613,18 +613,10 @@ course_budget = budget
 
 @lru_cache(maxsize=None)
 def _train_flops(name: str, kwargs_items: tuple) -> float:
-    """Training FLOPs per image (forward x 3) of the model, counted by torch."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Training FLOPs per image of the model (:func:`course_utils.models.model_flops`)."""
     from . import models
 
-    cls = getattr(models, name)
-    model = cls(**dict(kwargs_items)).eval()
-    x = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return 3.0 * counter.get_total_flops()
+    return float(models.model_flops(getattr(models, name)(**dict(kwargs_items)))["train"])
 
 
 def _flops(model) -> float:

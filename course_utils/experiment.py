@@ -425,18 +425,20 @@ def bound_table(summary: pd.DataFrame, bounds: Mapping[str, Any],
     return pd.DataFrame(rows).set_index(["metric", "variant"])
 
 
-def check_bounds(checks: Sequence[tuple[bool, str]] | pd.DataFrame, what: str = "the run"
-                 ) -> str:
+def check_bounds(checks: Sequence[tuple[bool, str]] | pd.DataFrame, what: str = "the run",
+                 error: type[Exception] = ExperimentError) -> str:
     """The one bounds check: every ``(ok, description)`` must hold, else one
     :class:`ExperimentError` that lists those that failed. A :func:`bound_table` works
-    too. Returns one ``ok: description`` line per bound, or that there was none."""
+    too. ``error``: the exception class raised (a lesson's own subclass of
+    :class:`ExperimentError` or :class:`CourseError`). Returns one ``ok: description``
+    line per bound, or that there was none."""
     if isinstance(checks, pd.DataFrame):
         checks = [(bool(r["ok"]), f"{m} of {v}: {r['mean']:.4f} >= {r['bound']:.4f}")
                   for (m, v), r in checks.iterrows()]
     checks = list(checks)
     failed = [text for ok, text in checks if not ok]
     if failed:
-        raise ExperimentError(f"{what} is outside the budget's bounds: " + "; ".join(failed))
+        raise error(f"{what} is outside the budget's bounds: " + "; ".join(failed))
     return "\n".join(f"ok: {text}" for _, text in checks) or f"{what}: no bound to check"
 
 
@@ -488,13 +490,16 @@ def format_diff(mean: float, std: float, scale: float = 100.0, digits: int = 1,
     return f"{text} {unit}".rstrip()
 
 
-def verdict_verb(verdict: str, up: str, down: str, plural: bool = False) -> str:
+def verdict_verb(verdict: str, up: str, down: str, plural: bool = False,
+                 same: str | None = None) -> str:
     """The verb of a verdict for prose: ``up``/``down`` ("raise", "lower") for
-    "higher"/"lower", "do not change" inside the noise, in the third person singular
-    unless ``plural``."""
+    "higher"/"lower", in the third person singular unless ``plural``; inside the noise
+    ``same`` as given, else "does not change" ("do not change")."""
     if verdict not in VERDICTS:
         raise ExperimentError(f"verdict {verdict!r}: expected one of {VERDICTS}")
     if verdict == "inside the noise":
+        if same is not None:
+            return same
         return "do not change" if plural else "does not change"
     word = up if verdict == "higher" else down
     return word if plural else word + "s"

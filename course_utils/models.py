@@ -18,7 +18,7 @@ from .layers import BatchAugment, InputAdapter, LocalResponseNorm
 __all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
            "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS",
            "count_parameters", "feature_side", "geometry", "initialize", "layer_parameters",
-           "output_size"]
+           "model_flops", "output_size"]
 
 #: Filters per convolution in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -303,3 +303,40 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.flatten(self.features(self.prep(x))))
+
+
+def model_flops(model: nn.Module, image_shape=(1, 28, 28)) -> dict:
+    """Floating-point operations per image of ``model`` (conv and linear layers,
+    counting a multiply-add as two).
+
+    ``train`` is forward + gradient of the weights (as much again) + gradient of
+    the inputs (as much again, except for the first layer, whose input, the
+    image, needs none).
+    """
+    layers: list[tuple[str, int]] = []
+
+    def hook(module, _inputs, output):
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            per_out = (module.in_channels // module.groups) * kh * kw
+            layers.append((name_of[module], 2 * output.numel() * per_out))
+        else:
+            layers.append((name_of[module], 2 * output.numel() * module.in_features))
+
+    name_of = {m: n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))}
+    handles = [m.register_forward_hook(hook) for m in name_of]
+    was_training = model.training
+    try:
+        model.eval()
+        param = next(model.parameters())
+        x = torch.zeros((1, *image_shape), dtype=torch.uint8, device=param.device)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    forward = sum(f for _, f in layers)
+    first = layers[0][1] if layers else 0
+    return {"forward": forward, "train": 3 * forward - first, "layers": dict(layers)}

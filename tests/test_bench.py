@@ -14,7 +14,7 @@ from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
 from course_utils.tools import bench as bench
-from course_utils.models import AlexNetSmall, output_size
+from course_utils.models import AlexNetSmall, model_flops, output_size
 from course_utils.training import (EVAL_BATCH_SIZE, AmpError, CourseClassifier, TensorBatches,
                                    make_classifier, resident, same_device, tensor_source)
 
@@ -68,7 +68,7 @@ def test_model_flops_match_a_hand_count():
     fcs = [(256, 128), (128, 128), (128, 10)]
     conv_flops = [2 * c_in * k * k * c_out * side * side for c_in, c_out, k, side in convs]
     forward = sum(conv_flops) + sum(2 * i * o for i, o in fcs)
-    f = bench.model_flops(AlexNetSmall())
+    f = model_flops(AlexNetSmall())
     assert f["forward"] == forward
     assert f["layers"]["conv1"] == conv_flops[0] == 5_227_200
     assert f["train"] == 3 * forward - conv_flops[0]  # the image needs no gradient
@@ -289,8 +289,8 @@ def test_compile_flag_keeps_the_fast_path(images):
     net.fit(X[:16], y[:16])
     assert type(net.module_).__name__ == "OptimizedModule"
     assert np.isfinite(net.history[-1, "train_loss"]) and net.predict(X[:3]).shape == (3,)
-    flops = bench.model_flops(net.module_._orig_mod)
-    assert flops["forward"] == bench.model_flops(AlexNetSmall())["forward"]
+    flops = model_flops(net.module_._orig_mod)
+    assert flops["forward"] == model_flops(AlexNetSmall())["forward"]
 
 
 @pytest.mark.parametrize("size", [67, 28])

@@ -10,7 +10,7 @@ from torch import nn  # noqa: E402
 
 from course_utils.budgets import budget  # noqa: E402
 from course_utils.config import PROFILES  # noqa: E402
-from course_utils.experiment import run_variants, summarize_runs  # noqa: E402
+from course_utils.experiment import run_variants  # noqa: E402
 from course_utils.lessons import ch03_pooling as P  # noqa: E402
 from course_utils.models import AlexNetSmall, feature_side, geometry  # noqa: E402
 

@@ -66,7 +66,7 @@ def test_quick_trains_for_real_on_the_cpu_and_says_the_real_run_needs_a_gpu():
     assert f"{math.ceil(b.train / b.batch_size) * b.epochs} steps on {b.train:,}" in note
     assert "needs a GPU" in note
     assert f"0.8000 >= {b.bounds['test_acc']}" in check_full_result({("paper", 0): 0.8}, b)
-    with pytest.raises(RecipeError, match="best test accuracy"):
+    with pytest.raises(RecipeError, match="best mean test accuracy"):
         check_full_result({("paper", 0): b.bounds["test_acc"] - 0.01}, b)
 
 
@@ -176,7 +176,7 @@ def test_full_result_bounds():
     full = budget("07", "full")
     assert (full.bounds["test_acc"], full.bounds["test_acc_floor"]) == (0.93, 0.85)
     assert "0.9400" in check_full_result({"paper": 0.94, "adam_cosine": 0.91}, full)
-    with pytest.raises(RecipeError, match="best test accuracy"):
+    with pytest.raises(RecipeError, match="best mean test accuracy"):
         check_full_result({"paper": 0.925, "adam_cosine": 0.92}, full)
     with pytest.raises(RecipeError, match="floor"):
         check_full_result({"paper": 0.94, "adam_cosine": 0.5}, full)
@@ -224,10 +224,15 @@ def test_plots_keep_their_legends_off_the_curves():
     plt.close(fig)
 
 
-def test_chance_note_counts_standard_errors():
+def test_chance_note_is_a_binomial_test_against_a_guesser():
+    from scipy import stats
+
     assert chance_note(0.1, 1000).endswith("not distinguishable from chance")
-    assert "clearly above chance" in chance_note(0.6, 2000)
-    assert "53 standard errors" in chance_note(0.6, 1000)  # (0.6 - 0.1) / 0.00949
+    assert chance_note(0.6, 2000).endswith(": above chance")
+    # 115 of 1,000 right: p = 0.06, not enough; 125 of 1,000: p = 0.005
+    assert stats.binomtest(115, 1000, 0.1, alternative="greater").pvalue > 0.05
+    assert chance_note(0.115, 1000).endswith("not distinguishable from chance")
+    assert "p = 0.00" in chance_note(0.125, 1000) and chance_note(0.125, 1000).endswith("above chance")
 
 
 

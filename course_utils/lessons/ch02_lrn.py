@@ -20,7 +20,7 @@ The experiment's budget and bounds are row "02" of :mod:`course_utils.budgets`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter

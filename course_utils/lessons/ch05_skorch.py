@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from ..config import CourseError
-from ..experiment import RunResult, train_variant
+from ..experiment import (RunResult, check_bounds, difference_text, paired_differences,
+                          train_variant, verdict_verb)
 from ..models import AlexNetSmall
 from ..plots import as_numpy, format_probability, most_confident_mistakes
 from ..search import GRID_DIR, read_results
@@ -100,10 +101,8 @@ def check_test_accuracy(acc: float, b) -> str:
         Notebook 05's row.
     """
     bound = b.bounds["test_acc"]
-    if not acc >= bound:
-        raise AccuracyBoundError(f"test accuracy {acc:.4f} is below the {b.profile} "
-                                 f"profile's bound {bound}")
-    return f"test accuracy {acc:.4f} >= {bound} ({b.profile} profile)"
+    return check_bounds([(acc >= bound, f"test accuracy {acc:.4f} >= the {b.profile} profile's "
+                                        f"bound {bound}")], "notebook 05's net", AccuracyBoundError)
 
 
 def check_learning(net, bounds: Mapping) -> str:
@@ -111,16 +110,14 @@ def check_learning(net, bounds: Mapping) -> str:
     least ``bounds["valid_loss_drop"]`` (when the budget sets it), and every loss
     is finite. Raises :class:`AccuracyBoundError` otherwise."""
     losses = [float(v) for v in net.history[:, "valid_loss"]]
-    if not all(math.isfinite(v) for v in losses + list(net.history[:, "train_loss"])):
-        raise AccuracyBoundError(f"a loss is not finite: valid losses {losses}")
+    finite = all(math.isfinite(v) for v in losses + list(net.history[:, "train_loss"]))
+    checks = [(finite, f"every loss is finite (valid losses {[round(v, 4) for v in losses]})")]
     drop = bounds.get("valid_loss_drop")
-    if drop is None:
-        return "every loss is finite"
-    fell = losses[0] - min(losses)
-    if not fell >= drop:
-        raise AccuracyBoundError(f"the validation loss fell by {fell:.3f} from the first "
-                                 f"epoch's {losses[0]:.3f}; the bound is {drop}")
-    return f"the validation loss fell by {fell:.3f} >= {drop} from epoch 1"
+    if drop is not None and finite:
+        fell = losses[0] - min(losses)
+        checks.append((fell >= drop, f"the validation loss fell by {fell:.3f} >= {drop} from "
+                                     f"the first epoch's {losses[0]:.3f}"))
+    return check_bounds(checks, "notebook 05's training", AccuracyBoundError)
 
 
 def callback_table(net) -> pd.DataFrame:
@@ -326,15 +323,9 @@ def recipe_ablation(folder: str | Path = RECIPE_GRID) -> pd.DataFrame:
 def recipe_note(runs: pd.DataFrame) -> str:
     """What each ingredient buys over the plain recipe in validation accuracy, seed by
     seed: the paired difference in points and its verdict, one line each."""
-    from ..experiment import format_mean_std, paired_differences
-
     diffs = paired_differences(runs, baseline="plain", metric="valid_acc")
     lines = []
     for name, row in diffs.iterrows():
-        verdict = {"higher": "it helps, beyond the noise",
-                   "lower": "it hurts, beyond the noise",
-                   "inside the noise": "inside the noise"}[row["verdict"]]
-        points = format_mean_std(100 * row["diff_mean"], 100 * row["diff_std"], 2)
-        lines.append(f"{name}: {points} points of validation accuracy against plain over "
-                     f"{int(row['seeds'])} seeds: {verdict}")
+        lines.append(f"{name} {verdict_verb(row['verdict'], 'raise', 'lower')} validation "
+                     f"accuracy against plain ({difference_text(row, digits=2)})")
     return "\n".join(lines)

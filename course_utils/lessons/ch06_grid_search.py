@@ -13,7 +13,8 @@ import pandas as pd
 
 from ..budgets import budget
 from ..config import Profile, get_profile
-from ..experiment import RESULT_FIELDS, format_mean_std, paired_differences, summarize_runs
+from ..experiment import (RESULT_FIELDS, difference_text, format_mean_std, paired_differences,
+                          summarize_runs, verdict_verb)
 from ..search import GRID_DIR, GridSpec, load_grid, train_config
 from ..search.report import format_params, param_columns
 
@@ -163,24 +164,17 @@ def _plain(v):
 
 
 def ranking_note(runs: pd.DataFrame) -> str:
-    """Best against runner-up over the seeds both ran: means, the paired difference and
-    whether the grid's order holds up (outside two standard errors) or is inside the noise."""
+    """Best against runner-up over the seeds both ran: means, and whether the grid's
+    order holds up under the course's paired t-test or is inside the noise."""
     summ = summarize_runs(runs, metrics=("valid_acc",))
     diff = paired_differences(runs, baseline="runner-up", metric="valid_acc").loc["best"]
     b, r = summ.loc["best"], summ.loc["runner-up"]
     head = (f"valid_acc over {int(diff['seeds'])} seeds: best "
             f"{format_mean_std(b['valid_acc_mean'], b['valid_acc_std'], 4)}, runner-up "
-            f"{format_mean_std(r['valid_acc_mean'], r['valid_acc_std'], 4)}; paired difference "
-            f"{format_mean_std(diff['diff_mean'], diff['diff_std'], 4)}")
-    if diff["verdict"] == "higher":
-        tail = "the ranking holds up: the best stays ahead by more than the noise"
-    elif diff["verdict"] == "lower":
-        tail = ("the ranking flips: over the seeds the runner-up is ahead by more than the "
-                "noise, so the grid's single seed picked the wrong one")
-    else:
-        tail = ("the difference is inside the noise: one seed could not tell these two "
-                "apart, and either is as good a choice")
-    return f"{head}\n{tail}"
+            f"{format_mean_std(r['valid_acc_mean'], r['valid_acc_std'], 4)}; best minus "
+            f"runner-up {difference_text(diff, digits=2)}")
+    verb = verdict_verb(diff["verdict"], "beat", "trail", same="cannot be told apart from")
+    return f"{head}\nover the seeds, the grid's best {verb} the runner-up"
 
 
 def compare_halving(full, halving, train_images: int):

@@ -39,14 +39,14 @@ from torch import nn
 from ..config import CourseError, cpu_supports_bf16, get_device, seed_everything
 from ..data import load_fashion_mnist
 from ..layers import InputAdapter
-from ..models import AlexNet, AlexNetSmall, count_parameters
+from ..models import AlexNet, AlexNetSmall, count_parameters, model_flops
 from ..config import BUILD_DIR
 from ..training import TensorBatches, make_classifier
 
 __all__ = ["BenchError", "CourseRun", "DEFAULT_OUT", "MODELS", "MatmulProbe",
            "PILResizeDataset", "PIPELINE_A", "PIPELINE_B", "ReferenceRun", "bench_model",
            "course_batch", "defaults_for", "device_name", "format_table", "main",
-           "measure_matmul", "model_flops", "reference_batch", "reference_loader",
+           "measure_matmul", "reference_batch", "reference_loader",
            "run_benchmark"]
 
 DEFAULT_OUT = BUILD_DIR / "bench.json"
@@ -136,43 +136,6 @@ def measure_matmul(n: int | None = None, device=None, dtype=None, repeats: int =
     probe = MatmulProbe(n, device, dtype)
     samples = [_timed(probe, probe.device) for _ in range(warmup + repeats)][warmup:]
     return probe.describe(samples)
-
-
-def model_flops(model: nn.Module, image_shape=(1, 28, 28)) -> dict:
-    """Floating-point operations per image of ``model`` (conv and linear layers,
-    counting a multiply-add as two).
-
-    ``train`` is forward + gradient of the weights (as much again) + gradient of
-    the inputs (as much again, except for the first layer, whose input, the
-    image, needs none).
-    """
-    layers: list[tuple[str, int]] = []
-
-    def hook(module, _inputs, output):
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            per_out = (module.in_channels // module.groups) * kh * kw
-            layers.append((name_of[module], 2 * output.numel() * per_out))
-        else:
-            layers.append((name_of[module], 2 * output.numel() * module.in_features))
-
-    name_of = {m: n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))}
-    handles = [m.register_forward_hook(hook) for m in name_of]
-    was_training = model.training
-    try:
-        model.eval()
-        param = next(model.parameters())
-        x = torch.zeros((1, *image_shape), dtype=torch.uint8, device=param.device)
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    forward = sum(f for _, f in layers)
-    first = layers[0][1] if layers else 0
-    return {"forward": forward, "train": 3 * forward - first, "layers": dict(layers)}
 
 
 # --------------------------------------------------------------------------- pipeline (a)

@@ -97,10 +97,13 @@ def _runs(best, runner_up):
 
 
 def test_ranking_note_calls_each_outcome():
-    assert "holds up" in L.ranking_note(_runs([0.90, 0.91, 0.92], [0.88, 0.89, 0.90]))
-    assert "flips" in L.ranking_note(_runs([0.88, 0.89, 0.90], [0.90, 0.91, 0.92]))
+    assert "best beats the runner-up" in L.ranking_note(_runs([0.90, 0.91, 0.92],
+                                                               [0.88, 0.89, 0.90]))
+    assert "best trails the runner-up" in L.ranking_note(_runs([0.88, 0.89, 0.90],
+                                                                [0.90, 0.91, 0.92]))
     noisy = L.ranking_note(_runs([0.90, 0.88, 0.92], [0.89, 0.90, 0.90]))
-    assert "inside the noise" in noisy and "paired difference 0.0033 ± 0.0208" in noisy
+    assert "+0.33 ± 2.08 points" in noisy and "inside the noise" in noisy
+    assert "cannot be told apart" in noisy
 
 
 def test_compare_halving_counts_images(jobs1):
