@@ -162,6 +162,16 @@ def test_images_per_second_skips_the_warm_up_epoch():
         images_per_second(_Net(History()))
 
 
+def test_images_per_second_without_training_time_is_one_clear_error():
+    h = History()
+    for _ in range(2):
+        h.new_epoch()
+        h.record("train_images", 100)
+        h.record("train_seconds", 0.0)
+    with pytest.raises(RecipeError, match="no training time in the history"):
+        images_per_second(_Net(h))
+
+
 def test_images_per_second_falls_back_to_skorch_batch_sizes():
     h = History()
     h.new_epoch()
