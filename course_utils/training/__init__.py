@@ -5,18 +5,19 @@
 - :mod:`.callbacks`: the callbacks it installs (and two more for notebook 07);
 - :mod:`.fastpath`: batches sliced from in-memory tensors, data resident on the GPU.
 """
-from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, EvalModeTrainScore, LinearWarmup, RunCheckpoint, Throughput,
-                        course_callbacks, default_checkpoint_root, images_per_second,
-                        progress_enabled)
-from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, CourseClassifier, accuracy,
-                         best_epoch, make_classifier, train_seconds)
+from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, EvalModeTrainScore, LinearWarmup, RecipeError,
+                        RunCheckpoint, Throughput, course_callbacks, default_checkpoint_root,
+                        images_per_second, progress_enabled)
+from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, CourseClassifier,
+                         accuracy, best_epoch, make_classifier, train_seconds)
 from .fastpath import TensorBatches, resident, same_device, tensor_source
 from .predict import batched_outputs, batched_softmax, predict_proba
 
 __all__ = [
     "AMP_CHOICES", "AMP_ENV", "CHECKPOINT_ENV", "EVAL_BATCH_SIZE", "PROGRESS_ENV", "AmpError",
-    "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RunCheckpoint", "Throughput", "TensorBatches",
-    "accuracy", "batched_outputs", "batched_softmax", "best_epoch", "course_callbacks", "default_checkpoint_root",
-    "images_per_second", "make_classifier", "predict_proba", "progress_enabled", "resident", "same_device",
-    "tensor_source", "train_seconds",
+    "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RecipeError", "RunCheckpoint",
+    "TensorBatches", "Throughput", "accuracy", "batched_outputs", "batched_softmax", "best_epoch",
+    "course_callbacks", "default_checkpoint_root", "images_per_second", "make_classifier",
+    "predict_proba", "progress_enabled", "resident", "same_device", "tensor_source",
+    "train_seconds",
 ]
