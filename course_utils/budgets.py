@@ -48,7 +48,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator
 

@@ -20,8 +20,8 @@ def test_crop_cuts_the_requested_patch_per_image():
     out = crop(x, top, left, 4)
     assert out.shape == (6, 1, 4, 4)
     for i in range(6):
-        t, l = int(top[i]), int(left[i])
-        assert torch.equal(out[i], x[i, :, t:t + 4, l:l + 4])
+        r, c = int(top[i]), int(left[i])
+        assert torch.equal(out[i], x[i, :, r:r + 4, c:c + 4])
 
 
 def test_crop_rejects_bad_sizes_and_offsets():

@@ -1,5 +1,4 @@
 """course_utils.lessons.ch02_lrn: the helpers of notebook 02, and the notebook's written-out LRN."""
-import copy
 import json
 from pathlib import Path
 

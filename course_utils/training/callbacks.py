@@ -1,7 +1,6 @@
 """The course's skorch callbacks: progress bar, schedules, checkpoint, throughput."""
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import sys
@@ -9,7 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from skorch.callbacks import (Callback, Checkpoint, EarlyStopping, EpochScoring, LRScheduler,
                               ProgressBar)
