@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from course_helpers import course_modules
+
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_TO_PIP = {"pytorch": "torch"}
 NOT_PACKAGES = {"python", "pip"}
@@ -68,23 +70,11 @@ def test_no_module_imports_another_modules_private_names():
     assert not offenders, offenders
 
 
-def _course_modules() -> list[str]:
-    """Every importable module of the package, by dotted name (``__main__`` files run a
-    command when imported, so they are left out)."""
-    names = []
-    for path in sorted((ROOT / "course_utils").rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__main__":
-            continue
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
-
-
 #: Packages that only group their modules and export nothing themselves.
 NO_PUBLIC_NAMES = {"course_utils.lessons", "course_utils.tools"}
 
 
-@pytest.mark.parametrize("name", _course_modules())
+@pytest.mark.parametrize("name", course_modules())
 def test_every_name_in_every_all_resolves(name):
     """``from MODULE import *`` works: ``__all__`` lists names the module really has."""
     module = importlib.import_module(name)
