@@ -54,7 +54,7 @@ from typing import Any, Iterator
 from .config import BUILD_DIR, PROFILES, CourseError, Profile, get_profile
 
 __all__ = ["BUDGETS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT", "budget",
-           "course_budget", "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
+           "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
 
 SCALE_ENV = "COURSE_SCALE"
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
@@ -603,9 +603,6 @@ def budget(notebook: str | int, profile: Profile | str | None = None) -> Budget:
     if factor < 1 and prof != "smoke":
         b = _rehearsal(b, budget(key, "smoke") if "smoke" in rows else b, factor)
     return b
-
-
-course_budget = budget
 
 
 # --------------------------------------------------------------------------- estimates
