@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BUILD_DIR", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
-           "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
+__all__ = ["BUILD_DIR", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError",
+           "PROFILES", "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
            "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
            "describe_environment", "get_device", "get_profile", "seed_everything"]
 

@@ -77,7 +77,8 @@ def test_fancy_pca_adds_the_same_offset_to_every_pixel():
     assert torch.allclose(out[1, :, 0, 0], torch.tensor([0.5, 0.4, 0.5]))
     assert torch.allclose(out, out[:, :, :1, :1].expand_as(out))
     literal = FancyPCA([0.04, 0.01, 0.0], torch.eye(3), scale="eigenvalue")
-    assert torch.allclose(literal(x, alphas=torch.tensor([[1.0, 0, 0]] * 2))[0, 0], torch.tensor(0.54))
+    assert torch.allclose(literal(x, alphas=torch.tensor([[1.0, 0, 0]] * 2))[0, 0],
+                          torch.tensor(0.54))
 
 
 def test_fancy_pca_fits_an_hwc_photo_and_checks_channels():

@@ -64,7 +64,8 @@ def test_no_module_imports_another_modules_private_names():
     offenders = []
     for path in (ROOT / "course_utils").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("course_utils")):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.level or (node.module or "").startswith("course_utils")):
                 offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
                               if a.name.startswith("_") and a.name != "__version__"]
     assert not offenders, offenders
