@@ -107,7 +107,7 @@ def missing_agreements(sources: list[str], exports: set[str]) -> list[str]:
     agreement check (an ``assert``, or an ``assert_*`` call) mentions both versions."""
     trees = [_tree(src) for src in sources]
     nodes = [n for tree in trees for n in ast.walk(tree)]
-    defined = {n.name for n in nodes
+    defined = {n.name for tree in trees for n in tree.body  # a cell's own names, not methods
                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     modules = {"course_utils"}  # names bound to course_utils modules
     imported = {}  # local alias -> name imported from course_utils
@@ -168,8 +168,9 @@ EXPORTS = {"relu", "LocalResponseNorm"}
       "torch.testing.assert_close(relu(x), L.relu(x))"], []),
     (["from course_utils import layers", "class LocalResponseNorm(torch.nn.Module):\n    pass",
       "np.testing.assert_allclose(LocalResponseNorm()(x), layers.LocalResponseNorm()(x))"], []),
-    # a name the package does not export is the notebook's own
+    # a name the package does not export is the notebook's own, and so is a method
     (["def plot_my_figure():\n    pass"], []),
+    (["class Net(torch.nn.Module):\n    def relu(self, x):\n        return x"], []),
 ])
 def test_the_agreement_checker_on_small_notebooks(cells, missing):
     nb = {"cells": [{"cell_type": "code", "source": src.splitlines(keepends=True),
