@@ -1,7 +1,7 @@
 # The AlexNet course. `make run` and `make test` set everything up on a fresh machine.
 #   make setup   .venv + `pip install -e ".[dev]"` + check that Fashion-MNIST is there
 #   make run     execute every notebook in order -> build/*.ipynb, build/*.html
-#   make test    unit tests + nbval over notebooks/ in the smoke profile
+#   make test    ruff, then unit tests + nbval over notebooks/ in the smoke profile
 #   make lab     JupyterLab on 127.0.0.1 with a token (make lab PORT=8890 for another port)
 #   make test-browser  notebook 00 run in JupyterLab in headless Chromium (needs apt chromium)
 #   make budgets [PROFILE=full]  what each notebook trains, and an estimated time
@@ -42,6 +42,7 @@ outputs: setup
 	COURSE_PROGRESS=0 $(BIN)/python -m course_utils.tools.runner --inplace $(NB)
 
 test: setup
+	$(BIN)/ruff check .
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
 	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v \
 	    --durations=15 --junitxml=build/test-report.xml

@@ -48,14 +48,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator
 
 from .config import BUILD_DIR, PROFILES, CourseError, Profile, get_profile
 
-__all__ = ["BUDGETS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT", "budget",
-           "course_budget", "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
+__all__ = ["BUDGETS", "PROFILE_DEFAULTS", "Budget", "BudgetError", "SCALE_ENV", "THROUGHPUT",
+           "budget", "estimate_seconds", "main", "profile_table", "readme_table", "scale"]
 
 SCALE_ENV = "COURSE_SCALE"
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
@@ -67,6 +66,20 @@ PAPER = (96, 256, 384, 384, 256)
 
 class BudgetError(CourseError, ValueError):
     """A notebook or profile the budget table does not know, or a bad scale."""
+
+
+# --------------------------------------------------------------------------- the profiles
+#: What each profile gives a run that no notebook row sizes: ``course_splits``' images,
+#: ``make_classifier``'s epochs and batch size, the run layer's seeds (keys as in a row).
+#: :data:`course_utils.config.PROFILES` is built from it.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # CI on 2 CPU cores: every notebook in about a minute.
+    "smoke": dict(train=1_000, valid=500, test=1_000, epochs=1, seeds=1, batch_size=128),
+    # A student's laptop CPU: each notebook in at most about 10 minutes.
+    "quick": dict(train=6_000, valid=2_000, test=10_000, epochs=4, seeds=2, batch_size=128),
+    # A GPU: the real experiment.
+    "full": dict(train=None, valid=10_000, test=None, epochs=30, seeds=3, batch_size=128),
+}
 
 
 # --------------------------------------------------------------------------- the table
@@ -190,11 +203,12 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
              # then the best configuration on `repeat_seeds` seeds (scored on the test set) and
              # the runner-up on the seeds after 0 (seed 0 is its grid run).
              # Smoke cuts its grid to `configurations`, `epochs`, `train`, `valid` and `params`;
-             # quick runs its grid file as it is (these sizes are the file's).
+             # quick runs its grid file as it is (these sizes are the file's). `resume`: go on
+             # with the search folder a stopped run left (a GPU sitting), else start afresh.
         "smoke": dict(train=384, valid=200, test=1_000, epochs=1, seeds=1, variants=2,
                       batch_size=64, model=_small(),
                       settings=dict(grid="smoke", configurations=2, params={"batch_size": [64]},
-                                    repeat_seeds=2),
+                                    repeat_seeds=2, resume=False),
                       extra=[dict(name="the same grid through GridSearchCV", runs=2, epochs=1,
                                   train=384),
                              dict(name="best on 2 seeds, runner-up on 1 more", runs=3,
@@ -204,7 +218,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # 50,000 images x 3 epochs (measured: the best about 0.89 validation accuracy)
         "quick": dict(train=None, valid=10_000, test=None, epochs=3, seeds=1, variants=8,
                       batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(grid="quick", repeat_seeds=3),
+                      settings=dict(grid="quick", repeat_seeds=3, resume=False),
                       extra=[dict(name="the same grid through GridSearchCV", runs=8, epochs=3,
                                   train=None),
                              dict(name="halving rung 0", runs=8, epochs=1, train=None),
@@ -218,7 +232,8 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # itself, 50,000 images x 20 epochs, is for `python -m course_utils.search`)
         "full": dict(train=15_000, valid=10_000, test=None, epochs=8, seeds=1, variants=45,
                      batch_size=128, model=_small(),
-                     settings=dict(grid="reference", configurations=45, repeat_seeds=3),
+                     settings=dict(grid="reference", configurations=45, repeat_seeds=3,
+                                   resume=True),
                      extra=[dict(name="the same grid through GridSearchCV", runs=45, epochs=8,
                                  train=15_000),
                             dict(name="halving rung 0", runs=45, epochs=2, train=15_000),
@@ -604,9 +619,6 @@ def budget(notebook: str | int, profile: Profile | str | None = None) -> Budget:
     if factor < 1 and prof != "smoke":
         b = _rehearsal(b, budget(key, "smoke") if "smoke" in rows else b, factor)
     return b
-
-
-course_budget = budget
 
 
 # --------------------------------------------------------------------------- estimates

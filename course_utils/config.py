@@ -11,14 +11,16 @@ import functools
 import os
 import random
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["BUILD_DIR", "FOLDER_ENVS", "display_path", "CourseError", "DEVICE_ENV", "DeviceUnavailableError", "PROFILES",
-           "PROFILE_ENV", "Profile", "ProfileError", "REPO_ROOT", "SEED_ENV", "STARTED",
+__all__ = ["BUILD_DIR", "FOLDER_ENVS", "display_path", "CourseError", "DEVICE_ENV",
+           "DeviceUnavailableError", "PROFILES", "PROFILE_ENV", "Profile", "ProfileError",
+           "REPO_ROOT", "SEED_ENV", "STARTED",
            "cpu_supports_bf16", "cuda_available", "default_profile_name", "default_seed",
            "describe_environment", "get_device", "get_profile", "seed_everything"]
 
@@ -57,7 +59,8 @@ class Profile:
     """How much work a notebook does.
 
     ``train_size`` of ``None`` means all 50,000 training images (after the
-    10,000-image validation split).
+    10,000-image validation split). The three profiles' numbers live in the budget
+    table (:data:`course_utils.budgets.PROFILE_DEFAULTS`); see :data:`PROFILES`.
     """
 
     name: str
@@ -73,17 +76,34 @@ class Profile:
         return replace(self, **changes)
 
 
-PROFILES: dict[str, Profile] = {
-    # CI on 2 CPU cores: every notebook in about a minute.
-    "smoke": Profile("smoke", train_size=1_000, valid_size=500, test_size=1_000,
-                     epochs=1, seeds=1),
-    # A student's laptop CPU: each notebook in at most about 10 minutes.
-    "quick": Profile("quick", train_size=6_000, valid_size=2_000, test_size=10_000,
-                     epochs=4, seeds=2),
-    # A GPU: the real experiment.
-    "full": Profile("full", train_size=None, valid_size=10_000, test_size=None,
-                    epochs=30, seeds=3),
-}
+class _ProfileTable(Mapping):
+    """The profiles by name, built on first use from the budget table
+    (:data:`course_utils.budgets.PROFILE_DEFAULTS`), which holds every per-profile number."""
+
+    @functools.cached_property
+    def _profiles(self) -> dict[str, Profile]:
+        from .budgets import PROFILE_DEFAULTS  # here, not at the top: budgets imports config
+
+        return {name: Profile(name, train_size=row["train"], valid_size=row["valid"],
+                              test_size=row["test"], epochs=row["epochs"], seeds=row["seeds"],
+                              batch_size=row["batch_size"])
+                for name, row in PROFILE_DEFAULTS.items()}
+
+    def __getitem__(self, name: str) -> Profile:
+        return self._profiles[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._profiles)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def __repr__(self) -> str:
+        return f"PROFILES({self._profiles!r})"
+
+
+#: smoke (CI), quick (a laptop's CPU) and full (a GPU): see ``PROFILE_DEFAULTS`` in budgets.py.
+PROFILES: Mapping[str, Profile] = _ProfileTable()
 
 
 def cuda_available() -> bool:

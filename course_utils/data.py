@@ -25,10 +25,10 @@ import torch
 
 from .config import FOLDER_ENVS, CourseError, Profile, display_path, get_profile
 
-__all__ = ["describe_source", "CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError", "DatasetError",
-           "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR", "Splits",
-           "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist", "splits_for",
-           "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
+__all__ = ["describe_source", "CLASSES", "DATA_DIR_ENV", "DEBIAN_DATA_DIR", "DataNotFoundError",
+           "DatasetError", "FILES", "FRESH_COPY", "FashionMNIST", "MISSING_HELP", "REPO_DATA_DIR",
+           "Splits", "budget_splits", "candidate_dirs", "course_splits", "load_fashion_mnist",
+           "splits_for", "load_from", "main", "read_idx", "stratified_indices", "train_valid_split"]
 
 DATA_DIR_ENV = FOLDER_ENVS[1]
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -117,12 +117,14 @@ def read_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
     magic = int.from_bytes(raw[:4], "big")
     if magic != _MAGIC[kind]:
         raise DatasetError(f"{path}: wrong magic number {magic} (expected {_MAGIC[kind]} "
-                           f"for IDX {kind}); this is not a Fashion-MNIST {kind} file: {FRESH_COPY}")
+                           f"for IDX {kind}); this is not a Fashion-MNIST {kind} file: "
+                           f"{FRESH_COPY}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
         raise DatasetError(f"{path}: truncated or padded: header promises {expected} bytes "
-                           f"of data for shape {tuple(dims)}, file has {len(raw) - header}: {FRESH_COPY}")
+                           f"of data for shape {tuple(dims)}, file has {len(raw) - header}: "
+                           f"{FRESH_COPY}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 

@@ -78,7 +78,8 @@ def read_meta_mat(path: str | os.PathLike) -> dict[int, str]:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise LabelError(f"no meta.mat at {path.name}: it is data/meta.mat in the ILSVRC2012 devkit")
+        raise LabelError(f"no meta.mat at {path.name}: it is data/meta.mat in the ILSVRC2012 "
+                         "devkit")
     try:
         mat = loadmat(path, squeeze_me=True)
     except Exception as exc:  # scipy raises several kinds for a non-MAT file
@@ -166,7 +167,8 @@ class ImageNetLabels:
         except KeyError:
             have = len(self.ilsvrc_ids)
             raise LabelError(f"ILSVRC2012_ID {ilsvrc_id} is not in the loaded meta.mat "
-                             f"({have} leaf synsets{'' if have else ': load one with from_meta_mat'})"
+                             f"({have} leaf synsets"
+                             f"{'' if have else ': load one with from_meta_mat'})"
                              ) from None
 
     def row(self, index: int) -> dict:

@@ -19,7 +19,8 @@ class LocalResponseNorm(nn.Module):
     r"""Local Response Normalization across channels (Krizhevsky et al., 2012, sec. 3.3).
 
     .. math::
-        b^i_{x,y} = a^i_{x,y} \Big/ \Big(k + \alpha' \sum_{j=i-\lfloor n/2\rfloor}^{i+\lfloor (n-1)/2\rfloor}
+        b^i_{x,y} = a^i_{x,y} \Big/ \Big(k + \alpha'
+                    \sum_{j=i-\lfloor n/2\rfloor}^{i+\lfloor (n-1)/2\rfloor}
                     (a^j_{x,y})^2\Big)^{\beta}
 
     with the sum over the ``size`` (n) neighbouring channels that exist, and

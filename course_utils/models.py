@@ -16,9 +16,9 @@ from torch import nn
 from .layers import BatchAugment, InputAdapter, LocalResponseNorm
 
 __all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
-           "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS",
-           "count_parameters", "feature_side", "geometry", "initialize", "layer_parameters",
-           "model_flops", "output_size"]
+           "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN",
+           "V2_CHANNELS", "count_parameters", "feature_side", "geometry", "initialize",
+           "layer_parameters", "model_flops", "output_size"]
 
 #: Filters per convolution in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)

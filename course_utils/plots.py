@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ["as_numpy", "format_probability", "most_confident_mistakes", "plot_class_balance",
-           "plot_class_samples", "plot_confusion_matrix", "plot_curves", "plot_gap_curves",
+           "plot_class_samples", "plot_confusion_matrix", "plot_gap_curves",
            "plot_history", "plot_mean_curves", "plot_misclassified"]
 
 
@@ -144,24 +144,6 @@ def plot_class_balance(splits: dict, classes: Sequence[str],
     ax.set_xticks(x, classes, rotation=30, ha="right")
     ax.set(title=title, xlabel="class", ylabel="number of images")
     ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    return fig
-
-
-def plot_curves(nets: dict, key: str = "valid_acc", title: str | None = None,
-                ylabel: str | None = None):
-    """One line per net of ``key`` from its skorch history against the epoch.
-
-    ``nets``: ``{label: fitted skorch net}``.
-    """
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for label, net in nets.items():
-        h = net.history
-        ax.plot(h[:, "epoch"], h[:, key], marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel or key.replace("_", " "))
-    ax.set_title(title or key.replace("_", " "))
-    ax.legend(loc="best", frameon=True, framealpha=0.8)
     fig.tight_layout()
     return fig
 

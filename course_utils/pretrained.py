@@ -342,7 +342,8 @@ def read_bvlc_npy(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.nda
               and all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in value))
         if not ok:
             raise ImageNetWeightsError(f"{label}: {name} must be [W, b], two float arrays")
-        out[name] = (value[0].astype(np.float32, copy=False), value[1].astype(np.float32, copy=False))
+        out[name] = (value[0].astype(np.float32, copy=False),
+                     value[1].astype(np.float32, copy=False))
     _check_bvlc_shapes(out, label)
     return out
 
@@ -555,7 +556,8 @@ def download(kind: str, dest: str | os.PathLike | None = None, timeout: float = 
         load_imagenet_alexnet(target)
     except CourseError as exc:
         target.unlink(missing_ok=True)
-        raise ImageNetWeightsError(f"the downloaded file does not load ({exc}); deleted it") from None
+        raise ImageNetWeightsError(
+            f"the downloaded file does not load ({exc}); deleted it") from None
     return target
 
 

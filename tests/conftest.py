@@ -1,12 +1,8 @@
 """Shared fixtures: small IDX files written by the tests themselves (helpers in course_helpers)."""
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
 from course_helpers import random_batch, write_idx  # noqa: F401 (fixtures use them)
 from course_utils import data as course_data

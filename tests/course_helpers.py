@@ -1,7 +1,8 @@
-"""Helpers the tests import: small IDX files and random image batches."""
+"""Helpers the tests import: small IDX files, random image batches, the package's modules."""
 from __future__ import annotations
 
 import gzip
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -27,3 +28,24 @@ def random_batch(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
             torch.arange(n) % 10)
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
+
+
+def course_modules() -> list[str]:
+    """Every importable module of the package, by dotted name (``__main__`` files run a
+    command when imported, so they are left out)."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def package_exports() -> set[str]:
+    """Every name some course_utils module lists in its ``__all__``."""
+    return {name for module in course_modules()
+            for name in getattr(importlib.import_module(module), "__all__", ())}

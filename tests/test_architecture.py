@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.lessons.ch04_architecture import (FIGURE2_COLUMN, PAPER_LAYER_PARAMS, TORCHVISION_ALEXNET_PARAMS,
-                                       TORCHVISION_CHANNELS, ArchitectureError, cost_split,
+from course_utils.lessons.ch04_architecture import (FIGURE2_COLUMN, PAPER_LAYER_PARAMS,
+                                       TORCHVISION_ALEXNET_PARAMS, TORCHVISION_CHANNELS,
+                                       ArchitectureError, cost_split,
                                        count_neurons, geometry, grouping_table,
                                        input_size_table, layer_table, paper_alexnet,
                                        paper_claims, paper_comparison, summarize,
@@ -48,8 +49,8 @@ def test_grouping_halves_weights_of_conv2_4_5_but_not_biases(two_tower, single):
     g = grouping_table()
     assert list(g["groups"]) == [1, 2, 1, 2, 2]
     # the arithmetic agrees with the real modules
-    assert dict(g["parameters, two towers"]) == {k: v for k, v in layer_parameters(two_tower).items()
-                                                 if k.startswith("conv")}
+    assert dict(g["parameters, two towers"]) == {
+        k: v for k, v in layer_parameters(two_tower).items() if k.startswith("conv")}
     assert dict(g["parameters, one tower"]) == {k: v for k, v in layer_parameters(single).items()
                                                 if k.startswith("conv")}
     for layer in ("conv2", "conv4", "conv5"):
@@ -111,8 +112,10 @@ def test_227_tiles_and_224_does_not():
     assert rows.loc[("227x227", 0), "conv1 tiles exactly"]
     assert rows.loc[("227x227", 0), "fc6 inputs"] == 9216
     assert not rows.loc[("224x224", 0), "conv1 tiles exactly"]
-    assert rows.loc[("224x224", 0), "pool5"] == 5 and rows.loc[("224x224", 0), "fc6 inputs"] == 6400
-    assert rows.loc[("224x224", 2), "conv1"] == 55 and rows.loc[("224x224", 2), "fc6 inputs"] == 9216
+    assert rows.loc[("224x224", 0), "pool5"] == 5
+    assert rows.loc[("224x224", 0), "fc6 inputs"] == 6400
+    assert rows.loc[("224x224", 2), "conv1"] == 55
+    assert rows.loc[("224x224", 2), "fc6 inputs"] == 9216
 
 
 def test_geometry_agrees_with_a_built_224_net():
@@ -157,7 +160,8 @@ def test_v2_trick_cuts_conv_compute_not_fc_parameters():
     v = v1_v2_table()
     assert v.loc["V2, one tower", "filters"] == "64, 192, 384, 384, 256"
     assert v.loc["V2, one tower", "fc parameters"] == v.loc["V1, one tower", "fc parameters"]
-    assert v.loc["V2, one tower", "conv mult-adds (M)"] < v.loc["V1, one tower", "conv mult-adds (M)"]
+    mult_adds = "conv mult-adds (M)"
+    assert v.loc["V2, one tower", mult_adds] < v.loc["V1, one tower", mult_adds]
     assert v.loc["V1, two towers", "total parameters"] == 60_965_224
     assert v.loc["torchvision alexnet()", "total parameters"] == TORCHVISION_ALEXNET_PARAMS
 
@@ -168,7 +172,7 @@ def test_summarize_wants_a_course_alexnet():
         summarize(nn.Linear(3, 4))
 
 
-# --------------------------------------------------------------------------- notebook 04's written-out AlexNet
+# ------------------------------------------------------------ notebook 04's written-out AlexNet
 
 NOTEBOOK_04 = Path(__file__).resolve().parent.parent / "notebooks" / "04_alexnet_architecture.ipynb"
 WRITTEN_OUT = "# AlexNet, written out"

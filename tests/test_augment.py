@@ -20,8 +20,8 @@ def test_crop_cuts_the_requested_patch_per_image():
     out = crop(x, top, left, 4)
     assert out.shape == (6, 1, 4, 4)
     for i in range(6):
-        t, l = int(top[i]), int(left[i])
-        assert torch.equal(out[i], x[i, :, t:t + 4, l:l + 4])
+        r, c = int(top[i]), int(left[i])
+        assert torch.equal(out[i], x[i, :, r:r + 4, c:c + 4])
 
 
 def test_crop_rejects_bad_sizes_and_offsets():
@@ -77,7 +77,8 @@ def test_fancy_pca_adds_the_same_offset_to_every_pixel():
     assert torch.allclose(out[1, :, 0, 0], torch.tensor([0.5, 0.4, 0.5]))
     assert torch.allclose(out, out[:, :, :1, :1].expand_as(out))
     literal = FancyPCA([0.04, 0.01, 0.0], torch.eye(3), scale="eigenvalue")
-    assert torch.allclose(literal(x, alphas=torch.tensor([[1.0, 0, 0]] * 2))[0, 0], torch.tensor(0.54))
+    assert torch.allclose(literal(x, alphas=torch.tensor([[1.0, 0, 0]] * 2))[0, 0],
+                          torch.tensor(0.54))
 
 
 def test_fancy_pca_fits_an_hwc_photo_and_checks_channels():

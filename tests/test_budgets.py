@@ -1,9 +1,11 @@
 """The one budget table: every notebook and profile, its CLI, its rehearsal scale."""
 import json
+import math
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from course_utils import budgets as B
 from course_utils.config import PROFILES
@@ -21,6 +23,44 @@ def test_every_notebook_has_a_row_in_every_profile():
             assert b.epochs >= 0 and b.seeds >= 0 and b.batch_size >= 1
 
 
+def test_every_row_has_exactly_the_profiles_of_the_table():
+    for nb, rows in B.BUDGETS.items():
+        assert list(rows) == list(B.PROFILE_DEFAULTS), f"notebook {nb}: {list(rows)}"
+    assert list(PROFILES) == list(B.PROFILE_DEFAULTS)
+
+
+def test_profiles_grow_from_smoke_to_full():
+    def images(n):
+        return B.FULL_TRAIN if n is None else n
+
+    s, q, f = (B.PROFILE_DEFAULTS[n] for n in ("smoke", "quick", "full"))
+    assert images(s["train"]) <= images(q["train"]) <= images(f["train"])
+    assert s["epochs"] <= q["epochs"] <= f["epochs"] and s["seeds"] <= q["seeds"] <= f["seeds"]
+
+
+def test_row_06_quick_is_grids_quick_yaml(monkeypatch):
+    """Quick runs grids/quick.yaml as it is, so its row's sizes must be the file's."""
+    monkeypatch.delenv(B.SCALE_ENV, raising=False)
+    b = B.budget("06", "quick")
+    grid = yaml.safe_load((ROOT / "grids" / f"{b.settings['grid']}.yaml").read_text())
+    configurations = math.prod(len(values) for values in grid["params"].values())
+    assert b.settings["grid"] == grid["name"] and "configurations" not in b.settings
+    assert (b.train, b.valid) == (grid["data"]["train_size"], grid["data"]["valid_size"])
+    assert b.epochs == grid["max_epochs"] and b.variants == configurations
+    sizes = grid["params"].get("batch_size") or [grid["fixed"].get("batch_size")]
+    assert b.batch_size in sizes
+    name, kwargs = b.model
+    assert name == grid["model"]
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()} == {
+        k.removeprefix("module__"): tuple(v) if isinstance(v, list) else v
+        for k, v in grid["fixed"].items() if k.startswith("module__")}
+    stages = {e["name"]: e for e in b.extra}
+    sk = stages["the same grid through GridSearchCV"]
+    assert (sk["runs"], sk["epochs"], sk["train"]) == (configurations, b.epochs, b.train)
+    rung0 = stages["halving rung 0"]
+    assert (rung0["runs"], rung0["epochs"]) == (configurations, grid["halving"]["min_epochs"])
+
+
 def test_a_row_reads_as_object_and_mapping():
     b = B.budget("09", "quick")
     assert b["epochs"] == b.epochs and b["train"] == b.train
@@ -32,7 +72,10 @@ def test_a_row_reads_as_object_and_mapping():
 def test_images_processed_is_runs_times_epochs_times_images():
     b = B.budget("02", "quick")
     assert b.images_processed == b.seeds * b.variants * b.epochs * b.train
-    assert B.budget("04", "quick").images_processed == 0
+    idle = [B.budget(nb, "quick") for nb in B.BUDGETS]
+    idle = [row for row in idle if not row.extra and not (row.runs and row.epochs)]
+    assert idle  # 00's tour trains nothing
+    assert all(row.images_processed == 0 and row.stages() == [] for row in idle)
 
 
 def test_unknown_notebook_and_profile_are_one_clear_error():
@@ -74,7 +117,8 @@ def test_rehearsal_shrinks_data_keeps_the_branches_and_checks_the_pipeline(monke
 def test_cli_prints_a_table_and_json(capsys):
     assert B.main(["--profile", "quick"]) == 0
     out = capsys.readouterr().out
-    assert "profile quick on cpu" in out and re.search(r"^05 .*AlexNetSmall", out, re.M)
+    model = re.escape(B.budget("05", "quick").model_name)
+    assert "profile quick on cpu" in out and re.search(rf"^05 .*{model}$", out, re.M)
     assert B.main(["--profile", "full", "--json", "--device", "h100"]) == 0
     table = json.loads(capsys.readouterr().out)
     assert table["profile"] == "full" and set(NOTEBOOKS) <= set(table["notebooks"])

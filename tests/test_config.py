@@ -12,7 +12,7 @@ def test_profile_from_environment(monkeypatch):
     assert C.get_profile().name == "smoke"
     monkeypatch.setenv(C.PROFILE_ENV, " Quick ")
     assert C.get_profile().name == "quick"
-    assert C.get_profile("full").train_size is None
+    assert C.get_profile("full") is C.PROFILES["full"]
 
 
 def test_default_profile_depends_on_cuda(monkeypatch):
@@ -25,14 +25,20 @@ def test_default_profile_depends_on_cuda(monkeypatch):
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
     monkeypatch.setenv(C.PROFILE_ENV, "fast")
-    with pytest.raises(C.ProfileError, match="'fast'.*smoke, quick, full"):
+    with pytest.raises(C.ProfileError, match="'fast'.*" + ", ".join(C.PROFILES)):
         C.get_profile()
 
 
-def test_profiles_grow_from_smoke_to_full():
-    s, q, f = (C.PROFILES[n] for n in ("smoke", "quick", "full"))
-    assert s.train_size < q.train_size and f.train_size is None
-    assert s.epochs <= q.epochs <= f.epochs and f.seeds >= 3
+def test_profiles_are_the_budget_tables():
+    from course_utils.budgets import PROFILE_DEFAULTS
+
+    assert list(C.PROFILES) == list(PROFILE_DEFAULTS) and len(C.PROFILES) == len(PROFILE_DEFAULTS)
+    for name, row in PROFILE_DEFAULTS.items():
+        p = C.PROFILES[name]
+        assert p.name == name and C.get_profile(name) == p
+        assert (p.train_size, p.valid_size, p.test_size, p.epochs, p.seeds, p.batch_size) == (
+            row["train"], row["valid"], row["test"], row["epochs"], row["seeds"],
+            row["batch_size"])
 
 
 def test_seed_everything_repeats_all_generators():

@@ -124,7 +124,8 @@ def test_unreadable_folder_is_one_clear_error(tmp_path, monkeypatch):
 @pytest.mark.parametrize("case", ["truncated", "magic", "labels"])
 def test_damaged_files_say_what_to_do(tmp_path, case):
     if case == "truncated":
-        path, kind = write_idx(tmp_path / "a-idx3-ubyte", np.zeros((5, 28, 28)), truncate=100), "images"
+        path = write_idx(tmp_path / "a-idx3-ubyte", np.zeros((5, 28, 28)), truncate=100)
+        kind = "images"
     elif case == "magic":
         path, kind = write_idx(tmp_path / "a-idx1-ubyte", np.zeros(10), magic=2051), "labels"
     if case == "labels":

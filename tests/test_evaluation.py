@@ -2,6 +2,7 @@
 and the classifier the notebook writes out, against make_classifier."""
 import ast
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from course_helpers import random_batch
-from course_utils.budgets import budget
+from course_utils.budgets import FULL_TRAIN, budget
+from course_utils.config import PROFILES
 from course_utils.data import CLASSES
 from course_utils.experiment import RunResult
 from course_utils.lessons.ch05_skorch import (AccuracyBoundError, EvaluationError, budget_note,
@@ -23,27 +25,31 @@ from course_utils.models import AlexNetSmall
 from course_utils.training import accuracy, make_classifier
 
 
-def test_quick_budget_trains_on_all_images():
-    quick = budget("05", "quick")
-    assert quick.train is None and quick.epochs == 8 and quick.bounds["test_acc"] == 0.90
-    smoke, full = budget("05", "smoke"), budget("05", "full")
-    assert smoke.train == 1_000 and smoke.epochs == 3
-    assert full.bounds["test_acc"] == 0.92 and full.train is None
-    assert "1,000 training images" in budget_note(smoke)
-    assert "all 50,000 training images" in budget_note(quick)
-    # every bound is a real check: above chance (0.10) by a margin
-    assert 0.1 < smoke.bounds["test_acc"] < quick.bounds["test_acc"] < full.bounds["test_acc"]
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_budget_note_states_the_row(profile):
+    b = budget("05", profile)
+    note = budget_note(b)
+    train = f"all {FULL_TRAIN:,}" if b.train is None else f"{b.train:,}"
+    assert note.startswith(f"profile {profile}: {train} training images")
+    assert f"up to {b.epochs} epochs" in note and note.endswith(f"bound {b.bounds['test_acc']}")
 
 
-def test_bounds_are_checked_per_budget():
-    for profile in ("smoke", "quick", "full"):
-        b = budget("05", profile)
-        bound = b.bounds["test_acc"]
-        assert f"{bound + 0.01:.4f} >=" in check_test_accuracy(bound + 0.01, b)
-        with pytest.raises(AccuracyBoundError, match=f"{profile} profile's bound {bound}"):
-            check_test_accuracy(bound - 0.01, b)
-        with pytest.raises(AccuracyBoundError):
-            check_test_accuracy(float("nan"), b)
+def test_every_bound_is_a_real_check():
+    """Above chance by a margin, and stricter as the profiles grow."""
+    bounds = [budget("05", profile).bounds["test_acc"] for profile in PROFILES]
+    assert 1 / len(CLASSES) < bounds[0] and bounds == sorted(bounds)
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_bounds_are_checked_per_budget(profile):
+    b = budget("05", profile)
+    bound = b.bounds["test_acc"]
+    assert f"{bound + 0.01:.4f} >= the {profile} profile's bound {bound}" in check_test_accuracy(
+        bound + 0.01, b)
+    with pytest.raises(AccuracyBoundError, match=re.escape(f"{profile} profile's bound {bound}")):
+        check_test_accuracy(bound - 0.01, b)
+    with pytest.raises(AccuracyBoundError):
+        check_test_accuracy(float("nan"), b)
 
 
 class _History(list):
@@ -147,7 +153,8 @@ def test_top_confusions_count_the_off_diagonal_pairs():
     note = confusion_note(t, n=2)
     assert note.startswith("the 2 most frequent mistakes: a taken for b (2 images, 50.0% of the a")
     assert "Together they are 60.0% of all mistakes." in note
-    assert confusion_note(top_confusions(y_true, y_true, classes)) == "no test image was misclassified"
+    none = top_confusions(y_true, y_true, classes)
+    assert confusion_note(none) == "no test image was misclassified"
     with pytest.raises(EvaluationError, match="labels but"):
         top_confusions(y_true, y_pred[:-1], classes)
 

@@ -56,7 +56,8 @@ def test_options():
 
 def test_he_init_zero_biases_and_paper_init():
     he = AlexNetSmall(init="he")
-    assert all(m.bias.abs().max() == 0 for m in he.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert all(m.bias.abs().max() == 0 for m in he.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)))
     paper = initialize(AlexNetSmall(), "paper")
     layers = dict((n.rsplit(".", 1)[-1], m) for n, m in paper.named_modules()
                   if isinstance(m, (nn.Conv2d, nn.Linear)))

@@ -1,6 +1,7 @@
 """Every committed notebook comes from one clean top-to-bottom run and follows the course's
 shape: it opens with what the student learns and how long it takes, imports course_utils,
-keeps logic in the package, and closes with a summary and exercises."""
+asserts that the code it teaches agrees with the package's copy, and closes with a summary and
+exercises."""
 import ast
 import json
 import re
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks")
+                   .glob("[0-9][0-9]_*.ipynb"))
 
 
 def _cells(path):
@@ -61,15 +63,119 @@ def test_opens_with_goals_and_times_and_closes_with_exercises(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_thin_notebooks_use_the_shared_package(path):
+def test_notebooks_use_the_shared_package(path):
     code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
     assert any("course_utils" in src for src in code), f"{path.name}: does not use course_utils"
-    for src in code:
-        tree = ast.parse("\n".join(line for line in src.splitlines()
-                                   if not line.lstrip().startswith(("%", "!"))))
-        defs = [n.name for n in ast.walk(tree)
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-        assert not defs, f"{path.name}: defines {defs}; move the logic into course_utils"
+
+
+# --------------------------------------------------------------------------- taught code
+# A notebook may define the functions and classes it teaches. Where the package exports a
+# name the notebook also defines, the package keeps a tested copy for later notebooks, and
+# the notebook asserts that its version and the package's agree.
+
+def _tree(src: str) -> ast.Module:
+    """A code cell's AST, its IPython magics and shell lines left out."""
+    return ast.parse("\n".join(line for line in src.splitlines()
+                               if not line.lstrip().startswith(("%", "!"))))
+
+
+def _is_agreement_check(node: ast.AST) -> bool:
+    """An ``assert`` statement, or a call of an ``assert_*`` function
+    (``torch.testing.assert_close``, ``np.testing.assert_allclose``, ...)."""
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name.startswith("assert")
+    return False
+
+
+def _root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def missing_agreements(sources: list[str], exports: set[str]) -> list[str]:
+    """The names the code cells ``sources`` define (``def``/``class``) that ``exports``
+    also holds, and that no agreement check compares with the package's version.
+
+    The package's version is named by an import from ``course_utils`` (``from
+    course_utils.layers import relu as package_relu``) or reached through an imported
+    ``course_utils`` module (``L.relu`` after ``import course_utils.layers as L``). An
+    agreement check (an ``assert``, or an ``assert_*`` call) mentions both versions."""
+    trees = [_tree(src) for src in sources]
+    nodes = [n for tree in trees for n in ast.walk(tree)]
+    defined = {n.name for tree in trees for n in tree.body  # a cell's own names, not methods
+               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    modules = {"course_utils"}  # names bound to course_utils modules
+    imported = {}  # local alias -> name imported from course_utils
+    for n in nodes:
+        if isinstance(n, ast.Import):
+            modules |= {a.asname or a.name.split(".")[0] for a in n.names
+                        if a.name.split(".")[0] == "course_utils"}
+        elif isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "course_utils":
+            for a in n.names:
+                imported[a.asname or a.name] = a.name
+                modules.add(a.asname or a.name)  # may be a module (from course_utils import data)
+    missing = []
+    for name in sorted(defined & exports):
+        package_aliases = {alias for alias, real in imported.items()
+                           if real == name and alias != name}
+        agreed = False
+        for check in filter(_is_agreement_check, nodes):
+            inside = list(ast.walk(check))
+            ours = any(isinstance(n, ast.Name) and n.id == name for n in inside)
+            theirs = any((isinstance(n, ast.Name) and n.id in package_aliases)
+                         or (isinstance(n, ast.Attribute) and n.attr == name
+                             and _root(n) in modules) for n in inside)
+            agreed = agreed or (ours and theirs)
+        if not agreed:
+            missing.append(name)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def exports():
+    from course_helpers import package_exports
+    return package_exports()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_taught_code_agrees_with_the_packages_copy(path, exports):
+    code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
+    missing = missing_agreements(code, exports)
+    assert not missing, (
+        f"{path.name} defines {missing}, which course_utils also exports: add a cell that "
+        "asserts both versions give the same output (e.g. torch.testing.assert_close)")
+
+
+EXPORTS = {"relu", "LocalResponseNorm"}
+
+
+@pytest.mark.parametrize("cells,missing", [
+    # the taught code with no comparison, or a check that tests one version only
+    (["def relu(x):\n    return x.clamp(min=0)"], ["relu"]),
+    (["def relu(x):\n    return x.clamp(min=0)", "assert relu(torch.ones(1)) == 1"], ["relu"]),
+    (["class LocalResponseNorm(torch.nn.Module):\n    pass",
+      "from course_utils.layers import LocalResponseNorm"], ["LocalResponseNorm"]),
+    # compared with the package's copy: an assert, or torch.testing / np.testing
+    (["from course_utils.layers import relu as package_relu\n%matplotlib inline",
+      "def relu(x):\n    return x.clamp(min=0)",
+      "x = torch.randn(5)\nassert torch.equal(relu(x), package_relu(x))"], []),
+    (["import course_utils.layers as L", "def relu(x):\n    return x.clamp(min=0)",
+      "torch.testing.assert_close(relu(x), L.relu(x))"], []),
+    (["from course_utils import layers", "class LocalResponseNorm(torch.nn.Module):\n    pass",
+      "np.testing.assert_allclose(LocalResponseNorm()(x), layers.LocalResponseNorm()(x))"], []),
+    # a name the package does not export is the notebook's own, and so is a method
+    (["def plot_my_figure():\n    pass"], []),
+    (["class Net(torch.nn.Module):\n    def relu(self, x):\n        return x"], []),
+])
+def test_the_agreement_checker_on_small_notebooks(cells, missing):
+    nb = {"cells": [{"cell_type": "code", "source": src.splitlines(keepends=True),
+                     "outputs": []} for src in cells]}
+    assert missing_agreements([_source(c) for c in nb["cells"]], EXPORTS) == missing
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

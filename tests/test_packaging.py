@@ -1,9 +1,14 @@
-"""pyproject.toml and environment.yml must name the same packages (conda can't run here)."""
+"""Packaging: pyproject.toml and environment.yml name the same packages (conda can't run here),
+no module imports another's private names, and every name in every `__all__` resolves."""
+import importlib
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+
+from course_helpers import course_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_TO_PIP = {"pytorch": "torch"}
@@ -59,14 +64,26 @@ def test_no_module_imports_another_modules_private_names():
     offenders = []
     for path in (ROOT / "course_utils").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("course_utils")):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.level or (node.module or "").startswith("course_utils")):
                 offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
                               if a.name.startswith("_") and a.name != "__version__"]
     assert not offenders, offenders
 
 
-def test_every_course_module_declares_its_public_names():
-    missing = [str(p.relative_to(ROOT)) for p in (ROOT / "course_utils").rglob("*.py")
-               if p.name not in ("__main__.py",) and "__all__" not in p.read_text()
-               and not (p.name == "__init__.py" and p.parent.name in ("lessons", "tools"))]
-    assert not missing, missing
+#: Packages that only group their modules and export nothing themselves.
+NO_PUBLIC_NAMES = {"course_utils.lessons", "course_utils.tools"}
+
+
+@pytest.mark.parametrize("name", course_modules())
+def test_every_name_in_every_all_resolves(name):
+    """``from MODULE import *`` works: ``__all__`` lists names the module really has."""
+    module = importlib.import_module(name)
+    if name in NO_PUBLIC_NAMES and not hasattr(module, "__all__"):
+        return
+    public = getattr(module, "__all__", None)
+    assert isinstance(public, (list, tuple)), f"{name} declares no __all__"
+    assert all(isinstance(n, str) for n in public), f"{name}.__all__ holds a non-string"
+    assert len(set(public)) == len(public), f"{name}.__all__ lists a name twice"
+    missing = [n for n in public if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ lists names it neither defines nor imports: {missing}"

@@ -90,7 +90,7 @@ def test_preprocess_is_torchvisions_resize_and_crop():
     assert pretrained.preprocess(pil, crop=227).shape == (3, 227, 227)
 
 
-# --------------------------------------------------------------------------- bvlc, against TF's layout
+# ---------------------------------------------------------------------- bvlc, against TF's layout
 
 #: A scaled-down but consistent two-tower AlexNet: all filter counts even, fc 64 wide.
 SMALL = dict(channels=(12, 16, 24, 20, 16), hidden=64, classes=1000)
@@ -168,7 +168,8 @@ def tf_lrn(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
 
 def tf_reference_forward(layers, images, conv1_padding="VALID"):
     """The TF port's AlexNet (kratzert's graph; conv1 VALID as in Caffe), float64."""
-    L = {k: (torch.from_numpy(w).double(), torch.from_numpy(b).double()) for k, (w, b) in layers.items()}
+    L = {k: (torch.from_numpy(w).double(), torch.from_numpy(b).double())
+         for k, (w, b) in layers.items()}
     x = images.double().permute(0, 2, 3, 1)  # NHWC, RGB in [0, 1]
     x = x.flip(-1) * 255.0 - torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float64)  # BGR - mean pixel
     x = tf_max_pool(tf_lrn(torch.relu(tf_conv2d(x, *L["conv1"], 4, conv1_padding))))
@@ -198,7 +199,8 @@ def test_bvlc_weights_match_an_independent_tensorflow_layout_forward(bvlc_file):
     expected = tf_reference_forward(layers, images)
     diff = (got.double() - expected).abs().max().item()
     scale = expected.abs().max().item()
-    print(f"bvlc vs TF-layout reference: max |logit difference| {diff:.3g} (logits up to {scale:.3g})")
+    print(f"bvlc vs TF-layout reference: max |logit difference| {diff:.3g} "
+          f"(logits up to {scale:.3g})")
     assert got.shape == (2, 1000)
     assert diff <= 1e-4 * scale
     # The reference is sensitive to what the model must get right: the TF port's "SAME"
@@ -216,7 +218,8 @@ def test_bvlc_model_is_the_two_tower_network_with_caffes_lrn(bvlc_file):
     names = list(f._modules)
     for i in (1, 2):
         lrn = getattr(f, f"norm{i}")
-        assert (lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.convention) == (5, 1e-4, 0.75, 1.0, "caffe")
+        assert (lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.convention) == (
+            5, 1e-4, 0.75, 1.0, "caffe")
         assert names.index(f"act{i}") < names.index(f"norm{i}") < names.index(f"pool{i}")
     assert model.classifier.fc6.in_features == 36 * SMALL["channels"][-1]
     assert model.classifier.fc7.in_features == SMALL["hidden"]
@@ -272,7 +275,7 @@ def test_a_python2_era_npy_loads(tmp_path, bvlc_file):
         assert np.array_equal(loaded[name][0], w) and np.array_equal(loaded[name][1], b)
 
 
-# --------------------------------------------------------------------------- nothing runs from a file
+# ---------------------------------------------------------------------- nothing runs from a file
 
 class Payload:
     """Pickles as a call of ``func(*args)``: what a malicious file would hold."""
@@ -329,7 +332,8 @@ def _wrong_files(tmp: Path):
     return {
         "missing.npy": (tmp / "missing.npy", "no weights file"),
         "text": (tmp / "notes.txt", "neither"),
-        "array": (save_npy(tmp / "array.npy", np.zeros((3, 3), np.float32)), "not the pickled dict"),
+        "array": (save_npy(tmp / "array.npy", np.zeros((3, 3), np.float32)),
+                  "not the pickled dict"),
         "no fc8": (save_npy(tmp / "nofc8.npy", no_fc8), "missing fc8"),
         "conv2": (save_npy(tmp / "conv2.npy", bad_conv2), "conv2 weight has shape (5, 5, 2, 2)"),
         "truncated": (None, "cannot be read"),
@@ -355,7 +359,8 @@ def test_wrong_files_give_one_clear_line(tmp_path, bvlc_file, case):
 def test_weights_are_found_in_the_documented_places(tmp_path, monkeypatch):
     monkeypatch.setenv(pretrained.WEIGHTS_DIR_ENV, str(tmp_path / "mine"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert pretrained.weights_dirs() == [tmp_path / "mine", pretrained.REPO_ROOT / "data" / "weights",
+    assert pretrained.weights_dirs() == [tmp_path / "mine",
+                                         pretrained.REPO_ROOT / "data" / "weights",
                                          tmp_path / "torch" / "hub" / "checkpoints"]
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
@@ -508,7 +513,8 @@ def test_cli_download_checks_what_it_fetched(tmp_path, capsys, monkeypatch, bvlc
     assert "does not load" in _one_line(capsys.readouterr().err)
     assert not (tmp_path / "a" / pretrained.BVLC_FILE).exists()
 
-    monkeypatch.setattr(pretrained, "_fetch", lambda url, target, h: shutil.copy(bvlc_file[1], target))
+    monkeypatch.setattr(pretrained, "_fetch",
+                        lambda url, target, h: shutil.copy(bvlc_file[1], target))
     assert pretrained.main(["--download", "bvlc", "--dest", str(tmp_path / "b")]) == 0
     assert pretrained.BVLC_FILE in _one_line(capsys.readouterr().out)
     assert pretrained.main(["--check", str(tmp_path / "b" / pretrained.BVLC_FILE)]) == 0
@@ -516,7 +522,7 @@ def test_cli_download_checks_what_it_fetched(tmp_path, capsys, monkeypatch, bvlc
 
 
 def test_cli_runs_as_a_module_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "course_utils.pretrained", "--check", "nowhere.npy"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "course_utils.pretrained", "--check",
+                           "nowhere.npy"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert _one_line(proc.stderr).startswith("error: no weights file at")

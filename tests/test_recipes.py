@@ -162,6 +162,16 @@ def test_images_per_second_skips_the_warm_up_epoch():
         images_per_second(_Net(History()))
 
 
+def test_images_per_second_without_training_time_is_one_clear_error():
+    h = History()
+    for _ in range(2):
+        h.new_epoch()
+        h.record("train_images", 100)
+        h.record("train_seconds", 0.0)
+    with pytest.raises(RecipeError, match="no training time in the history"):
+        images_per_second(_Net(h))
+
+
 def test_images_per_second_falls_back_to_skorch_batch_sizes():
     h = History()
     h.new_epoch()
@@ -232,7 +242,8 @@ def test_chance_note_is_a_binomial_test_against_a_guesser():
     # 115 of 1,000 right: p = 0.06, not enough; 125 of 1,000: p = 0.005
     assert stats.binomtest(115, 1000, 0.1, alternative="greater").pvalue > 0.05
     assert chance_note(0.115, 1000).endswith("not distinguishable from chance")
-    assert "p = 0.00" in chance_note(0.125, 1000) and chance_note(0.125, 1000).endswith("above chance")
+    note = chance_note(0.125, 1000)
+    assert "p = 0.00" in note and note.endswith(": above chance")
 
 
 

@@ -6,7 +6,8 @@ from course_utils.tools import runner as runner
 
 def _notebook(path, code):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, path)
     return path
 
@@ -38,7 +39,8 @@ def test_execute_writes_notebook_and_html_and_reports_failure(tmp_path):
 def test_course_result_lines_are_collected_into_a_csv(tmp_path):
     book = _notebook(tmp_path / "r.ipynb", [
         "print('warming up')",
-        'print(\'COURSE-RESULT {"notebook": "05", "seeds": 3, "test_acc": {"mean": 0.9, "std": 0.01}}\')',
+        'print(\'COURSE-RESULT {"notebook": "05", "seeds": 3, '
+        '"test_acc": {"mean": 0.9, "std": 0.01}}\')',
     ])
     status, _, _, found = runner.execute(book, tmp_path / "build")
     assert status == "ok"

@@ -11,8 +11,8 @@
 * the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`), the
   seed-by-seed differences on test accuracy and on the train - valid gap
   (:func:`pooling_differences`), the claim rows and the verdict built from them
-  (:func:`pooling_claims`, :func:`pooling_verdict`) and the learning curves (:func:`learning_curves`,
-  :func:`plot_learning_curves`).
+  (:func:`pooling_claims`, :func:`pooling_verdict`) and the learning curves
+  (:func:`learning_curves`, :func:`plot_learning_curves`).
 
 The experiment's budget and bounds are row "03" of :mod:`course_utils.budgets`.
 """

@@ -292,7 +292,8 @@ def paper_claims(table_two_tower: pd.DataFrame, neurons: int, profile: str,
     split = cost_split(table_two_tower)
     conv_share = table_two_tower.loc[table_two_tower["type"] == "Conv2d", "% parameters"]
     rows = [
-        ("parameters (2012, sec. 1)", "60 million", f"{int(table_two_tower['parameters'].sum()):,}"),
+        ("parameters (2012, sec. 1)", "60 million",
+         f"{int(table_two_tower['parameters'].sum()):,}"),
         ("neurons (2012, sec. 1)", "650,000", f"{neurons:,}"),
         ("largest conv layer's share of parameters (2012, sec. 1)", "no more than 1%",
          f"{conv_share.max():.2f}% ({conv_share.idxmax()})"),

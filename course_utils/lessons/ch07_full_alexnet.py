@@ -31,20 +31,16 @@ import torch
 from scipy import stats
 from skorch.callbacks import LRScheduler
 
-from ..config import CourseError, seed_everything
+from ..config import seed_everything
 from ..experiment import ALPHA, check_bounds, format_p
 from ..models import AlexNet
-from ..training import (LinearWarmup, Throughput, best_epoch, images_per_second,
+from ..training import (LinearWarmup, RecipeError, Throughput, best_epoch, images_per_second,
                         make_classifier, train_seconds)
 
 __all__ = ["RECIPES", "Recipe", "RecipeError", "chance_note", "check_budget",
            "check_full_result", "check_pipeline", "check_results", "first_steps_note", "get_recipe",
            "initial_losses", "learning_rates", "make_recipe", "plan_note", "plot_first_steps",
            "plot_recipes", "recipe_runs", "recipe_table", "results_table", "step_losses"]
-
-
-class RecipeError(CourseError, ValueError):
-    """An unknown recipe, or a run that cannot give the figures asked of it."""
 
 
 @dataclass(frozen=True)

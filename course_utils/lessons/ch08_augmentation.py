@@ -35,7 +35,7 @@ from ..layers import PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, t
 
 __all__ = ["COMPARISONS", "VARIANTS", "FancyPCA", "augmentation_differences",
            "augmentation_examples", "augmentation_verdict", "distinct_patches", "paper_table",
-           "plot_augmentations", "plot_fancy_pca", "plot_gap_curves"]
+           "plot_augmentations", "plot_fancy_pca"]
 
 #: The variants notebook 08 compares: name -> skorch module kwargs for
 #: :class:`~course_utils.models.AugmentedAlexNetSmall`.

@@ -1,4 +1,5 @@
-"""How fast does the course train AlexNet? ``python -m course_utils.tools.bench`` (or ``make bench``).
+"""How fast does the course train AlexNet? ``python -m course_utils.tools.bench``
+(or ``make bench``).
 
 Two pipelines train the same network side by side, in one run:
 
@@ -451,9 +452,10 @@ def format_table(report: dict) -> str:
                          f"{r['batch_size'] if k == 'a' else '':>6}  {label:<44}"
                          f"{p['train_img_s']:>12.1f}{p['eval_img_s']:>11.1f}"
                          f"{p['data_img_s']:>11.0f}")
-        lines.append(f"{'':<27}ratio (b)/(a) = {r['ratio']:.2f} (median of {len(r['ratio_rounds'])} "
-                     f"paired rounds); (b) achieves "
-                     f"{r['achieved_gflops']:.1f} GFLOP/s = {r['fraction_of_matmul']:.2f} of matmul")
+        lines.append(f"{'':<27}ratio (b)/(a) = {r['ratio']:.2f} "
+                     f"(median of {len(r['ratio_rounds'])} paired rounds); (b) achieves "
+                     f"{r['achieved_gflops']:.1f} GFLOP/s = {r['fraction_of_matmul']:.2f} "
+                     "of matmul")
     m = report["matmul"]
     lines.append(f"matmul {m['n']}x{m['n']} {m['dtype']}: {m['gflops']:.1f} GFLOP/s (median of "
                  f"{m['repeats']}, timed between the training rounds); "

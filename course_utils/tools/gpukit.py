@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"gpu-kit: {info['wheels']} wheels + Fashion-MNIST, {info['mib']} MiB in "
-          f"{Path(info['out']).name}/ (on the GPU machine: source {Path(info['out']).name}/install.sh)")
+          f"{Path(info['out']).name}/ (on the GPU machine: "
+          f"source {Path(info['out']).name}/install.sh)")
     return 0
 
 

@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for the server to start")
     parser.add_argument("lab_options", nargs="*", metavar="-- OPTION",
-                        help="extra JupyterLab options after --, e.g. -- --LabApp.expose_app_in_browser=True")
+                        help="extra JupyterLab options after --, "
+                             "e.g. -- --LabApp.expose_app_in_browser=True")
     args = parser.parse_args(argv)
 
     try:

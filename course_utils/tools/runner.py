@@ -118,7 +118,8 @@ def write_results_csv(records: list[dict], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.runner", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.runner",
+                                     description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
     parser.add_argument("--out", type=Path, default=BUILD_DIR, help="output folder (build/)")

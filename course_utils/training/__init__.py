@@ -5,20 +5,21 @@
 - :mod:`.callbacks`: the callbacks it installs (and two more for notebook 07);
 - :mod:`.fastpath`: batches sliced from in-memory tensors, data resident on the GPU.
 """
-from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, EvalModeTrainScore, LinearWarmup, RunCheckpoint, Throughput,
-                        course_callbacks, default_checkpoint_root, images_per_second,
-                        progress_enabled)
-from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, CourseClassifier, accuracy,
-                         best_epoch, make_classifier, train_seconds)
+from .callbacks import (CHECKPOINT_ENV, PROGRESS_ENV, EvalModeTrainScore, LinearWarmup, RecipeError,
+                        RunCheckpoint, Throughput, course_callbacks, default_checkpoint_root,
+                        images_per_second, progress_enabled)
+from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, CourseClassifier,
+                         accuracy, best_epoch, make_classifier, train_seconds)
 from .fastpath import TensorBatches, resident, same_device, tensor_source
 from .predict import (accuracy_from_scores, batched_outputs, batched_softmax, capture_outputs,
                       dead_unit_share, module_accuracy, predict_proba)
 
 __all__ = [
     "AMP_CHOICES", "AMP_ENV", "CHECKPOINT_ENV", "EVAL_BATCH_SIZE", "PROGRESS_ENV", "AmpError",
-    "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RunCheckpoint", "Throughput", "TensorBatches",
-    "accuracy", "accuracy_from_scores", "batched_outputs", "capture_outputs", "dead_unit_share",
-    "module_accuracy", "batched_softmax", "best_epoch", "course_callbacks", "default_checkpoint_root",
-    "images_per_second", "make_classifier", "predict_proba", "progress_enabled", "resident", "same_device",
-    "tensor_source", "train_seconds",
+    "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RecipeError", "RunCheckpoint",
+    "TensorBatches", "Throughput", "accuracy", "accuracy_from_scores", "batched_outputs",
+    "batched_softmax", "best_epoch", "capture_outputs", "course_callbacks", "dead_unit_share",
+    "default_checkpoint_root", "images_per_second", "make_classifier", "module_accuracy",
+    "predict_proba", "progress_enabled", "resident", "same_device", "tensor_source",
+    "train_seconds",
 ]

@@ -1,7 +1,6 @@
 """The course's skorch callbacks: progress bar, schedules, checkpoint, throughput."""
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import sys
@@ -9,19 +8,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from skorch.callbacks import (Callback, Checkpoint, EarlyStopping, EpochScoring, LRScheduler,
                               ProgressBar)
 
 from ..config import BUILD_DIR, CourseError
 
-__all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "EvalModeTrainScore", "LinearWarmup", "RunCheckpoint",
-           "Throughput",
+__all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "EvalModeTrainScore", "LinearWarmup", "RecipeError",
+           "RunCheckpoint", "Throughput",
            "course_callbacks", "default_checkpoint_root", "images_per_second", "progress_enabled"]
 
 PROGRESS_ENV = "COURSE_PROGRESS"
 CHECKPOINT_ENV = "COURSE_CHECKPOINT_DIR"
+
+
+class RecipeError(CourseError, ValueError):
+    """An unknown recipe, or a run that cannot give the figures asked of it (notebook 07)."""
 
 
 def default_checkpoint_root() -> Path:

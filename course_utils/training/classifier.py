@@ -53,7 +53,8 @@ EVAL_BATCH_SIZE = 512
 
 # --------------------------------------------------------------------------- fast path
 
-#: ``amp`` values: "auto" is bf16 on a CUDA GPU or CPU that supports it natively, else full precision.
+#: ``amp`` values: "auto" is bf16 on a CUDA GPU or CPU that supports it natively, else full
+#: precision.
 AMP_CHOICES = ("auto", "bf16", "off")
 #: ``COURSE_AMP=off`` makes ``amp="auto"`` train in float32 (the path of CPUs without
 #: native bf16), ``bf16`` forces bf16; unset, ``auto`` decides by the device.
@@ -215,7 +216,8 @@ def make_classifier(module=AlexNetSmall, valid: tuple | None = None, *,
         **kwargs: anything skorch takes, e.g. ``module__dropout=0.3``,
             ``optimizer__momentum=0.9``, ``optimizer__weight_decay=5e-4``,
             ``compile=True`` (``torch.compile``), and :class:`CourseClassifier`'s
-            ``amp`` (``"auto"``: bf16 on CUDA and native-bf16 CPUs; ``"off"``: float32) and ``tensor_batches`` (``True``).
+            ``amp`` (``"auto"``: bf16 on CUDA and native-bf16 CPUs; ``"off"``: float32) and
+            ``tensor_batches`` (``True``).
     """
     profile = get_profile()
     max_epochs = profile.epochs if max_epochs is None else max_epochs

@@ -222,7 +222,8 @@ def test_notebook_00_runs_in_jupyterlab(lab):
             # The kernel has started once it reports idle.
             page.wait_for_function(
                 "() => { const s = (" + STATE_JS + ")();"
-                " return s && s.path.endsWith('00_getting_started.ipynb') && s.kernel === 'idle'; }",
+                " return s && s.path.endsWith('00_getting_started.ipynb')"
+                " && s.kernel === 'idle'; }",
                 timeout=120_000)
             ready = time.monotonic() - start
             print(f"lab ready with notebook 00 and an idle kernel in {ready:.1f} s")
@@ -233,7 +234,8 @@ def test_notebook_00_runs_in_jupyterlab(lab):
             # from this run (the committed notebook has outputs), then Run > Run All Cells.
             _menu(page, "Edit", "Clear Outputs of All Cells")
             page.wait_for_function(
-                "() => (" + STATE_JS + ")().cells.every(c => c.count === null && !c.outputs.length)",
+                "() => (" + STATE_JS + ")().cells.every("
+                "c => c.count === null && !c.outputs.length)",
                 timeout=30_000)
             _menu(page, "Run", "Run All Cells")
             start = time.monotonic()
