@@ -33,6 +33,7 @@ def lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
 
 def lrn_divisor():
     import torch
+
     from course_utils.layers import LocalResponseNorm
 
     a = torch.full((1, 5, 1, 1), 100.0)  # five channels, activity 100 in each

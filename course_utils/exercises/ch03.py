@@ -49,7 +49,7 @@ def _pool_out_cases(reference):
     for n in range(1, 40):
         for z in range(1, 6):
             for s in range(1, 5):
-                for p in range(0, z // 2 + 1):
+                for p in range(z // 2 + 1):
                     if n + 2 * p < z:
                         continue
                     args = (n, z, s) if p == 0 else (n, z, s, p)

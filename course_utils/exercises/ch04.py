@@ -11,6 +11,7 @@ __all__ = ["EXERCISES", "fc_parameter_share", "tiling_sizes", "two_tower_cost"]
 def two_tower_cost():
     import torch
     from torch import nn
+
     from course_utils.models import AlexNet
 
     def mult_adds(net):
@@ -41,6 +42,7 @@ def tiling_sizes():
 
 def fc_parameter_share():
     from torch import nn
+
     from course_utils.models import AlexNet
 
     net = AlexNet(hidden=1024)

@@ -14,6 +14,7 @@ __all__ = ["EXERCISES", "cosine_lr", "smoothed_ce", "steps_per_epoch"]
 
 def steps_per_epoch():
     import torch
+
     from course_utils.training.fastpath import TensorBatches
 
     # the course's batches are cut exactly like skorch's DataLoader (drop_last=False)

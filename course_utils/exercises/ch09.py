@@ -12,14 +12,14 @@ def dropout_scale():
     import torch
     from torch import nn
 
-    with torch.random.fork_rng(devices=[]):  # leaves the notebook's random state as it was
-        out = nn.Dropout(p=0.2).train()(torch.ones(1000))
+    out = nn.Dropout(p=0.2).train()(torch.ones(1000))
     # inverted dropout: the kept units (about 800 of the 1000) are divided by 1 - p
     return float(out[out > 0][0])
 
 
 def iterations():
     import torch
+
     from course_utils.training.fastpath import TensorBatches
 
     per_epoch = len(TensorBatches(torch.zeros(4_000, 1), torch.zeros(4_000),

@@ -32,6 +32,7 @@ def frozen_share():
 
 def target_steps():
     import torch
+
     from course_utils.training.fastpath import TensorBatches
 
     images = 20 * 5  # shots per class x target classes

@@ -24,9 +24,10 @@ import math
 import numbers
 import textwrap
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -104,9 +105,12 @@ def register(*exercises: Exercise) -> tuple[Exercise, ...]:
     return exercises
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_answer(exercise: Exercise) -> Any:
-    return exercise.reference if exercise.write_it else exercise.reference()
+    if exercise.write_it:
+        return exercise.reference
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+        return exercise.reference()
 
 
 # --------------------------------------------------------------------------- describing values
@@ -282,7 +286,7 @@ def int_function(name: str, cases: Callable[[Callable], list[tuple[str, tuple, d
 
 
 def whole_numbers(count: int | None, what: str
-                  ) -> Callable[[Any], "tuple[list[int] | None, str | None]"]:
+                  ) -> Callable[[Any], tuple[list[int] | None, str | None]]:
     """A parser of a tuple or list of ``count`` whole numbers (any count when None):
     ``parse(answer)`` returns ``(values, None)`` or ``(None, what is wrong)``."""
     def parse(answer):
@@ -446,7 +450,8 @@ def check(exercise_id: str, answer: Any) -> bool:
             verdict = (f"your answer uses {borrowed} from the course's package: write the "
                        "function yourself, with torch")
     if verdict is None:
-        verdict = exercise.judge(answer, exercise.answer)
+        with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+            verdict = exercise.judge(answer, exercise.answer)
     if verdict is None:
         print(f"{exercise.id}: correct.")
         return True
