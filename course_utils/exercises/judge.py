@@ -18,6 +18,7 @@ Two kinds of exercise:
 from __future__ import annotations
 
 import copy
+import dis
 import functools
 import inspect
 import math
@@ -349,12 +350,33 @@ def _codes(code: types.CodeType):
             yield from _codes(const)
 
 
+def _global_names(code: types.CodeType):
+    """``(name, imported)`` for each global name ``code`` reads and each module it imports
+    (attribute names, as in ``torch.nn.LocalResponseNorm``, are not globals)."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            yield instruction.argval, False
+        elif instruction.opname == "IMPORT_NAME":
+            yield instruction.argval, True
+
+
+def _bound_values(function: types.FunctionType):
+    """The values a function carries: its closure's cells and its default arguments."""
+    for cell in function.__closure__ or ():
+        try:
+            yield cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    yield from function.__defaults__ or ()
+    yield from (function.__kwdefaults__ or {}).values()
+
+
 def package_function(answer: Any, allowed: Any = None) -> str | None:
     """What in ``answer`` comes from the course_utils package, else None.
 
     ``answer`` is a function or callable. It comes from the package when the package
     defines it (its ``__module__``, its class, or its code object's file), or when its
-    code uses a name of the package: a global or a closure variable bound to a function,
+    code uses a name of the package: a global, a closure variable or a default bound to a function,
     class or module of course_utils, or an ``import`` of course_utils. Functions of the
     same namespace that it calls (the student's helpers) are followed. ``allowed`` (the
     exercise's own reference, which :func:`solution` shows anyway) passes.
@@ -382,10 +404,10 @@ def package_function(answer: Any, allowed: Any = None) -> str | None:
             continue
         namespace = function.__globals__
         for code in _codes(function.__code__):
-            for used in code.co_names:
-                if used == "course_utils" or used.startswith("course_utils."):
+            for used, imported in _global_names(code):
+                if imported and (used == "course_utils" or used.startswith("course_utils.")):
                     return used  # an import of the package inside the function
-                value = namespace.get(used)
+                value = None if imported else namespace.get(used)
                 if value is None:
                     continue
                 name = _from_package(value)
@@ -393,11 +415,7 @@ def package_function(answer: Any, allowed: Any = None) -> str | None:
                     return name
                 if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
                     todo.append(value)  # the student's own helper: look inside it too
-        for cell in function.__closure__ or ():
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
+        for value in _bound_values(function):
             name = _from_package(value)
             if name:
                 return name
