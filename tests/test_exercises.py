@@ -23,7 +23,13 @@ import course_utils
 from course_utils.config import CourseError
 from course_utils.exercises import EXERCISES, ExerciseError, check, solution
 from course_utils.layers import LocalResponseNorm
-from course_utils.models import AlexNet, AlexNetSmall, CONV_GEOMETRY, count_parameters, geometry
+from course_utils.models import (
+    CONV_GEOMETRY,
+    AlexNet,
+    AlexNetSmall,
+    count_parameters,
+    geometry,
+)
 
 #: A wrong answer of the right type for every exercise.
 WRONG = {
@@ -113,8 +119,8 @@ def test_a_wrong_answer_fails_with_a_message(capsys, exercise_id):
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_no_answer_yet(capsys, exercise_id):
     assert _checked(capsys, exercise_id, None) == (
-        False, f"{exercise_id}: no answer yet: set `answer` above and run the cell again; "
-               f'solution("{exercise_id}") shows one.')
+        False, (f"{exercise_id}: no answer yet: set `answer` above and run the cell again; "
+                f'solution("{exercise_id}") shows one.'))
 
 
 @pytest.mark.parametrize("exercise_id", IDS)
@@ -188,18 +194,20 @@ def test_messages_say_what_is_wrong(capsys):
     assert line.startswith("01-3: dead_channels(a (8, 6, 5, 5) batch) returned 6")
     line = _checked(capsys, "03-2", lambda n, z, s, p=0: (n + 2 * p - z) / s + 1)[1]
     assert "returned 1.5, expected a whole number" in line
-    torch_lrn = lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: nn.LocalResponseNorm(  # noqa: E731
-        n, alpha, beta, k)(a)
+    def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+        return nn.LocalResponseNorm(n, alpha, beta, k)(a)
     assert "divides alpha by n" in _checked(capsys, "02-2", torch_lrn)[1]
     assert "largest difference" in _checked(capsys, "02-2", WRONG["02-2"])[1]
 
 
 def test_a_dead_channel_is_zero_for_every_image_and_position(capsys):
     # counts channels that are zero in some image, or that are zero at most positions
-    in_one_image = lambda acts: int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())  # noqa: E731
+    def in_one_image(acts):
+        return int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())
     line = _checked(capsys, "01-3", in_one_image)[1]
     assert "zero almost everywhere" in line
-    mostly = lambda acts: int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())  # noqa: E731
+    def mostly(acts):
+        return int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())
     assert "zero almost everywhere" in _checked(capsys, "01-3", mostly)[1]
 
 
@@ -431,7 +439,10 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
 def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
     """11-3 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
     from course_utils.lessons.ch11_transfer import dead_share
-    from course_utils.lessons.ch12_what_it_learned import neighbour_agreement, orientation_index
+    from course_utils.lessons.ch12_what_it_learned import (
+        neighbour_agreement,
+        orientation_index,
+    )
 
     def one_index(w):
         return orientation_index(w)[0].item()
@@ -479,15 +490,16 @@ def test_the_students_own_code_passes_beside_the_packages_names(capsys):
     def agreement(idx, y_query, y_gallery):
         return (y_gallery[idx] == y_query[:, None]).double().mean()
 
-    torch_lrn = lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: nn.LocalResponseNorm(  # noqa: E731
-        n, alpha * n, beta, k)(a)  # torch's layer, whose name the package's layer shares
+    def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+        # torch's layer, whose name the package's layer shares
+        return nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
     assert _checked(capsys, "11-3", dead_share)[0]
     assert _checked(capsys, "12-3", agreement)[0]
     assert _checked(capsys, "02-2", torch_lrn)[0]
     assert _checked(capsys, "11-3", functools.partial(dead_share, tol=0.99))[0]
 
 
-# --------------------------------------------------------------------------- the lessons' copies agree
+# ------------------------------------------------------------------- the lessons' copies agree
 
 def test_references_agree_with_the_lessons_copies():
     """Where a lesson keeps its own version of a reference solution, both give the same."""
@@ -532,7 +544,8 @@ def test_references_agree_with_the_lessons_copies():
         w = torch.randn(*shape, generator=g, dtype=torch.float64)
         assert index(w) == pytest.approx(float(learned.orientation_index(w)[0]), abs=1e-9)
     idx = torch.randint(0, 30, (40, 5), generator=g)
-    y_query, y_gallery = torch.randint(0, 4, (40,), generator=g), torch.randint(0, 4, (30,), generator=g)
+    y_query = torch.randint(0, 4, (40,), generator=g)
+    y_gallery = torch.randint(0, 4, (30,), generator=g)
     assert agreement(idx, y_query, y_gallery) == pytest.approx(
         learned.neighbour_agreement(idx, y_query, y_gallery))
     assert f"{learned.LOW_FREQUENCY}" in EXERCISES["12-1"].question

@@ -74,10 +74,10 @@ EXERCISES = register(
         "through their local gradients alone", "a number",
         eight_sigmoid_layers,
         number(rel=1e-3, mistakes=lambda: [
-            (0.25, "that is one layer's largest local gradient; the chain rule multiplies "
-                   "eight of them"),
-            (0.25 * 8, "the chain rule multiplies the layers' local gradients, it does not "
-                       "add them")])),
+            (0.25, ("that is one layer's largest local gradient; the chain rule multiplies "
+                    "eight of them")),
+            (0.25 * 8, ("the chain rule multiplies the layers' local gradients, it does not "
+                        "add them"))])),
     Exercise(
         "01-3", "how many channels of a post-ReLU activation tensor (N, C, H, W) are zero for "
         "every image and position", "a function dead_channels(acts) returning an int",

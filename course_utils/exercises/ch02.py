@@ -72,8 +72,8 @@ def _lrn_mistakes(args, kwargs):
 
     p = _params(kwargs)
     caffe = LocalResponseNorm(p["n"], p["alpha"], p["beta"], p["k"], convention="caffe")
-    return [(caffe(args[0]), "your function divides alpha by n (PyTorch's and Caffe's "
-                             "convention); the paper's formula does not")]
+    return [(caffe(args[0]), ("your function divides alpha by n (PyTorch's and Caffe's "
+                              "convention); the paper's formula does not"))]
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -85,8 +85,8 @@ EXERCISES = register(
         pytorch_alpha,
         number(rel=1e-6, mistakes=lambda: [
             (1e-4, "that is the paper's alpha; nn.LocalResponseNorm divides its alpha by size"),
-            (1e-4 / 5, "nn.LocalResponseNorm divides alpha by size itself: which alpha, once "
-                       "divided, gives the paper's?")])),
+            (1e-4 / 5, ("nn.LocalResponseNorm divides alpha by size itself: which alpha, once "
+                        "divided, gives the paper's?"))])),
     Exercise(
         "02-2", "the paper's LRN (alpha not divided by n) on an (N, C, H, W) tensor",
         "a function lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75)",
@@ -98,7 +98,7 @@ EXERCISES = register(
         lrn_divisor,
         number(rel=1e-3, mistakes=lambda: [
             (2 + 1e-4 * 5 * 100 ** 2, "that is k + alpha * sum; raise it to the power beta"),
-            ((2 + 1e-4 * 100 ** 2) ** 0.75, "the sum of squares runs over all five channels of "
-                                            "the window, and the paper does not divide alpha "
-                                            "by n")])),
+            ((2 + 1e-4 * 100 ** 2) ** 0.75, ("the sum of squares runs over all five channels of "
+                                             "the window, and the paper does not divide alpha "
+                                             "by n"))])),
 )

@@ -62,10 +62,10 @@ def _smoothing_mistakes(args, kwargs):
     nll = -logp.gather(1, target[:, None])[:, 0]
     others = (-logp.sum(1) - nll) / (k - 1)  # eps spread over the other k - 1 classes only
     return [(((1 - eps) * nll + eps * others).mean(),
-             "the paper-style eps/(K-1) on the wrong classes is not PyTorch's: PyTorch "
-             "spreads eps over all K classes, the right one included"),
-            (nll.mean(), "that is the plain cross-entropy: mix in eps times the mean of "
-                         "-log p over all classes"),
+             ("the paper-style eps/(K-1) on the wrong classes is not PyTorch's: PyTorch "
+              "spreads eps over all K classes, the right one included")),
+            (nll.mean(), ("that is the plain cross-entropy: mix in eps times the mean of "
+                          "-log p over all classes")),
             (((1 - eps) * nll + eps * (-logp.sum(1))).mean(),
              "eps multiplies the *mean* of -log p over the K classes, not their sum")]
 
@@ -78,10 +78,10 @@ EXERCISES = register(
         "batch_size=128 (skorch keeps the last, smaller batch)", "an int",
         steps_per_epoch,
         number(abs_=0.0, mistakes=lambda: [
-            (50_000 // 128, "the images left over after the full batches make one more, "
-                            "smaller batch: it is a step too"),
-            (50_000 / 128, "a step takes a whole batch: count the batches, the last one "
-                           "smaller")])),
+            (50_000 // 128, ("the images left over after the full batches make one more, "
+                             "smaller batch: it is a step too")),
+            (50_000 / 128, ("a step takes a whole batch: count the batches, the last one "
+                            "smaller"))])),
     Exercise(
         "05-2", "the loss of nn.CrossEntropyLoss(label_smoothing=eps), written by hand",
         "a function smoothed_ce(logits, target, eps) returning the mean loss",

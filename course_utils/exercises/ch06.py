@@ -40,18 +40,18 @@ EXERCISES = register(
         "tuned to lr=1e-3 at batch_size=128", "a number",
         scaled_lr,
         number(rel=1e-6, mistakes=lambda: [
-            (1e-3 * math.sqrt(512 / 128), "that is the square-root rule; the linear rule "
-                                          "multiplies by the batch ratio itself"),
-            (1e-3 * 128 / 512, "a larger batch gets a larger learning rate, not a smaller "
-                               "one: it takes fewer steps")])),
+            (1e-3 * math.sqrt(512 / 128), ("that is the square-root rule; the linear rule "
+                                           "multiplies by the batch ratio itself")),
+            (1e-3 * 128 / 512, ("a larger batch gets a larger learning rate, not a smaller "
+                                "one: it takes fewer steps"))])),
     Exercise(
         "06-2", "the share (0-1) of the full grid's images that successive halving processes "
         "on the reference grid (45 configurations, 20 epochs, factor 3, min_epochs 2), "
         "when no run stops early", "a number between 0 and 1",
         halving_share,
         number(abs_=0.005, share=True, mistakes=lambda: [
-            ((45 * 2 + 15 * 4 + 5 * 14) / 900, "each rung trains its survivors from the start, "
-                                                "not on from the previous rung's epochs"),
-            (45 * 2 / 900, "that is the first rung alone: the survivors' longer runs "
-                           "count too")])),
+            ((45 * 2 + 15 * 4 + 5 * 14) / 900, ("each rung trains its survivors from the start, "
+                                                 "not on from the previous rung's epochs")),
+            (45 * 2 / 900, ("that is the first rung alone: the survivors' longer runs "
+                            "count too"))])),
 )

@@ -48,7 +48,7 @@ EXERCISES = register(
         "with a ~ N(0, 0.1) and sigma Fashion-MNIST's pixel std (0-1 scale)", "a number",
         lighting_shift_std,
         number(rel=1e-3, mistakes=lambda: [
-            (_alpha() * _std() ** 2, "that uses the eigenvalue (the variance, sigma squared): "
-                                     "the course's lighting multiplies by sigma itself"),
+            (_alpha() * _std() ** 2, ("that uses the eigenvalue (the variance, sigma squared): "
+                                      "the course's lighting multiplies by sigma itself")),
             (_std(), "the shift is a * sigma, and a has a standard deviation of 0.1")])),
 )

@@ -35,16 +35,16 @@ EXERCISES = register(
         "training mode", "a number",
         dropout_scale,
         number(rel=1e-6, mistakes=lambda: [
-            (0.8, "that is the paper's test-time factor 1 - p; PyTorch divides by 1 - p in "
-                  "training instead"),
+            (0.8, ("that is the paper's test-time factor 1 - p; PyTorch divides by 1 - p in "
+                   "training instead")),
             (0.2, "p is the share dropped; the kept units are scaled by 1 / (1 - p)")])),
     Exercise(
         "09-2", "how many iterations (optimizer steps) 40 epochs of 4,000 training images at "
         "batch_size=128 make (skorch keeps the last, smaller batch)", "an int",
         iterations,
         number(abs_=0.0, mistakes=lambda: [
-            (40 * (4_000 // 128), "the images left over after the full batches make one more, "
-                                  "smaller batch each epoch"),
-            (40 * 4_000 / 128, "a step takes a whole batch: count batches, the last one "
-                               "smaller")])),
+            (40 * (4_000 // 128), ("the images left over after the full batches make one more, "
+                                   "smaller batch each epoch")),
+            (40 * 4_000 / 128, ("a step takes a whole batch: count batches, the last one "
+                                "smaller"))])),
 )

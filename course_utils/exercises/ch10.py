@@ -53,7 +53,7 @@ EXERCISES = register(
         "centre view when the 28x28 image is padded by 2", "an int",
         corner_shift,
         number(abs_=0.0, mistakes=lambda: [
-            (4, "the padding adds 2 pixels on each side; the corner crop moves by one "
-                "padding's width from the centre"),
+            (4, ("the padding adds 2 pixels on each side; the corner crop moves by one "
+                 "padding's width from the centre")),
             (0, "the corner crop starts at the padded image's corner, not at the image's")])),
 )

@@ -85,13 +85,13 @@ def _dead_share_mistakes(args, kwargs):
     tol = kwargs.get("tol", 0.99)
     zero = (a == 0).double().mean(dim=0)
     return [(torch.tensor(float((a == 0).all(dim=0).double().mean())),
-             "a unit active for only a few images counts as dead too: compare the share of "
-             "images where it is 0 with tol"),
+             ("a unit active for only a few images counts as dead too: compare the share of "
+              "images where it is 0 with tol")),
             (torch.tensor(float((zero >= tol).sum())),
              "give the share of units (between 0 and 1), not their number"),
             (torch.tensor(float(zero.mean())),
-             "that is the share of zero values; count the units that are 0 for at least "
-             "a share tol of the images")]
+             ("that is the share of zero values; count the units that are 0 for at least "
+              "a share tol of the images"))]
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -103,20 +103,20 @@ EXERCISES = register(
         "5-class AlexNetSmall of those filters", "a number between 0 and 1",
         frozen_share,
         number(rel=1e-3, share=True, mistakes=lambda: [
-            (1 - frozen_share(), "that is the share of the frozen convolutions; the question "
-                                 "asks for the share that still trains"),
-            (_fc8_share(), "only the convolutions are frozen: fc6 and fc7 train too, not "
-                           "just the new fc8")])),
+            (1 - frozen_share(), ("that is the share of the frozen convolutions; the question "
+                                  "asks for the share that still trains")),
+            (_fc8_share(), ("only the convolutions are frozen: fc6 and fc7 train too, not "
+                            "just the new fc8"))])),
     Exercise(
         "11-2", "how many optimizer steps one target run makes in the quick profile: 20 "
         "labelled images for each of 5 classes, batch_size=32, 30 epochs (skorch keeps the "
         "last, smaller batch)", "an int",
         target_steps,
         number(abs_=0.0, mistakes=lambda: [
-            ((100 // 32) * 30, "the 4 images left over after the full batches make one more, "
-                               "smaller batch each epoch: it is a step too"),
-            (100 / 32 * 30, "a step takes a whole batch: count the batches per epoch, the "
-                            "last one smaller, then multiply by the epochs"),
+            ((100 // 32) * 30, ("the 4 images left over after the full batches make one more, "
+                                "smaller batch each epoch: it is a step too")),
+            (100 / 32 * 30, ("a step takes a whole batch: count the batches per epoch, the "
+                             "last one smaller, then multiply by the epochs")),
             (4, "that is one epoch's steps: the run trains 30 epochs")])),
     Exercise(
         "11-3", "the share (0-1) of dead units in an (N, units) tensor of post-ReLU "

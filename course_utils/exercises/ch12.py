@@ -77,8 +77,8 @@ def _orientation_mistakes(args, kwargs) -> list[tuple[torch.Tensor, str]]:
     return [(index(torch.fft.fft2(w).abs() ** 2),
              "remove the filter's mean first: its power sits at f = 0 and has no orientation"),
             (index(power, doubled=False),
-             "use exp(2i theta): f and -f carry the same power, and with exp(i theta) they "
-             "cancel"),
+             ("use exp(2i theta): f and -f carry the same power, and with exp(i theta) they "
+              "cancel")),
             (index(torch.fft.fft2(w - w.mean()).abs()),
              "weight each frequency by its power |F(f)|^2, not by the amplitude |F(f)|")]
 
@@ -104,8 +104,8 @@ def _agreement_mistakes(args, kwargs) -> list[tuple[torch.Tensor, str]]:
     same = (y_gallery[idx] == y_query[:, None]).double()
     return [(same[:, 0].mean(), "count all k neighbours of each query, not only the nearest"),
             ((same.mean(1) > 0.5).double().mean(),
-             "give the share of neighbours in the query's class, not the share of queries "
-             "whose majority is")]
+             ("give the share of neighbours in the query's class, not the share of queries "
+              "whose majority is"))]
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -117,10 +117,10 @@ EXERCISES = register(
         "a number between 0 and 1",
         low_frequency_share,
         number(rel=1e-3, share=True, mistakes=lambda: [
-            (21 / 121, "the DC bin (f = 0) holds the mean, which is removed: leave it out of "
-                       "both counts"),
-            (math.pi * 0.25 ** 2, "that is the disc's share of the area of the frequency "
-                                  "square; count the FFT's bins on the 11x11 grid instead")])),
+            (21 / 121, ("the DC bin (f = 0) holds the mean, which is removed: leave it out of "
+                        "both counts")),
+            (math.pi * 0.25 ** 2, ("that is the disc's share of the area of the frequency "
+                                   "square; count the FFT's bins on the 11x11 grid instead"))])),
     Exercise(
         "12-2", "the orientation index |sum P(f) exp(2i theta(f))| / sum P(f) of one 2-D filter, "
         "P its power spectrum with the mean removed", "a function orientation_index(w) of an "

@@ -183,7 +183,7 @@ def _call(f: Callable, args: tuple, kwargs: dict, shown: str) -> tuple[Any, str 
     """Call the student's function; an exception becomes a one-line message."""
     try:
         return f(*args, **kwargs), None
-    except Exception as exc:  # any exception is a wrong answer, reported on one line
+    except Exception as exc:  # noqa: BLE001 (any exception is a wrong answer, on one line)
         detail = str(exc)
         name = type(exc).__name__
         return None, f"{shown} raised {name}: {detail}" if detail else f"{shown} raised {name}"
@@ -242,7 +242,7 @@ def tensor_function(name: str,
                 return error
             try:
                 out = torch.as_tensor(out)
-            except Exception:
+            except Exception:  # noqa: BLE001 (whatever it returned is not a tensor)
                 return f"on {shown} your function returned {describe(out)}, expected a tensor"
             if out.shape != expected.shape:
                 return (f"on {shown} your function returned shape {tuple(out.shape)}, "
