@@ -1,11 +1,19 @@
 """The notebooks' exercises: every reference answer passes its check and is right by an
 independent computation; wrong, missing and malformed answers get one line saying what is
-wrong, without the reference."""
+wrong, without the reference; no function of the package passes a "write it" exercise; the
+exercises package imports no lesson and runs no strings."""
+import ast
 import contextlib
+import functools
+import importlib
+import inspect
 import io
 import math
+import pkgutil
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +23,13 @@ import course_utils
 from course_utils.config import CourseError
 from course_utils.exercises import EXERCISES, ExerciseError, check, solution
 from course_utils.layers import LocalResponseNorm
-from course_utils.models import AlexNet, AlexNetSmall, CONV_GEOMETRY, count_parameters, geometry
+from course_utils.models import (
+    CONV_GEOMETRY,
+    AlexNet,
+    AlexNetSmall,
+    count_parameters,
+    geometry,
+)
 
 #: A wrong answer of the right type for every exercise.
 WRONG = {
@@ -89,7 +103,9 @@ def test_every_exercise_has_a_wrong_answer_here():
 def test_the_reference_answer_passes_and_solution_shows_its_code(capsys, exercise_id):
     answer = solution(exercise_id)
     shown = capsys.readouterr().out
-    assert EXERCISES[exercise_id].source in shown and "answer =" in shown
+    reference = EXERCISES[exercise_id].reference
+    assert inspect.getsource(reference).strip() in shown and "answer =" in shown
+    assert (answer is reference) == EXERCISES[exercise_id].write_it
     assert _checked(capsys, exercise_id, answer) == (True, f"{exercise_id}: correct.")
 
 
@@ -103,8 +119,8 @@ def test_a_wrong_answer_fails_with_a_message(capsys, exercise_id):
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_no_answer_yet(capsys, exercise_id):
     assert _checked(capsys, exercise_id, None) == (
-        False, f"{exercise_id}: no answer yet: set `answer` above and run the cell again; "
-               f'solution("{exercise_id}") shows one.')
+        False, (f"{exercise_id}: no answer yet: set `answer` above and run the cell again; "
+                f'solution("{exercise_id}") shows one.'))
 
 
 @pytest.mark.parametrize("exercise_id", IDS)
@@ -178,18 +194,20 @@ def test_messages_say_what_is_wrong(capsys):
     assert line.startswith("01-3: dead_channels(a (8, 6, 5, 5) batch) returned 6")
     line = _checked(capsys, "03-2", lambda n, z, s, p=0: (n + 2 * p - z) / s + 1)[1]
     assert "returned 1.5, expected a whole number" in line
-    torch_lrn = lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: nn.LocalResponseNorm(  # noqa: E731
-        n, alpha, beta, k)(a)
+    def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+        return nn.LocalResponseNorm(n, alpha, beta, k)(a)
     assert "divides alpha by n" in _checked(capsys, "02-2", torch_lrn)[1]
     assert "largest difference" in _checked(capsys, "02-2", WRONG["02-2"])[1]
 
 
 def test_a_dead_channel_is_zero_for_every_image_and_position(capsys):
     # counts channels that are zero in some image, or that are zero at most positions
-    in_one_image = lambda acts: int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())  # noqa: E731
+    def in_one_image(acts):
+        return int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())
     line = _checked(capsys, "01-3", in_one_image)[1]
     assert "zero almost everywhere" in line
-    mostly = lambda acts: int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())  # noqa: E731
+    def mostly(acts):
+        return int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())
     assert "zero almost everywhere" in _checked(capsys, "01-3", mostly)[1]
 
 
@@ -307,3 +325,230 @@ def test_references_of_notebook_05(capsys):
     # the common mistakes get their own hint
     assert "one more, smaller batch" in _checked(capsys, "05-1", 390)[1]
     assert "epoch 4's rate" in _checked(capsys, "05-3", 5e-4)[1]
+
+
+def test_check_and_solution_leave_the_random_state_alone(capsys):
+    from course_utils.exercises import judge
+
+    judge._reference_answer.cache_clear()  # every reference runs again
+    state = torch.get_rng_state()
+    for exercise_id in IDS:
+        _quiet_solution(exercise_id)
+        _checked(capsys, exercise_id, WRONG[exercise_id])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+# --------------------------------------------------------------------------- one home, no strings
+
+EXERCISES_DIR = Path(course_utils.__file__).resolve().parent / "exercises"
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """The absolute names of the modules a file of course_utils/exercises imports."""
+    package = ["course_utils", "exercises"]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            names.append(module)
+            names += [f"{module}.{a.name}" for a in node.names]  # from .. import lessons
+    return names
+
+
+def test_no_exercises_module_imports_lessons_or_runs_strings():
+    paths = sorted(EXERCISES_DIR.glob("*.py"))
+    assert {p.stem for p in paths} >= {"__init__", "judge", "ch01", "ch11", "ch12"}
+    for path in paths:
+        lessons = [m for m in _imported_modules(path)
+                   if m == "course_utils.lessons" or m.startswith("course_utils.lessons.")]
+        assert not lessons, f"{path.name} imports {lessons}"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                f = node.func  # exec(...) or builtins.exec(...); net.eval() is a method
+                called = f.id if isinstance(f, ast.Name) else (
+                    f.attr if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)
+                    and f.value.id == "builtins" else None)
+                assert called not in ("exec", "eval", "compile", "__import__"), (
+                    f"{path.name}:{node.lineno} calls {called}")
+
+
+def test_the_ast_walk_sees_a_relative_import_of_the_lessons(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from ..lessons.ch11_transfer import dead_share\nfrom .. import lessons\n")
+    assert _imported_modules(probe).count("course_utils.lessons") == 1
+    assert "course_utils.lessons.ch11_transfer" in _imported_modules(probe)
+
+
+def test_every_solution_and_check_runs_without_loading_a_lesson():
+    code = ("import contextlib, io, sys\n"
+            "from course_utils.exercises import EXERCISES, check, solution\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert all(check(i, solution(i)) for i in EXERCISES)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('course_utils.lessons')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_imagenet_check_lives_in_the_exercises():
+    from course_utils.exercises import check_imagenet_transfer
+    from course_utils.lessons import ch11_transfer
+
+    assert ch11_transfer.check_imagenet_transfer is check_imagenet_transfer  # re-exported
+    assert check_imagenet_transfer.__module__ == "course_utils.exercises.ch11"
+
+
+# --------------------------------------------------------------------------- the student's own code
+
+WRITE_IT = [i for i in IDS if EXERCISES[i].write_it]
+
+
+def _package_callables() -> dict:
+    """Every callable in the ``__all__`` of course_utils.lessons.*, layers, models,
+    training (and its modules) and experiment."""
+    names = ["course_utils.layers", "course_utils.models", "course_utils.experiment"]
+    for package in ("course_utils.training", "course_utils.lessons"):
+        names += [package] + [f"{package}.{m.name}" for m in
+                              pkgutil.iter_modules(importlib.import_module(package).__path__)]
+    found = {}
+    for name in names:
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", ()):
+            obj = getattr(module, attr, None)
+            if callable(obj):
+                found[f"{name}.{attr}"] = obj
+    return found
+
+
+def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
+    exported = _package_callables()
+    assert {"course_utils.lessons.ch11_transfer.dead_share",
+            "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
+            "course_utils.lessons.ch12_what_it_learned.orientation_index",
+            "course_utils.layers.LocalResponseNorm"} <= set(exported)
+    assert set(WRITE_IT) == {"01-1", "01-3", "02-2", "03-2", "05-2", "11-3", "12-2", "12-3"}
+    for exercise_id in WRITE_IT:
+        for name, f in exported.items():
+            for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):
+                result, line = _checked(capsys, exercise_id, answer)
+                assert result is False and "from the course's package" in line, (name, line)
+
+
+def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
+    """11-3 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
+    from course_utils.lessons.ch11_transfer import dead_share
+    from course_utils.lessons.ch12_what_it_learned import (
+        neighbour_agreement,
+        orientation_index,
+    )
+
+    def one_index(w):
+        return orientation_index(w)[0].item()
+
+    for exercise_id, twin in (("11-3", dead_share), ("12-3", neighbour_agreement),
+                              ("12-2", one_index)):
+        exercise = EXERCISES[exercise_id]
+        assert exercise.judge(twin, exercise.answer) is None
+        result, line = _checked(capsys, exercise_id, twin)
+        assert result is False and "course_utils.lessons" in line
+        assert "write the function yourself" in line
+
+
+def _helper_calling_the_lesson(acts, tol=0.99):
+    from course_utils.lessons import ch11_transfer
+    return ch11_transfer.dead_share(acts, tol)
+
+
+def test_wrapping_a_package_function_does_not_pass(capsys):
+    from course_utils.layers import LocalResponseNorm
+    from course_utils.lessons import ch11_transfer
+    from course_utils.lessons.ch11_transfer import dead_share
+
+    class MyLRN(LocalResponseNorm):
+        pass
+
+    for exercise_id, answer in (
+            ("11-3", lambda a, tol=0.99: ch11_transfer.dead_share(a, tol)),  # a module's name
+            ("11-3", lambda a, tol=0.99: _helper_calling_the_lesson(a, tol)),  # through a helper
+            ("11-3", types.FunctionType(dead_share.__code__, {"torch": torch, "CourseError":
+                                                              CourseError})),  # a copied code
+            ("02-2", MyLRN(5, convention="paper")),  # a layer of the package, subclassed
+            ("02-2", LocalResponseNorm(5, convention="paper").forward)):  # a bound method
+        result, line = _checked(capsys, exercise_id, answer)
+        assert result is False and "from the course's package" in line, line
+
+
+def test_the_students_own_code_passes_beside_the_packages_names(capsys):
+    from course_utils.data import STD  # a constant of the package may be read
+
+    def dead_share(acts, tol=0.99):  # the same name as the lesson's, the student's code
+        zero = (acts == 0).double().mean(dim=0)
+        return float((zero >= tol).double().mean()) + 0.0 * float(STD)
+
+    def agreement(idx, y_query, y_gallery):
+        return (y_gallery[idx] == y_query[:, None]).double().mean()
+
+    def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+        # torch's layer, whose name the package's layer shares
+        return nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
+    assert _checked(capsys, "11-3", dead_share)[0]
+    assert _checked(capsys, "12-3", agreement)[0]
+    assert _checked(capsys, "02-2", torch_lrn)[0]
+    assert _checked(capsys, "11-3", functools.partial(dead_share, tol=0.99))[0]
+
+
+# ------------------------------------------------------------------- the lessons' copies agree
+
+def test_references_agree_with_the_lessons_copies():
+    """Where a lesson keeps its own version of a reference solution, both give the same."""
+    import torch.nn.functional as F
+    from torchvision.transforms.v2.functional import ten_crop
+
+    from course_utils.lessons import ch04_architecture as arch
+    from course_utils.lessons import ch08_augmentation as aug
+    from course_utils.lessons import ch10_ten_crops as tta
+    from course_utils.lessons import ch11_transfer as transfer
+    from course_utils.lessons import ch12_what_it_learned as learned
+
+    two = arch.layer_table(AlexNet(two_tower=True))["mult-adds"].sum()
+    assert _quiet_solution("04-1") == pytest.approx(
+        two / arch.layer_table(AlexNet())["mult-adds"].sum(), rel=1e-9)
+    assert _quiet_solution("04-2") == [s for s in range(220, 232)
+                                       if arch.geometry(s)["conv1 tiles exactly"]]
+    assert _quiet_solution("08-1") == aug.distinct_patches(36, 28, flips=True)
+
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    ours, theirs = tta.ten_crops(x, padding=2), ten_crop(F.pad(x, (2, 2, 2, 2)), [28, 28])
+    for k, view in enumerate(("top-left", "top-right", "bottom-left", "bottom-right", "centre")):
+        assert torch.equal(ours[tta.VIEWS.index(view)], theirs[k])
+    # torchvision mirrors the image before cutting: the same ten views, another order
+    assert len(theirs) == len(ours) == 10
+    assert all(any(torch.equal(v, w) for w in ours) for v in theirs)
+
+    channels = (24, 64, 96, 96, 64)
+    frozen = transfer.transfer_model(AlexNetSmall(num_classes=5, channels=channels), "frozen",
+                                     channels=channels)
+    assert _quiet_solution("11-1") == pytest.approx(
+        transfer.trainable_parameters(frozen) / count_parameters(frozen), rel=1e-12)
+    g = torch.Generator().manual_seed(1)
+    dead = _quiet_solution("11-3")
+    for n, tol in ((200, 0.99), (200, 1.0), (50, 0.75), (7, 0.5)):
+        acts = torch.relu(torch.randn(n, 40, generator=g) - 1.5)
+        acts[:, :5] = 0
+        assert dead(acts, tol) == pytest.approx(transfer.dead_share(acts, tol))
+
+    index, agreement = _quiet_solution("12-2"), _quiet_solution("12-3")
+    for shape in ((11, 11), (7, 9), (5, 5)):
+        w = torch.randn(*shape, generator=g, dtype=torch.float64)
+        assert index(w) == pytest.approx(float(learned.orientation_index(w)[0]), abs=1e-9)
+    idx = torch.randint(0, 30, (40, 5), generator=g)
+    y_query = torch.randint(0, 4, (40,), generator=g)
+    y_gallery = torch.randint(0, 4, (30,), generator=g)
+    assert agreement(idx, y_query, y_gallery) == pytest.approx(
+        learned.neighbour_agreement(idx, y_query, y_gallery))
+    assert f"{learned.LOW_FREQUENCY}" in EXERCISES["12-1"].question
+    noise = torch.randn(4000, 11, 11, generator=g, dtype=torch.float64)
+    assert _quiet_solution("12-1") == pytest.approx(
+        float(learned.low_frequency_share(noise).mean()), abs=0.01)

@@ -42,6 +42,7 @@ from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS, from_torchvision  #
 from ..data import Splits, course_splits, stratified_indices
 from ..experiment import (claim_table, format_diff, format_mean_std, paired_differences,
                           summarize_runs)
+from ..exercises.ch11 import check_imagenet_transfer, imagenet_transfer_model  # their home
 from ..models import AlexNet, AlexNetSmall
 
 __all__ = ["DEAD_LAYERS", "MODES", "MissingWeightsError", "PAPER_ERRORS", "PretrainedWeightsError",
@@ -684,40 +685,3 @@ def bound_checks(runs: pd.DataFrame, probes: pd.DataFrame, bounds: Mapping[str, 
         raise CourseError("the budget bounds none of test_acc, frozen_acc, source_acc, "
                           "probe_acc")
     return pd.DataFrame(rows).set_index("check")
-
-
-def imagenet_transfer_model(path, num_classes: int) -> nn.Module:
-    """The reference answer to notebook 11's ImageNet exercise: the ImageNet AlexNet in
-    ``path`` (torchvision's or the original file) with frozen convolutions and a new fc8
-    for ``num_classes``, fed Fashion-MNIST's uint8 images (grey becomes RGB inside)."""
-    from ..layers import InputAdapter
-    from ..pretrained import load_imagenet_alexnet
-
-    net = freeze_features(load_imagenet_alexnet(path))
-    net.classifier.fc8 = nn.Linear(net.classifier.fc8.in_features, num_classes)
-    return nn.Sequential(InputAdapter(net.input_size, mean=0.0, std=1.0), net)
-
-
-def check_imagenet_transfer(model: nn.Module, num_classes: int) -> str:
-    """Check an answer to the ImageNet exercise; raise :class:`CourseError` saying what
-    is wrong, else return a one-line confirmation."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not convs or not linears:
-        raise CourseError("that is not an AlexNet: build it with load_imagenet_alexnet(path)")
-    if any(p.requires_grad for m in convs for p in m.parameters()):
-        raise CourseError("the convolutions still learn: freeze them (freeze_features)")
-    if linears[-1].out_features != num_classes:
-        raise CourseError(f"the last layer has {linears[-1].out_features} outputs: replace fc8 "
-                          f"by nn.Linear(4096, {num_classes})")
-    if not linears[-1].weight.requires_grad:
-        raise CourseError("the new fc8 does not learn: give it requires_grad=True")
-    x = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
-    model.eval()
-    with torch.no_grad():
-        out = model(x)
-    if tuple(out.shape) != (2, num_classes):
-        raise CourseError(f"Fashion-MNIST images give outputs of shape {tuple(out.shape)}, "
-                          f"not (2, {num_classes}): put an InputAdapter in front")
-    return (f"correct: frozen ImageNet convolutions, a new {num_classes}-class fc8, "
-            f"{trainable_parameters(model):,} trainable parameters")
