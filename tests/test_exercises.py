@@ -66,7 +66,8 @@ WRONG = {
     # --- notebook 12's wrong answers
     "12-1": 21 / 121,  # the DC bin counted
     "12-2": lambda w: float((torch.fft.fft2(w - w.mean()).abs() ** 2 * torch.exp(1j * torch.atan2(
-        torch.fft.fftfreq(w.shape[0])[:, None], torch.fft.fftfreq(w.shape[1])[None, :]))).sum().abs()
+        torch.fft.fftfreq(w.shape[0])[:, None],
+        torch.fft.fftfreq(w.shape[1])[None, :]))).sum().abs()
         / (torch.fft.fft2(w - w.mean()).abs() ** 2).sum()),  # exp(i theta), not 2 theta
     "12-3": lambda idx, y_query, y_gallery: float((y_gallery[idx[:, 0]] == y_query).float().mean()),
 }
