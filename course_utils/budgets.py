@@ -102,7 +102,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
              # with its own learning rate (a sweep), several seeds; plus the dead-ReLU demo
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=3, variants=6,
                       batch_size=128, model=("SmallCNN", dict(width=16)),
-                      settings=dict(width=16, depths=(3, 8), inits=("xavier",),
+                      settings=dict(width=16, depths=(3, 8), inits=("matched",),
                                     target_error=0.60, lrs=(0.01, 0.03), sweep_epochs=1,
                                     bad_lr=0.5, dead_epochs=1, grad_depth=8, batch=256),
                       extra=[dict(name="learning-rate sweep", runs=12, epochs=1, train=1_000),
@@ -113,9 +113,9 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       # 0.115, tanh's final error at most 0.52
                       bounds=dict(relu_final_error=0.87, relu_loss_drop=0.05,
                                   best_final_error=0.65, dead_margin=0.1)),
-        "quick": dict(train=10_000, valid=2_000, test=10_000, epochs=15, seeds=3, variants=6,
+        "quick": dict(train=10_000, valid=2_000, test=10_000, epochs=15, seeds=5, variants=6,
                       batch_size=128, model=("SmallCNN", dict(width=16)),
-                      settings=dict(width=16, depths=(3, 8), inits=("xavier",),
+                      settings=dict(width=16, depths=(3, 8), inits=("matched",),
                                     target_error=0.12, lrs=(0.01, 0.03, 0.1), sweep_epochs=3,
                                     bad_lr=0.5, dead_epochs=3, grad_depth=8, batch=512),
                       extra=[dict(name="learning-rate sweep", runs=18, epochs=3, train=10_000),
@@ -130,7 +130,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # diverged for ReLU at 8 layers, so the sweep stops at 0.03
         "full": dict(train=20_000, valid=10_000, test=None, epochs=20, seeds=5, variants=12,
                      batch_size=256, model=("SmallCNN", dict(width=32)),
-                     settings=dict(width=32, depths=(3, 8), inits=("xavier", "paper"),
+                     settings=dict(width=32, depths=(3, 8), inits=("matched", "paper"),
                                    target_error=0.10, lrs=(0.003, 0.01, 0.03),
                                    sweep_epochs=3, bad_lr=0.5, dead_epochs=5, grad_depth=8,
                                    batch=1000),

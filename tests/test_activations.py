@@ -183,8 +183,8 @@ def test_speed_summary_averages_the_seeds_that_reached_the_target():
 def test_figure1_runs_and_their_bounds():
     X, y = _tiny_problem()
     runs = A.figure1_runs(X, y, X[:40], y[:40], {"relu": 0.05, "sigmoid": 0.05}, 3, [0, 1],
-                          target=0.9, module__width=8, batch_size=20, progress=False,
-                          device="cpu")
+                          target=0.9, init="matched", module__width=8, batch_size=20,
+                          progress=False, device="cpu")
     assert len(runs) == 4 and list(runs["seed"]) == [0, 0, 1, 1]  # interleaved by seed
     assert all(len(e) == 3 and len(s) == 3 for e, s in zip(runs["errors"], runs["seconds"]))
     relu = runs[runs["activation"] == "relu"]
@@ -213,3 +213,35 @@ def test_check_dead_relus_reports_and_raises():
     assert "0.500 > 0.2" in A.check_dead_relus(dead, {"dead_margin": 0.2})
     with pytest.raises(ExperimentError, match="dead share"):
         A.check_dead_relus(dead, {"dead_margin": 0.5})
+
+
+def test_matched_init_gives_each_activation_its_own_scheme():
+    assert A.init_for("relu", "matched") == "he"
+    assert A.init_for("tanh", "matched") == A.init_for("sigmoid", "matched") == "xavier"
+    assert A.init_for("relu", "paper") == "paper"
+    with pytest.raises(A.ActivationError):
+        A.init_for("swish", "matched")
+
+
+def test_the_loops_take_the_notebooks_factory_and_keep_the_nets():
+    """lr_sweep, figure1_runs and dead_relu_experiment build every net with ``make``, with
+    the matched init resolved per activation; the dead-unit table can keep its nets."""
+    X, y = _tiny_problem()
+    calls = []
+
+    def make(activation, lr, max_epochs, seed=0, depth=3, **kwargs):
+        calls.append((activation, kwargs["module__init"]))
+        return A.make_activation_net(activation, lr, max_epochs, seed=seed, depth=depth,
+                                     **kwargs)
+
+    common = dict(module__width=8, batch_size=20, progress=False, device="cpu")
+    A.lr_sweep(X, y, (0.05,), 1, activations=("relu", "tanh"), init="matched", make=make,
+               **common)
+    assert calls == [("relu", "he"), ("tanh", "xavier")]
+    dead = A.dead_relu_experiment(X, y, X[:40], [0.05], 1, make=make, keep_nets=True,
+                                  module__init="he", **common)
+    net = dead.loc["lr=0.05", "net"]
+    assert net.module_.features.conv1.weight.shape[0] == 4  # width 8: conv1 has 4 filters
+    shares = A.dead_unit_share(net.module_, X[:40])
+    assert dead.loc["lr=0.05", "all"] == pytest.approx(shares["all"])
+    assert "net" not in A.dead_relu_experiment(X, y, X[:40], [0.05], 1, **common).columns

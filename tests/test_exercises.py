@@ -35,7 +35,7 @@ from course_utils.models import (
 WRONG = {
     "01-1": lambda z: 1 - torch.tanh(z),
     "01-2": 0.25 ** 4,
-    "01-3": lambda acts: int((acts == 0).any(dim=(0, 2, 3)).sum()),  # any zero, not all
+    "01-3": nn.ReLU,  # torch's own module, and no slope
     "02-1": 1e-4,
     "02-2": lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a / (k + alpha * a ** 2) ** beta,
     "02-3": 7.0,
@@ -129,7 +129,12 @@ def test_a_callable_that_raises_is_a_wrong_answer(capsys, exercise_id):
     def broken(*args, **kwargs):
         raise ValueError("first line\nsecond line")
 
-    result, line = _checked(capsys, exercise_id, broken)
+    class Broken(nn.Module):
+        def __init__(self, *args, **kwargs):
+            raise ValueError("first line\nsecond line")
+
+    module_exercise = isinstance(_quiet_solution(exercise_id), type)
+    result, line = _checked(capsys, exercise_id, Broken if module_exercise else broken)
     assert result is False
     if _is_function_exercise(exercise_id):
         assert "raised ValueError: first line second line" in line
@@ -191,8 +196,7 @@ def test_messages_say_what_is_wrong(capsys):
     assert "outside 220-231" in _checked(capsys, "04-2", [219, 223, 227, 231])[1]
     line = _checked(capsys, "01-1", lambda z: z[:3])[1]
     assert "returned shape (3,)" in line and "expected (101,)" in line
-    line = _checked(capsys, "01-3", WRONG["01-3"])[1]
-    assert line.startswith("01-3: dead_channels(a (8, 6, 5, 5) batch) returned 6")
+    assert "write LeakyReLU yourself" in _checked(capsys, "01-3", WRONG["01-3"])[1]
     line = _checked(capsys, "03-2", lambda n, z, s, p=0: (n + 2 * p - z) / s + 1)[1]
     assert "returned 1.5, expected a whole number" in line
     def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
@@ -201,15 +205,33 @@ def test_messages_say_what_is_wrong(capsys):
     assert "largest difference" in _checked(capsys, "02-2", WRONG["02-2"])[1]
 
 
-def test_a_dead_channel_is_zero_for_every_image_and_position(capsys):
-    # counts channels that are zero in some image, or that are zero at most positions
-    def in_one_image(acts):
-        return int((acts == 0).all(dim=(2, 3)).any(dim=0).sum())
-    line = _checked(capsys, "01-3", in_one_image)[1]
-    assert "zero almost everywhere" in line
-    def mostly(acts):
-        return int(((acts == 0).float().mean(dim=(0, 2, 3)) > 0.9).sum())
-    assert "zero almost everywhere" in _checked(capsys, "01-3", mostly)[1]
+def _leaky(forward, keep_slope=True):
+    class LeakyReLU(nn.Module):
+        def __init__(self, slope=0.01):
+            super().__init__()
+            self.slope = slope if keep_slope else 0.01
+
+        def forward(self, x):
+            return forward(x, self.slope)
+    return LeakyReLU
+
+
+def test_a_leaky_relu_module_and_its_usual_mistakes(capsys):
+    right = _leaky(lambda x, a: torch.where(x > 0, x, a * x))
+    assert _checked(capsys, "01-3", right)[0]
+    also_right = _leaky(lambda x, a: torch.maximum(x, a * x) if a <= 1 else x)
+    assert _checked(capsys, "01-3", also_right)[0]
+    hints = {
+        "plain ReLU": _leaky(lambda x, a: torch.relu(x)),
+        "the negative side, not the positive": _leaky(lambda x, a: torch.where(x > 0, a * x, x)),
+        "ignores the slope": _leaky(lambda x, a: torch.where(x > 0, x, a * x), keep_slope=False),
+        "slope * |x|": _leaky(lambda x, a: torch.where(x > 0, x, a * x.abs())),
+    }
+    for hint, wrong in hints.items():
+        assert hint in _checked(capsys, "01-3", wrong)[1], hint
+    uses_torch = _leaky(lambda x, a: nn.functional.leaky_relu(x, a))
+    assert "not with leaky_relu" in _checked(capsys, "01-3", uses_torch)[1]
+    assert "an nn.Module class" in _checked(capsys, "01-3", lambda x: x)[1]
 
 
 def test_student_functions_get_their_own_copy_of_the_input(capsys):
@@ -234,9 +256,8 @@ def test_references_of_notebooks_01_to_03():
     torch.tanh(z).sum().backward()
     assert torch.allclose(tanh_prime(z.detach()), z.grad, atol=1e-6)
     assert _quiet_solution("01-2") == pytest.approx(0.25 ** 8, rel=1e-9)
-    acts = torch.relu(torch.randn(5, 7, 3, 3))
-    acts[:, [1, 6]] = 0
-    assert _quiet_solution("01-3")(acts) == 2
+    x = torch.linspace(-2, 2, 9)
+    assert torch.equal(_quiet_solution("01-3")(0.1)(x), nn.functional.leaky_relu(x, 0.1))
     assert _quiet_solution("02-3") == pytest.approx((2 + 1e-4 * 5 * 100 ** 2) ** 0.75, rel=1e-6)
     assert _quiet_solution("03-1") == (13, 14)
 

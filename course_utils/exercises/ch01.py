@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from .judge import Exercise, generator, int_function, number, register, tensor_function
+from torch import nn
 
-__all__ = ["EXERCISES", "dead_channels", "eight_sigmoid_layers", "tanh_prime"]
+from .judge import Exercise, generator, module_class, number, register, tensor_function
+
+__all__ = ["EXERCISES", "LeakyReLU", "eight_sigmoid_layers", "tanh_prime"]
 
 
 # --------------------------------------------------------------------------- reference solutions
@@ -24,9 +26,13 @@ def eight_sigmoid_layers():
     return largest ** 8  # the chain rule multiplies the eight local gradients
 
 
-def dead_channels(acts):
-    # a dead channel is 0 for every image (dim 0) and position (dims 2, 3)
-    return int(acts.eq(0).all(dim=(0, 2, 3)).sum())
+class LeakyReLU(nn.Module):
+    def __init__(self, slope=0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x):
+        return torch.where(x > 0, x, self.slope * x)  # a small slope below zero
 
 
 # --------------------------------------------------------------------------- test inputs
@@ -41,26 +47,27 @@ def _tanh_cases(reference):
     return cases
 
 
-def _dead_channel_cases(reference):
-    def acts(shape, seed, dead=(), almost=(), one_image=()):
-        a = torch.relu(torch.randn(*shape, generator=generator(seed)))
-        a[:, list(dead)] = 0
-        for c in almost:  # zero except one position of one image: not dead
-            a[:, c] = 0
-            a[-1, c, 0, 0] = 1.0
-        for c in one_image:  # zero in the first image only: not dead
-            a[0, c] = 0
-        return a
+def _leaky_cases(reference):
+    cases = []
+    for seed, (args, shape) in enumerate((((0.01,), (4, 6)), ((0.2,), (2, 3, 5, 5)),
+                                           ((0.5,), (7,)), ((0.0,), (3, 4)))):
+        x = 3 * torch.randn(*shape, generator=generator(10 + seed))
+        x.view(-1)[0] = 0.0  # zero is not negative: 0 either way
+        cases.append((f"a random {tuple(shape)} tensor", args, x, reference(*args)(x)))
+    return cases
 
-    batches = [
-        ("a (8, 6, 5, 5) batch", acts((8, 6, 5, 5), 2, dead=(1, 4))),
-        ("a (4, 10, 3, 3) batch with channels that are zero almost everywhere",
-         acts((4, 10, 3, 3), 3, dead=(0, 2, 3, 9), almost=(5,), one_image=(7,))),
-        ("a (2, 3, 4, 4) batch", acts((2, 3, 4, 4), 4)),
-        ("a (3, 4, 2, 2) batch", acts((3, 4, 2, 2), 5, dead=(0, 1, 2, 3))),
+
+def _leaky_mistakes(args, x):
+    slope = args[0]
+    return [
+        (torch.relu(x), "negative inputs give 0: that is a plain ReLU, the slope is missing"),
+        (torch.where(x > 0, slope * x, x), "the slope goes on the negative side, not the "
+                                            "positive one"),
+        (torch.where(x > 0, x, 0.01 * x), "your module ignores the slope it is given: keep "
+                                           "it in __init__ (self.slope) and use it in forward"),
+        (torch.where(x > 0, x, slope * x.abs()), "a negative input must stay negative: "
+                                                 "slope * x, not slope * |x|"),
     ]
-    return [(f"dead_channels({shown})", (a,), {}, int(reference(a.clone())))
-            for shown, a in batches]
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -79,7 +86,9 @@ EXERCISES = register(
             (0.25 * 8, ("the chain rule multiplies the layers' local gradients, it does not "
                         "add them"))])),
     Exercise(
-        "01-3", "how many channels of a post-ReLU activation tensor (N, C, H, W) are zero for "
-        "every image and position", "a function dead_channels(acts) returning an int",
-        dead_channels, int_function("dead_channels", _dead_channel_cases), write_it=True),
+        "01-3", "a leaky ReLU as an nn.Module: x where x > 0, slope * x elsewhere",
+        "an nn.Module class LeakyReLU(slope)",
+        LeakyReLU, module_class("LeakyReLU", _leaky_cases, atol=1e-6, mistakes=_leaky_mistakes,
+                                forbidden=("leaky_relu", "LeakyReLU", "rrelu")),
+        write_it=True),
 )

@@ -35,8 +35,8 @@ import torch
 from ..config import CourseError
 
 __all__ = ["EXERCISES", "Exercise", "ExerciseError", "Judge", "as_int", "as_number", "check",
-           "describe", "generator", "int_function", "number", "package_function", "register",
-           "solution", "tensor_function", "whole_numbers"]
+           "describe", "generator", "int_function", "module_class", "number",
+           "package_function", "register", "solution", "tensor_function", "whole_numbers"]
 
 #: The folder of the ``course_utils`` package: code compiled from a file in it is the
 #: package's, not the student's.
@@ -284,6 +284,75 @@ def int_function(name: str, cases: Callable[[Callable], list[tuple[str, tuple, d
                 return f"{shown} returned {value}, the right answer is {expected}"
         return None
     return judge
+
+
+def module_class(name: str, cases: Callable[[Callable], list[tuple[str, tuple, torch.Tensor,
+                                                                   torch.Tensor]]],
+                 atol: float,
+                 mistakes: Callable[[tuple, torch.Tensor], list[tuple[torch.Tensor, str]]]
+                 | None = None,
+                 forbidden: tuple[str, ...] = ()) -> Judge:
+    """An ``nn.Module`` class whose instances compute what the reference's do.
+
+    ``cases(reference_class)`` lists ``(description, constructor args, input, expected
+    output)``; ``mistakes(args, x)`` the outputs of common mistakes with a hint each;
+    ``forbidden`` names (``"leaky_relu"``) the answer's code must not use.
+    """
+    def judge(answer, reference):
+        if not (isinstance(answer, type) and issubclass(answer, torch.nn.Module)):
+            return f"expected an nn.Module class {name}, got {describe(answer)}"
+        used = _names_used([f for f in vars(answer).values() if isinstance(f, types.FunctionType)])
+        if answer.__module__.startswith("torch") or used & set(forbidden):
+            return (f"write {name} yourself, with tensor operations: not with "
+                    f"{' or '.join(forbidden) or 'a module torch already has'}")
+        for shown, args, x, expected in cases(reference()):
+            try:
+                module = answer(*args)
+            except Exception as exc:  # noqa: BLE001 (the student's code may raise anything)
+                return f"{name}{args} raised {type(exc).__name__}: {exc}"
+            out, error = _call(module, (x.clone(),), {}, f"{name}{args} on {shown}")
+            if error:
+                return error
+            if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else describe(out)
+                return (f"{name}{args} on {shown} returned {got}, expected shape "
+                        f"{tuple(expected.shape)}")
+            if not torch.allclose(out.detach().double(), expected.double(), atol=atol):
+                for wrong, hint in (mistakes(args, x) if mistakes else []):
+                    if torch.allclose(out.detach().double(), wrong.double(), atol=atol):
+                        return f"{name}{args} on {shown}: {hint}"
+                largest = (out.detach().double() - expected.double()).abs().max().item()
+                return (f"{name}{args} on {shown}: the output differs by up to {largest:.3g} "
+                        f"(tolerance {atol:g})")
+        return None
+    return judge
+
+
+def _names_used(functions: list, depth: int = 4) -> set[str]:
+    """The global and attribute names that ``functions`` use, following the functions they
+    reach through closures and globals (a student's helpers)."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    todo = [(f, 0) for f in functions]
+    while todo:
+        f, level = todo.pop()
+        if id(f) in seen or level > depth:
+            continue
+        seen.add(id(f))
+        for code in _codes(f.__code__):
+            names.update(code.co_names)
+        reached = [c.cell_contents for c in (f.__closure__ or ()) if _filled(c)]
+        reached += [f.__globals__.get(n) for n in f.__code__.co_names]
+        todo += [(g, level + 1) for g in reached if isinstance(g, types.FunctionType)]
+    return names
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def whole_numbers(count: int | None, what: str
