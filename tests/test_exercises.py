@@ -151,8 +151,8 @@ def test_a_malformed_number_is_a_wrong_type(capsys, answer):
 def test_numbers_may_be_numpy_or_tensors(capsys):
     import numpy as np
 
-    assert _checked(capsys, "02-1", np.float32(5e-4))[0]
-    assert _checked(capsys, "02-1", torch.tensor(5e-4))[0]
+    assert _checked(capsys, "02-1", np.float32(7e-4))[0]
+    assert _checked(capsys, "02-1", torch.tensor(7e-4))[0]
     assert _checked(capsys, "03-3", torch.tensor(99))[0]
 
 
@@ -185,6 +185,7 @@ def test_messages_say_what_is_wrong(capsys):
     assert "too small by about 23%" in _checked(capsys, "04-3", 0.6)[1]
     assert "between 0 and 1" in _checked(capsys, "04-3", 73.8)[1]
     assert "nn.LocalResponseNorm divides" in _checked(capsys, "02-1", 1e-4)[1]
+    assert "window here is 7" in _checked(capsys, "02-1", 5e-4)[1]
     assert "power beta" in _checked(capsys, "02-3", 7.0)[1]
     assert "with padding 1 is too small" in _checked(capsys, "03-1", (13, 13))[1]
     assert "without padding" not in _checked(capsys, "03-1", (13, 13))[1]
@@ -264,10 +265,10 @@ def test_references_of_notebooks_01_to_03():
 
 def test_pytorchs_alpha_gives_the_papers_lrn():
     alpha = _quiet_solution("02-1")
-    assert alpha == pytest.approx(5e-4)
+    assert alpha == pytest.approx(7e-4)
     x = 50 * torch.randn(2, 9, 4, 4)
-    assert torch.allclose(nn.LocalResponseNorm(5, alpha=alpha, beta=0.75, k=2.0)(x),
-                          LocalResponseNorm(5, 1e-4, 0.75, 2.0, convention="paper")(x),
+    assert torch.allclose(nn.LocalResponseNorm(7, alpha=alpha, beta=0.75, k=2.0)(x),
+                          LocalResponseNorm(7, 1e-4, 0.75, 2.0, convention="paper")(x),
                           rtol=1e-5, atol=1e-5)
 
 

@@ -14,7 +14,7 @@ __all__ = ["EXERCISES", "lrn", "lrn_divisor", "pytorch_alpha"]
 def pytorch_alpha():
     from course_utils.layers import LocalResponseNorm
 
-    paper = LocalResponseNorm(size=5, alpha=1e-4, convention="paper")
+    paper = LocalResponseNorm(size=7, alpha=1e-4, convention="paper")
     # nn.LocalResponseNorm multiplies the sum of squares by alpha / size,
     # so it needs size times the factor the paper uses
     return paper.effective_alpha * paper.size
@@ -80,12 +80,13 @@ def _lrn_mistakes(args, kwargs):
 
 EXERCISES = register(
     Exercise(
-        "02-1", "PyTorch's alpha for nn.LocalResponseNorm(size=5) equal to the paper's "
-        "alpha = 1e-4", "a number",
+        "02-1", "PyTorch's alpha for nn.LocalResponseNorm(size=7) equal to the paper's "
+        "formula with alpha = 1e-4 and a 7-channel window", "a number",
         pytorch_alpha,
         number(rel=1e-6, mistakes=lambda: [
             (1e-4, "that is the paper's alpha; nn.LocalResponseNorm divides its alpha by size"),
-            (1e-4 / 5, ("nn.LocalResponseNorm divides alpha by size itself: which alpha, once "
+            (5e-4, "that is the answer for the paper's window of 5: the window here is 7"),
+            (1e-4 / 7, ("nn.LocalResponseNorm divides alpha by size itself: which alpha, once "
                         "divided, gives the paper's?"))])),
     Exercise(
         "02-2", "the paper's LRN (alpha not divided by n) on an (N, C, H, W) tensor",

@@ -13,6 +13,7 @@ from skorch.callbacks import (Callback, Checkpoint, EarlyStopping, EpochScoring,
                               ProgressBar)
 
 from ..config import BUILD_DIR, CourseError
+from .predict import accuracy_from_scores
 
 __all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "EvalModeTrainScore", "LinearWarmup", "RecipeError",
            "RunCheckpoint", "Throughput",
@@ -187,7 +188,7 @@ class EvalModeTrainScore(Callback):
         y = torch.as_tensor(y).long().cpu()
         net.history.record("train_loss_eval",
                            float(torch.nn.functional.cross_entropy(logits, y)))
-        net.history.record("train_acc_eval", float((logits.argmax(1) == y).float().mean()))
+        net.history.record("train_acc_eval", accuracy_from_scores(logits, y))
 
 
 class LinearWarmup(Callback):
