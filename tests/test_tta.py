@@ -152,3 +152,26 @@ def test_budget_10_has_what_the_notebook_reads(profile):
         assert 0 < b.bounds["ten_crop_loss"] < 0.1  # a pipeline bound
     else:  # studied on trained nets, over seeds; the loss allowed is the measured noise
         assert b.seeds >= 3 and b.bounds["test_acc"] >= 0.88 and b.bounds["ten_crop_loss"] is None
+
+
+def test_notebook_13_classifies_in_eval_mode_and_cuts_the_ten_views_of_notebook_10():
+    import inspect
+
+    from torch import nn
+
+    from course_utils.config import BUILD_DIR
+    from course_utils.lessons.ch13_imagenet_photos import classify, notebook_labels, ten_crop_views
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5), nn.Dropout(0.5)).train()
+    x = torch.rand(4, 3, 8, 8)
+    probs = classify(model, x)
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(x), 1)  # dropout off: the same every call
+    assert torch.allclose(probs, expected) and torch.allclose(probs.sum(1), torch.ones(4))
+    photo = (torch.rand(300, 260, 3) * 255).to(torch.uint8).numpy()
+    views = ten_crop_views(photo, 224)
+    assert views.shape == (10, 3, 224, 224)
+    assert torch.equal(views[5], views[0].flip(-1))  # the centre crop's mirror
+    default = inspect.signature(notebook_labels).parameters["example_dir"].default
+    assert default == BUILD_DIR / "imagenet"
