@@ -3,7 +3,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -11,8 +10,7 @@ import torchvision
 
 from course_utils.config import PROFILES, CourseError
 from course_utils.data import Splits
-from course_utils.models import AlexNet, AlexNetSmall
-from course_utils.experiment import RunResult
+from course_utils.models import AlexNetSmall
 from course_utils.pretrained import ImageNetWeightsError, TorchvisionAlexNet
 from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
                                                 bound_checks, class_subset,

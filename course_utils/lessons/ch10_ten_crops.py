@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,9 @@ from ..experiment import (ALPHA, claim_table, difference_text, format_mean_std, 
                           paired_differences, verdict_verb)
 from ..layers import AugmentError, crop
 from ..training import accuracy_from_scores, batched_softmax, predict_proba
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CENTRE", "TEN", "VIEWS", "allowed_loss", "centre_probabilities", "paper_table",
            "plot_ten_crops", "seed_tables", "ten_crop_gains", "ten_crop_verdict", "ten_crops",
@@ -232,7 +236,7 @@ def seed_tables(nets, X: torch.Tensor, y: torch.Tensor, padding: int = 2):
 TEN, CENTRE = "10 crops (10 views)", "centre crop (1 view)"
 
 
-def ten_crop_gains(per_seed) -> "pandas.Series":
+def ten_crop_gains(per_seed) -> "pd.Series":
     """The 10-crop test's accuracy minus the centre crop's, per seed (a fraction)."""
     acc = per_seed.pivot(index="seed", columns="test", values="accuracy")
     return acc[TEN] - acc[CENTRE]
