@@ -319,21 +319,18 @@ def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> st
     if initial_known is None:
         initial_known = "change W - W0" in set(table.index.get_level_values("kernels"))
     kinds = ("trained W", "change W - W0") if initial_known else ("trained W",)
-    for kernels, subject in zip(kinds, ("The trained conv1 filters",
-                                        "What training changed (W - W0)")):
-        row, plural = table.loc[(o, kernels)], kernels == "trained W"
-        lines.append(f"{subject} {verdict_verb(row['verdict'], 'raise', 'lower', plural)} the "
-                     f"orientation index over the initial filters, which are noise: "
+    subjects = ("the trained conv1 filters", "what training changed (W - W0)")
+    for kernels, subject in zip(kinds, subjects):
+        lines.append(f"Orientation index of {subject} against the initial filters (noise): "
                      f"{ms(o, kernels)} against {ms(o, 'initial W0')} "
-                     f"({_difference(row, 'diff vs init', 'se', 'filters')}; {above(o, kernels)} "
-                     f"filters above the initial filters' 95th percentile, about 5% by chance).")
-    for kernels, subject in zip(kinds, ("The trained filters", "The change W - W0")):
-        row, plural = table.loc[(lf, kernels)], kernels == "trained W"
-        lines.append(f"{subject} {verdict_verb(row['verdict'], 'raise', 'lower', plural)} the "
-                     f"share of the power at spatial frequencies up to {LOW_FREQUENCY} "
-                     f"cycles/pixel (smoothness): {ms(lf, kernels)} against "
+                     f"({_difference(table.loc[(o, kernels)], 'diff vs init', 'se', 'filters')}; "
+                     f"{above(o, kernels)} filters above the initial filters' 95th percentile, "
+                     "about 5% by chance).")
+    for kernels, subject in zip(kinds, subjects):
+        lines.append(f"Share of the power at spatial frequencies up to {LOW_FREQUENCY} "
+                     f"cycles/pixel (smoothness) of {subject}: {ms(lf, kernels)} against "
                      f"{ms(lf, 'initial W0')} at initialisation "
-                     f"({_difference(row, 'diff vs init', 'se', 'filters')}).")
+                     f"({_difference(table.loc[(lf, kernels)], 'diff vs init', 'se', 'filters')}).")
     if not initial_known:
         lines.append("The net's own initial weights are not known, so what training changed "
                      "(W - W0) is not measured.")
