@@ -12,7 +12,8 @@ Notebook 11 pretrains the small AlexNet on five Fashion-MNIST classes
 Each seed pretrains its own source network, then trains the three modes from it.
 Why the frozen network does poorly is measured, not guessed: a linear probe
 (:func:`linear_probe`, logistic regression on the pretrained net's pool5 features,
-:func:`layer_features`), the share of dead units (:func:`dead_share`) in pool5 and
+:func:`layer_features`), the share of dead units
+(:func:`course_utils.training.dead_unit_share`) in pool5 and
 after fc6's and fc7's ReLU (:func:`feature_report`), and :func:`frozen_verdict`,
 which says from these values whether the features or the frozen classifier's
 training is what fails. :func:`transfer_differences` and :func:`paper_table` compare
