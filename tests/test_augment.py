@@ -127,6 +127,11 @@ def test_augmentation_examples_are_reproducible():
     assert a.shape == (3, 5, 28, 28)
     assert torch.equal(a, augmentation_examples(x, n=5, seed=1))
     assert not torch.equal(a, augmentation_examples(x, n=5, seed=2))
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    augmentation_examples(x, n=5, seed=1, lighting=0.5)  # draws from its own generator
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_gray_lighting_draws_what_a_one_channel_fancy_pca_draws():
@@ -160,11 +165,21 @@ def test_paper_table_gives_units_signs_and_verdicts_from_the_seeds():
     out = paper_table(_aug_runs(0.01, 0.06, 0.0), "quick", "cpu").set_index("claim")
     ours = list(out["ours"])
     assert ours[0].startswith("train - valid gap (eval mode, points): none 12.0")
-    assert "change -6.0" in ours[0] and "(lower)" in ours[0]
+    assert "change -6.0" in ours[0] and ", lower" in ours[0]
+    assert ours[0].endswith("less overfitting: the gap narrowed and validation accuracy rose")
     assert ours[1].startswith("test accuracy change (points), crops + flips minus none: +1.0 ±")
-    assert ours[1].endswith("(higher)")
+    assert "p = " in ours[1] and "over 3 seed(s)" in ours[1] and ours[1].endswith(", higher")
     assert "inside the noise" in ours[2] and "(grayscale analogue)" in ours[2]
     assert set(out["profile"]) == {"quick"}
+
+
+def test_the_differences_include_validation_accuracy_with_t_and_p():
+    from course_utils.lessons.ch08_augmentation import augmentation_differences
+
+    diffs = augmentation_differences(_aug_runs(0.01, 0.06, 0.0))
+    assert set(diffs.index.get_level_values("metric")) == {"test_acc", "gap", "valid_acc"}
+    assert {"t", "p", "verdict"} <= set(diffs.columns)
+    assert diffs.loc[("valid_acc", "crops + flips"), "verdict"] == "higher"
 
 
 def test_the_verdict_follows_the_numbers_either_way():
@@ -172,12 +187,25 @@ def test_the_verdict_follows_the_numbers_either_way():
 
     helps = augmentation_verdict(_aug_runs(0.02, 0.06, 0.015), gap_bound=0.08)
     assert "so they overfit" in helps
-    assert "Crops and flips raise test accuracy" in helps and "narrow the train" in helps
+    assert "Crops and flips raise test accuracy" in helps
+    assert "less overfitting: the gap narrowed and validation accuracy rose" in helps
     assert "reaches the paper's 'over 1 point'" in helps
     hurts = augmentation_verdict(_aug_runs(-0.02, -0.03, 0.0), gap_bound=0.2)
     assert "below this profile's overfitting bound" in hurts
-    assert "Crops and flips lower test accuracy" in hurts and "widen the train" in hurts
+    assert "Crops and flips lower test accuracy" in hurts
+    assert "more overfitting: the gap widened and validation accuracy fell" in hurts
     assert "does not show here" in hurts
+
+
+def test_a_narrower_gap_without_better_validation_reads_as_underfitting():
+    from course_utils.lessons.ch08_augmentation import augmentation_verdict
+
+    # the gap narrows by 6 points on every seed, validation accuracy does not move
+    text = augmentation_verdict(_aug_runs(0.0, 0.06, 0.0), gap_bound=0.08)
+    first = text.splitlines()[1]
+    assert first.startswith("Crops and flips do not change test accuracy")
+    assert "lower training accuracy (underfitting)" in first
+    assert "less overfitting" not in text
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))

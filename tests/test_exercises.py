@@ -447,7 +447,7 @@ def _package_callables() -> dict:
 
 def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
     exported = _package_callables()
-    assert {"course_utils.lessons.ch11_transfer.dead_share",
+    assert {"course_utils.training.dead_unit_share",
             "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
@@ -461,11 +461,14 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
 
 def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
     """11-3 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
-    from course_utils.lessons.ch11_transfer import dead_share
     from course_utils.lessons.ch12_what_it_learned import (
         neighbour_agreement,
         orientation_index,
     )
+    from course_utils.training import dead_unit_share
+
+    def dead_share(acts, tol=0.99):
+        return dead_unit_share(acts, tol)
 
     def one_index(w):
         return orientation_index(w)[0].item()
@@ -479,24 +482,23 @@ def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
         assert "write the function yourself" in line
 
 
-def _helper_calling_the_lesson(acts, tol=0.99):
-    from course_utils.lessons import ch11_transfer
-    return ch11_transfer.dead_share(acts, tol)
+def _helper_calling_the_package(acts, tol=0.99):
+    from course_utils import training
+    return training.dead_unit_share(acts, tol)
 
 
 def test_wrapping_a_package_function_does_not_pass(capsys):
+    from course_utils import training
     from course_utils.layers import LocalResponseNorm
-    from course_utils.lessons import ch11_transfer
-    from course_utils.lessons.ch11_transfer import dead_share
+    from course_utils.training import dead_unit_share
 
     class MyLRN(LocalResponseNorm):
         pass
 
     for exercise_id, answer in (
-            ("11-3", lambda a, tol=0.99: ch11_transfer.dead_share(a, tol)),  # a module's name
-            ("11-3", lambda a, tol=0.99: _helper_calling_the_lesson(a, tol)),  # through a helper
-            ("11-3", types.FunctionType(dead_share.__code__, {"torch": torch, "CourseError":
-                                                              CourseError})),  # a copied code
+            ("11-3", lambda a, tol=0.99: training.dead_unit_share(a, tol)),  # a module's name
+            ("11-3", lambda a, tol=0.99: _helper_calling_the_package(a, tol)),  # via a helper
+            ("11-3", types.FunctionType(dead_unit_share.__code__, {"torch": torch})),  # copied
             ("02-2", MyLRN(5, convention="paper")),  # a layer of the package, subclassed
             ("02-2", LocalResponseNorm(5, convention="paper").forward)):  # a bound method
         result, line = _checked(capsys, exercise_id, answer)

@@ -10,9 +10,10 @@ import torchvision
 
 from course_utils.config import PROFILES, CourseError
 from course_utils.data import Splits
-from course_utils.models import AlexNet, AlexNetSmall
+from course_utils.models import AlexNetSmall
+from course_utils.pretrained import ImageNetWeightsError, TorchvisionAlexNet
 from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
-                                                PretrainedWeightsError, bound_checks, class_subset,
+                                                bound_checks, class_subset,
                                                 dead_share, default_torchvision_path, display_path,
                                                 feature_report, from_torchvision, frozen_verdict,
                                                 layer_features, linear_probe, load_pretrained,
@@ -84,48 +85,53 @@ def test_load_pretrained_round_trips_course_weights(tmp_path):
     path = save_weights(model, tmp_path / "sub" / "small.pt")
     loaded = load_pretrained(path, AlexNetSmall(num_classes=5))
     assert torch.equal(loaded.classifier.fc8.bias, model.classifier.fc8.bias)
-    built = load_pretrained(path)  # model built from the file's shapes
     x = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
-    model.eval(), built.eval()
-    assert torch.allclose(built(x), model(x), atol=1e-5)
+    model.eval(), loaded.eval()
+    assert torch.allclose(loaded(x), model(x), atol=1e-5)
 
 
-def test_load_pretrained_reads_a_torchvision_alexnet_file(tmp_path):
+def test_load_pretrained_reads_imagenet_files_with_the_one_imagenet_loader(tmp_path):
+    from course_utils.pretrained import ImageNetNormalize
+
     torch.manual_seed(0)
     tv = torchvision.models.alexnet(weights=None)  # random weights: no download
     path = tmp_path / "alexnet-owt-7be5be79.pth"
     torch.save(tv.state_dict(), path)
     model = load_pretrained(path)
-    assert isinstance(model, AlexNet) and model.input_size == 227
+    assert isinstance(model, TorchvisionAlexNet)
     assert torch.equal(model.features.conv1.weight, tv.features[0].weight)
-    assert torch.equal(model.classifier.fc8.weight, tv.classifier[6].weight)
-    x = torch.rand(1, 3, 224, 224)
-    tv.eval(), model.eval()
-    # Same weights; the course net resizes to 227 and pads conv1 differently, so the
-    # outputs are close in ranking rather than equal.
-    assert model(x).shape == tv(x).shape == (1, 1000)
+    x = torch.rand(2, 3, 224, 224)
+    tv.eval()
+    with torch.no_grad():  # torchvision's network, with its input normalisation inside
+        assert torch.allclose(model(x), tv(ImageNetNormalize()(x)), atol=1e-4)
+    # into a given model, torchvision's layer names are translated
+    into = load_pretrained(path, TorchvisionAlexNet())
+    assert torch.equal(into.classifier.fc8.weight, tv.classifier[6].weight)
 
 
 def test_load_pretrained_explains_a_missing_file(tmp_path):
-    with pytest.raises(MissingWeightsError, match="Nothing is downloaded"):
-        load_pretrained(tmp_path / "nope.pth")
+    for model in (None, AlexNetSmall()):
+        with pytest.raises(MissingWeightsError, match="no weights file"):
+            load_pretrained(tmp_path / "nope.pth", model)
     assert issubclass(MissingWeightsError, CourseError)
+    assert issubclass(MissingWeightsError, FileNotFoundError)
     assert default_torchvision_path().name == "alexnet-owt-7be5be79.pth"
 
 
 def test_load_pretrained_rejects_files_that_do_not_fit(tmp_path):
     small = save_weights(AlexNetSmall(num_classes=5), tmp_path / "five.pt")
-    with pytest.raises(PretrainedWeightsError, match="wrong shape"):
+    with pytest.raises(ImageNetWeightsError, match="wrong shape"):
         load_pretrained(small, AlexNetSmall(num_classes=10))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a torch file")
-    with pytest.raises(PretrainedWeightsError, match="could not read"):
-        load_pretrained(junk)
+    for model in (None, AlexNetSmall()):
+        with pytest.raises(ImageNetWeightsError, match="neither"):
+            load_pretrained(junk, model)
     other = tmp_path / "other.pth"
     torch.save({"layer.weight": torch.zeros(2, 2)}, other)
-    with pytest.raises(PretrainedWeightsError, match="not an AlexNet"):
+    with pytest.raises(ImageNetWeightsError, match="not torchvision's AlexNet"):
         load_pretrained(other)
-    with pytest.raises(PretrainedWeightsError, match="missing"):
+    with pytest.raises(ImageNetWeightsError, match="missing"):
         load_pretrained(other, AlexNetSmall())
 
 
@@ -222,7 +228,7 @@ def test_transfer_model_takes_the_networks_size():
         assert model.features.conv5.out_channels == 16
     assert torch.equal(transfer_model(source, "finetune", channels=narrow).features.conv2.weight,
                        source.features.conv2.weight)
-    with pytest.raises(PretrainedWeightsError, match="does not match"):
+    with pytest.raises(CourseError, match="does not match"):
         transfer_model(source, "frozen")  # the default width does not fit
 
 
@@ -241,19 +247,16 @@ def test_transfer_splits_keep_every_training_image_but_the_validation_hold_out()
     assert len(target.y_test) == 300 and len(target.y_valid) == 40
 
 
-def test_dead_share_counts_units_zero_for_nearly_every_image():
+def test_dead_share_is_the_one_dead_unit_share_at_tol_0_99():
+    from course_utils.training import dead_unit_share
+
     acts = torch.relu(torch.randn(200, 6, generator=torch.Generator().manual_seed(0))) + 0.1
     acts[:, 0] = 0  # always zero: dead
     acts[:, 1] = 0
     acts[0, 1] = 2.0  # zero for 199 of 200 images: dead at tol 0.99, alive at tol 1
     acts[:100, 2] = 0  # zero for half the images: alive
-    assert dead_share(acts) == pytest.approx(2 / 6)
-    assert dead_share(acts, tol=1.0) == pytest.approx(1 / 6)
-    assert dead_share(acts, tol=0.5) == pytest.approx(3 / 6)
-    assert dead_share(acts.view(200, 3, 2, 1)) == pytest.approx(2 / 6)  # units flattened
-    assert dead_share(torch.ones(5, 4)) == 0.0
-    with pytest.raises(CourseError):
-        dead_share(acts, tol=0)
+    assert dead_share(acts) == dead_unit_share(acts, tol=0.99) == pytest.approx(2 / 6)
+    assert dead_share(acts, tol=1.0) == dead_unit_share(acts)
 
 
 def _blobs(n, classes=5, dims=16, separable=True, seed=0):
@@ -369,11 +372,14 @@ def test_finetune_against_scratch_is_paired_and_judged_by_its_spread():
     clear = _mode_runs([0.90, 0.85, 0.88], [0.86, 0.81, 0.85])  # +3 to +4 points every seed
     d = transfer_differences(clear).loc["finetune"]
     assert d["verdict"] == "higher" and d["diff_mean"] == pytest.approx(0.0367, abs=1e-3)
-    assert "higher, pretraining helps" in transfer_verdict(clear)
+    assert d["p"] < 0.05 and d["t"] > 0
+    text = transfer_verdict(clear)
+    assert "pretraining raises it" in text and "over 3 seed(s), higher" in text
     noisy = _mode_runs([0.90, 0.82, 0.88], [0.86, 0.85, 0.87])
+    assert "pretraining does not change it" in transfer_verdict(noisy)
     assert "inside the noise" in transfer_verdict(noisy)
     worse = _mode_runs([0.80, 0.78, 0.81], [0.86, 0.85, 0.87])
-    assert "against the paper" in transfer_verdict(worse)
+    assert "pretraining lowers it" in transfer_verdict(worse)
 
 
 def test_paper_table_shows_the_papers_numbers_ours_and_the_frozen_explanation():
@@ -381,8 +387,8 @@ def test_paper_table_shows_the_papers_numbers_ours_and_the_frozen_explanation():
     out = paper_table(runs, _probes([0.78, 0.76, 0.80]), 0.2, "quick", "cpu").set_index("claim")
     first, second = out.iloc[0], out.iloc[1]
     assert "40.7% -> 39.0%" in first["paper"] and "+1.7 points" in first["paper"]
-    assert "+3.7 ± 0.6 points" in first["ours"] and "3 paired seeds" in first["ours"]
-    assert first["verdict"] == "fine-tuning better (as in the paper)"
+    assert "+3.7 ± 0.6 points, p = " in first["ours"] and "over 3 seed(s)" in first["ours"]
+    assert first["verdict"] == "fine-tune minus scratch: higher (the paper: higher)"
     assert "linear probe on pool5 0.780 ± 0.020" in second["ours"]
     assert second["verdict"].startswith("the features carry it")
     assert set(out["profile"]) == {"quick"}
@@ -392,9 +398,11 @@ def test_bound_checks_test_every_seed_and_skip_what_the_budget_does_not_bound():
     runs = _mode_runs([0.90, 0.85, 0.88], [0.86, 0.70, 0.85])
     probes = _probes([0.78, 0.76, 0.80])
     table = bound_checks(runs, probes, {"test_acc": 0.75, "source_acc": 0.5})
-    assert list(table.index) == ["test_acc (finetune)", "test_acc (scratch)", "source_acc"]
-    assert table.loc["test_acc (scratch)", "lowest"] == pytest.approx(0.70)
-    assert not table.loc["test_acc (scratch)", "ok"] and table.loc["source_acc", "ok"]
+    assert list(table.index) == [("test_acc", "finetune"), ("test_acc", "scratch"),
+                                 ("source_acc", "source")]
+    assert table.loc[("test_acc", "scratch"), "lowest"] == pytest.approx(0.70)  # the worst seed
+    assert not table.loc[("test_acc", "scratch"), "ok"]
+    assert table.loc[("source_acc", "source"), "ok"]
     with pytest.raises(CourseError, match="bounds none"):
         bound_checks(runs, probes, {})
 

@@ -110,16 +110,36 @@ def test_claim_table_verdict_and_allowed_loss_follow_the_seeds():
                                                      ten_crop_verdict)
     gains = _per_seed([0.006, 0.007, 0.008])
     out = paper_table(gains, "quick", "cpu")
-    assert "gain (points) +0.70 ± 0.10 (higher)" in out.loc[0, "ours"]
+    assert "gain +0.70 ± 0.10 points, p = " in out.loc[0, "ours"]
+    assert out.loc[0, "ours"].endswith("over 3 seed(s), higher")
     assert out.loc[1, "ours"].startswith("15.0 ± 0.0x the time of one view (6.0 s against 0.40 s")
-    assert "beat the centre crop by +0.70" in ten_crop_verdict(gains)
-    assert "lose to the centre crop" in ten_crop_verdict(_per_seed([-0.006, -0.007, -0.008]))
+    better = ten_crop_verdict(gains)
+    assert better.startswith("Averaging the ten views raises test accuracy") and "+0.70" in better
+    assert "lowers test accuracy" in ten_crop_verdict(_per_seed([-0.006, -0.007, -0.008]))
     noisy = _per_seed([0.01, -0.01, 0.0])
-    assert "inside the noise" in ten_crop_verdict(noisy)
+    verdict = ten_crop_verdict(noisy)
+    assert "does not change" in verdict and "inside the noise" in verdict
     assert list(ten_crop_gains(noisy).round(4)) == [0.01, -0.01, 0.0]
-    # the allowed loss is the measured noise (2 SE of the gains), or the budget's bound
-    assert abs(allowed_loss(noisy) - 2 * 0.01 / 3 ** 0.5) < 1e-9
     assert allowed_loss(noisy, 0.07) == 0.07 and allowed_loss(_per_seed([0.01])) == 0.0
+
+
+def test_the_allowed_loss_is_where_the_paired_t_test_starts_to_say_lower():
+    import numpy as np
+
+    from course_utils.experiment import paired_test
+    from course_utils.lessons.ch10_ten_crops import allowed_loss, ten_crop_gains
+
+    for gains in ([0.01, -0.01, 0.0], [0.004, 0.009, 0.002, 0.006, 0.005]):
+        g = ten_crop_gains(_per_seed(gains)).to_numpy()
+        allowed = allowed_loss(_per_seed(gains))
+        at_edge = g - g.mean() - allowed  # the same spread, a mean loss of exactly `allowed`
+        assert paired_test(at_edge, np.zeros_like(g))["p"] == pytest.approx(0.05, rel=1e-6)
+        beyond = paired_test(at_edge - 1e-4, np.zeros_like(g))
+        assert beyond["verdict"] == "lower"
+        within = paired_test(at_edge + 1e-4, np.zeros_like(g))
+        assert within["verdict"] == "inside the noise"
+        # a stricter level allows a larger loss
+        assert allowed_loss(_per_seed(gains), alpha=0.01) > allowed
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -133,3 +153,26 @@ def test_budget_10_has_what_the_notebook_reads(profile):
         assert 0 < b.bounds["ten_crop_loss"] < 0.1  # a pipeline bound
     else:  # studied on trained nets, over seeds; the loss allowed is the measured noise
         assert b.seeds >= 3 and b.bounds["test_acc"] >= 0.88 and b.bounds["ten_crop_loss"] is None
+
+
+def test_notebook_13_classifies_in_eval_mode_and_cuts_the_ten_views_of_notebook_10():
+    import inspect
+
+    from torch import nn
+
+    from course_utils.config import BUILD_DIR
+    from course_utils.lessons.ch13_imagenet_photos import classify, notebook_labels, ten_crop_views
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5), nn.Dropout(0.5)).train()
+    x = torch.rand(4, 3, 8, 8)
+    probs = classify(model, x)
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(x), 1)  # dropout off: the same every call
+    assert torch.allclose(probs, expected) and torch.allclose(probs.sum(1), torch.ones(4))
+    photo = (torch.rand(300, 260, 3) * 255).to(torch.uint8).numpy()
+    views = ten_crop_views(photo, 224)
+    assert views.shape == (10, 3, 224, 224)
+    assert torch.equal(views[5], views[0].flip(-1))  # the centre crop's mirror
+    default = inspect.signature(notebook_labels).parameters["example_dir"].default
+    assert default == BUILD_DIR / "imagenet"

@@ -29,9 +29,11 @@ import torch
 
 import pandas as pd
 
-from ..experiment import (claim_table, format_diff, format_mean_std, paired_table,
-                          summarize_runs, verdict_verb)
-from ..layers import PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, to_float
+from ..experiment import (claim_table, difference_text, format_mean_std, gap_reading,
+                          paired_table, summarize_runs, verdict_verb)
+from ..data import STD
+from ..layers import (PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, gray_lighting,
+                      random_crop, random_flip, to_float)
 
 __all__ = ["COMPARISONS", "VARIANTS", "FancyPCA", "augmentation_differences",
            "augmentation_examples", "augmentation_verdict", "distinct_patches", "paper_table",
@@ -140,7 +142,8 @@ class FancyPCA:
 
     def shift(self, alphas: torch.Tensor) -> torch.Tensor:
         """The per-image colour offset (N, C) for coefficients ``alphas`` (N, C)."""
-        return (alphas * self.magnitudes().to(alphas.device)) @ self.eigenvectors.to(alphas.device).T
+        dev = alphas.device
+        return (alphas * self.magnitudes().to(dev)) @ self.eigenvectors.to(dev).T
 
     def __call__(self, x: torch.Tensor, alphas: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -188,7 +191,8 @@ def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
     padding, lighting : int, float
         As for :class:`~course_utils.layers.BatchAugment` (flips are on).
     seed : int
-        Seed of the random crops, flips and shifts (the global RNG is left as it was).
+        Seed of the random crops, flips and shifts, drawn from a generator of their own
+        (the global RNG is not touched).
 
     Returns
     -------
@@ -196,11 +200,16 @@ def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
         Floats in [0, 1].
     """
     check_batch(x)
-    aug = BatchAugment(padding, True, lighting).train()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        out = [aug(x) for _ in range(n)]
-    return torch.stack(out, 1)[:, :, 0]
+    BatchAugment(padding, True, lighting)  # the same checks as the model's stage
+    g = torch.Generator().manual_seed(seed)
+    x = to_float(x)
+
+    def one_pass():  # BatchAugment.forward's steps, each drawing from ``g``
+        v = random_crop(x, padding=padding, generator=g) if padding else x
+        v = random_flip(v, generator=g)
+        return gray_lighting(v, STD, lighting, generator=g) if lighting else v
+
+    return torch.stack([one_pass() for _ in range(n)], 1)[:, :, 0]
 
 
 def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
@@ -224,7 +233,9 @@ def augmentation_differences(runs: pd.DataFrame) -> pd.DataFrame:
     """Each ingredient against the variant without it, seed by seed.
 
     Crops and flips are compared with no augmentation; lighting with crops and
-    flips alone (it is added on top of them, as in the paper).
+    flips alone (it is added on top of them, as in the paper). Test accuracy, the
+    train - valid gap and validation accuracy (which side of the gap moved) are each
+    judged by the course's paired t-test (:func:`course_utils.experiment.paired_test`).
 
     Parameters
     ----------
@@ -236,18 +247,17 @@ def augmentation_differences(runs: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         Indexed by ``(metric, variant)``, with the ``baseline`` each variant is
         paired with, the mean and std of the per-seed differences (fractions:
-        x100 for points) and the verdict.
+        x100 for points), t, p and the verdict.
     """
     parts = []
     for variant, baseline in COMPARISONS:
         pair = runs[runs["variant"].isin([variant, baseline])]
-        parts.append(paired_table(pair, baseline, ("test_acc", "gap")))
+        parts.append(paired_table(pair, baseline, ("test_acc", "gap", "valid_acc")))
     return pd.concat(parts).sort_index(level=0, sort_remaining=False)
 
 
 def _diff(diffs: pd.DataFrame, metric: str, variant: str) -> str:
-    row = diffs.loc[(metric, variant)]
-    return f"{format_diff(row['diff_mean'], row['diff_std'])} ({row['verdict']})"
+    return difference_text(diffs.loc[(metric, variant)])
 
 
 def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
@@ -278,7 +288,9 @@ def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
          "paper": "qualitative ('substantial overfitting')",
          "ours": f"train - valid gap (eval mode, points): none {gap('none')}, "
                  f"crops + flips {gap('crops + flips')}; "
-                 f"change {_diff(diffs, 'gap', 'crops + flips')}"},
+                 f"change {_diff(diffs, 'gap', 'crops + flips')}: "
+                 + gap_reading(diffs.loc[("gap", "crops + flips")],
+                               diffs.loc[("valid_acc", "crops + flips")])},
         {"claim": "crops and flips improve test accuracy",
          "paper": "needed for the reported results (no figure without them)",
          "ours": "test accuracy change (points), crops + flips minus none: "
@@ -311,8 +323,9 @@ def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> 
     diffs = augmentation_differences(runs)
     base_gap = float(summary.loc["none", "gap_mean"])
     overfits = gap_bound is not None and base_gap >= gap_bound
-    lines = [f"Without augmentation the nets reach {100 * summary.loc['none', 'train_acc_mean']:.1f}% "
-             f"training accuracy (eval mode) against {100 * summary.loc['none', 'valid_acc_mean']:.1f}% "
+    plain = summary.loc["none"]
+    lines = [f"Without augmentation the nets reach {100 * plain['train_acc_mean']:.1f}% "
+             f"training accuracy (eval mode) against {100 * plain['valid_acc_mean']:.1f}% "
              f"validation: a gap of {100 * base_gap:.1f} points"
              + (", so they overfit, the regime augmentation addresses." if overfits else
                 (". That is below this profile's overfitting bound, so the regime is not "
@@ -320,14 +333,11 @@ def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> 
     for variant, baseline in COMPARISONS:
         plural = baseline == "none"  # "crops and flips raise", "lighting raises"
         what = "Crops and flips" if plural else "Lighting, added to crops and flips,"
-        acc, gap = diffs.loc[("test_acc", variant)], diffs.loc[("gap", variant)]
+        acc, gap, valid = (diffs.loc[(m, variant)] for m in ("test_acc", "gap", "valid_acc"))
         lines.append(
             f"{what} {verdict_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
-            f"({format_diff(acc['diff_mean'], acc['diff_std'])}"
-            f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
-            f"{verdict_verb(gap['verdict'], 'widen', 'narrow', plural)} the train - valid gap "
-            f"({format_diff(gap['diff_mean'], gap['diff_std'])}"
-            f"{', inside the noise' if gap['verdict'] == 'inside the noise' else ''}).")
+            f"({difference_text(acc)}); the train - valid gap changes by {difference_text(gap)}, "
+            f"and validation accuracy by {difference_text(valid)}: {gap_reading(gap, valid)}.")
     light = diffs.loc[("test_acc", "crops + flips + lighting")]
     if light["verdict"] == "higher" and 100 * light["diff_mean"] >= 1.0:
         lines.append("The lighting gain reaches the paper's 'over 1 point'.")

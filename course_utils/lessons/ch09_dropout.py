@@ -22,11 +22,11 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..config import CourseError
-from ..experiment import (claim_table, format_diff, format_mean_std, mean_std, paired_table,
-                          summarize_runs, verdict_verb)
+from ..config import CourseError, seed_everything
+from ..experiment import (claim_table, difference_text, format_mean_std, gap_reading, mean_std,
+                          paired_table, summarize_runs, verdict_verb)
 from ..layers import PaperDropout
-from ..training import batched_softmax
+from ..training import accuracy_from_scores, batched_softmax
 
 __all__ = ["convergence_table", "dropout_layers", "dropout_verdict", "epochs_to_reach",
            "expectation_table", "mc_agreement", "mc_probabilities", "mean_output", "paper_table",
@@ -74,7 +74,8 @@ def expectation_table(p: float = 0.5, seed: int = 0, passes: int = 200):
     p : float
         Dropout rate.
     seed : int
-        Seed of the activations and the masks.
+        Seed of the activations (their own generator) and of the masks
+        (:func:`course_utils.config.seed_everything`: ``nn.Dropout`` takes no generator).
     passes : int
         Masks averaged in training mode.
 
@@ -89,7 +90,7 @@ def expectation_table(p: float = 0.5, seed: int = 0, passes: int = 200):
     rows = []
     for name, layer in (("inverted (torch.nn.Dropout)", nn.Dropout(p)),
                         ("paper (PaperDropout)", PaperDropout(p))):
-        torch.manual_seed(seed)
+        seed_everything(seed)
         train_mean = mean_output(layer, x, True, passes)
         rows.append({"dropout": name, "input mean": round(float(x.mean()), 3),
                      "training: mean output": round(train_mean, 3),
@@ -140,7 +141,8 @@ def mc_probabilities(module: nn.Module, X: torch.Tensor, passes: int = 20, seed:
     passes : int
         Dropout masks averaged.
     seed : int
-        Seed of the masks.
+        Seed of the masks (:func:`course_utils.config.seed_everything`: ``nn.Dropout``
+        takes no generator).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def mc_probabilities(module: nn.Module, X: torch.Tensor, passes: int = 20, seed:
     module.eval()
     for m in dropout_layers(module):
         m.train()
-    torch.manual_seed(seed)
+    seed_everything(seed)
     try:
         return torch.stack([batched_softmax(module, X) for _ in range(passes)]).mean(0)
     finally:
@@ -183,14 +185,14 @@ def scaling_table(module: nn.Module, X: torch.Tensor, y: torch.Tensor, p: float,
     y = torch.as_tensor(y)
     variants = {
         "as is (inverted dropout: no scaling)": scaled_probabilities(module, X, 1.0),
-        f"x{1 - p:g} at test as in the paper (scaled twice)": scaled_probabilities(module, X, 1 - p),
+        f"x{1 - p:g} at test as in the paper (scaled twice)":
+            scaled_probabilities(module, X, 1 - p),
         f"average of {passes} passes with dropout on": mc_probabilities(module, X, passes),
     }
     rows = []
     for name, probs in variants.items():
         nll = float(-torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean())
-        rows.append({"test-time rule": name, "accuracy": round(float((probs.argmax(1) == y)
-                                                                     .float().mean()), 4),
+        rows.append({"test-time rule": name, "accuracy": round(accuracy_from_scores(probs, y), 4),
                      "log loss": round(nll, 4),
                      "mean top probability": round(float(probs.max(1).values.mean()), 3)})
     return pd.DataFrame(rows)
@@ -331,24 +333,25 @@ def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: st
     base, name = variant_name(0.0), variant_name(rate)
     summary = summarize_runs(runs)
     pair = runs[runs["variant"].isin([base, name])]
-    diffs = paired_table(pair, base, ("test_acc", "gap"))
+    diffs = paired_table(pair, base, ("test_acc", "gap", "valid_acc"))
     gap = lambda v: format_mean_std(100 * summary.loc[v, "gap_mean"],  # noqa: E731
                                     100 * summary.loc[v, "gap_std"], 1)
-    d = lambda m: (f"{format_diff(diffs.loc[(m, name), 'diff_mean'], diffs.loc[(m, name), 'diff_std'])}"  # noqa: E731
-                   f" ({diffs.loc[(m, name), 'verdict']})")
+    d = lambda m: difference_text(diffs.loc[(m, name)])  # noqa: E731
     rules = mc.groupby("test-time rule", sort=False)["accuracy"]
     acc = {k: format_mean_std(**mean_std(v)) for k, v in rules}
     as_is, scaled, mc_rule = list(acc)
     rows = [
         {"claim": "without dropout the net overfits substantially", "paper": "qualitative",
          "ours": f"train - valid gap (eval mode, points): p=0 {gap(base)}, p={rate:g} {gap(name)}; "
-                 f"change {d('gap')}"},
+                 f"change {d('gap')}: "
+                 + gap_reading(diffs.loc[("gap", name)], diffs.loc[("valid_acc", name)])},
         {"claim": "dropout improves test accuracy", "paper": "needed for the reported results",
          "ours": f"test accuracy change (points), p={rate:g} minus p=0: {d('test_acc')}"},
         {"claim": "dropout roughly doubles the iterations to converge", "paper": "about 2x",
          "ours": f"{_ratio_text(conv, rate)} the iterations of p=0 to reach its eval-mode "
                  "training loss at a quarter of the budget"},
-        {"claim": "multiply outputs by 0.5 at test time", "paper": "x0.5 (no rescaling in training)",
+        {"claim": "multiply outputs by 0.5 at test time",
+         "paper": "x0.5 (no rescaling in training)",
          "ours": f"inverted dropout, test accuracy: as is {acc[as_is]}, extra x{1 - rate:g} "
                  f"{acc[scaled]}, MC average {acc[mc_rule]}"},
     ]
@@ -372,16 +375,15 @@ def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = Non
     """
     base, name = variant_name(0.0), variant_name(rate)
     summary = summarize_runs(runs)
-    diffs = paired_table(runs[runs["variant"].isin([base, name])], base, ("test_acc", "gap"))
+    diffs = paired_table(runs[runs["variant"].isin([base, name])], base,
+                         ("test_acc", "gap", "valid_acc"))
     g0 = float(summary.loc[base, "gap_mean"])
     lines = [f"Without dropout the train - valid gap is {100 * g0:.1f} points (eval mode)"
              + (", so the nets overfit." if gap_bound is not None and g0 >= gap_bound else ".")]
-    acc, gap = diffs.loc[("test_acc", name)], diffs.loc[("gap", name)]
+    acc, gap, valid = (diffs.loc[(m, name)] for m in ("test_acc", "gap", "valid_acc"))
     lines.append(f"Dropout at p={rate:g} {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
-                 f"accuracy ({format_diff(acc['diff_mean'], acc['diff_std'])}"
-                 f"{', inside the noise' if acc['verdict'] == 'inside the noise' else ''}) and "
-                 f"{verdict_verb(gap['verdict'], 'widen', 'narrow')}"
-                 f" the gap ({format_diff(gap['diff_mean'], gap['diff_std'])}).")
+                 f"accuracy ({difference_text(acc)}); the gap changes by {difference_text(gap)}, "
+                 f"and validation accuracy by {difference_text(valid)}: {gap_reading(gap, valid)}.")
     r = conv[conv["variant"] == name]["x iterations of no dropout"]
     if r.isna().any():
         lines.append(f"It needs more than {conv.attrs['max_ratio']:.1f}x the iterations of the "

@@ -12,45 +12,48 @@ Notebook 11 pretrains the small AlexNet on five Fashion-MNIST classes
 Each seed pretrains its own source network, then trains the three modes from it.
 Why the frozen network does poorly is measured, not guessed: a linear probe
 (:func:`linear_probe`, logistic regression on the pretrained net's pool5 features,
-:func:`layer_features`), the share of dead units (:func:`dead_share`) in pool5 and
+:func:`layer_features`), the share of dead units
+(:func:`course_utils.training.dead_unit_share`) in pool5 and
 after fc6's and fc7's ReLU (:func:`feature_report`), and :func:`frozen_verdict`,
 which says from these values whether the features or the frozen classifier's
 training is what fails. :func:`transfer_differences` and :func:`paper_table` compare
 fine-tuning with training from scratch seed by seed, as the paper's Table 2 claim.
 
 :func:`load_pretrained` reads weights from a local file: the course's own
-``state_dict`` files, or torchvision's ImageNet AlexNet
-(``alexnet-owt-7be5be79.pth``), whose layer names it translates. Nothing is
+``state_dict`` files into a given model, or an ImageNet AlexNet through the course's one
+ImageNet loader (:func:`course_utils.pretrained.load_imagenet_alexnet`). Nothing is
 ever downloaded here. The budget (``pretrain``, ``pretrain_epochs``, ``shots``...)
 and bounds are ``course_utils.budgets.budget("11")``.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError, Profile, display_path, get_profile
-from ..pretrained import TORCHVISION_FILE, TORCHVISION_KEYS, from_torchvision  # their one home
+from ..config import CourseError, Profile, display_path, get_profile, seed_everything
 from ..data import Splits, course_splits, stratified_indices
-from ..experiment import (claim_table, format_diff, format_mean_std, paired_differences,
-                          summarize_runs)
+from ..experiment import (ALPHA, bound_table, claim_table, difference_text, format_mean_std,
+                          mean_std, paired_differences, paired_test, summarize_runs, verdict_verb)
+from ..models import AlexNetSmall
+from ..pretrained import (TORCHVISION_FILE, TORCHVISION_KEYS, ImageNetWeightsError,  # their home
+                          MissingImageNetWeightsError, from_torchvision, load_imagenet_alexnet,
+                          weights_dirs, weights_kind)
+from ..training import capture_outputs, dead_unit_share
 from ..exercises.ch11 import check_imagenet_transfer, imagenet_transfer_model  # their home
-from ..models import AlexNet, AlexNetSmall
 
-__all__ = ["DEAD_LAYERS", "MODES", "MissingWeightsError", "PAPER_ERRORS", "PretrainedWeightsError",
+__all__ = ["DEAD_LAYERS", "MODES", "MissingWeightsError", "PAPER_ERRORS",
            "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
-           "bound_checks", "check_imagenet_transfer", "class_subset", "dead_share",
+           "bound_checks", "check_imagenet_transfer", "class_subset",
            "default_torchvision_path", "display_path", "feature_report", "freeze_features",
            "from_torchvision", "frozen_verdict", "imagenet_transfer_model", "layer_features",
-           "linear_probe", "load_pretrained", "model_for", "paper_table", "save_weights",
+           "linear_probe", "load_pretrained", "paper_table", "save_weights",
            "task_splits", "trainable_parameters", "transfer_differences", "transfer_model",
            "transfer_splits", "transfer_tasks", "transfer_verdict"]
 
@@ -62,13 +65,8 @@ DEAD_LAYERS = ("pool5", "fc6", "fc7")
 #: The paper's Table 2: top-1 validation error of one CNN trained on ILSVRC-2012 alone,
 #: and of one CNN pretrained on ImageNet Fall 2011 then fine-tuned on it.
 PAPER_ERRORS = {"scratch": 0.407, "finetune": 0.390}
-
-class PretrainedWeightsError(CourseError):
-    """A weights file is missing, unreadable or does not fit the model."""
-
-
-class MissingWeightsError(PretrainedWeightsError, FileNotFoundError):
-    """No file at the given path."""
+#: The name notebook 11 catches: no weights file at the path (the pretrained module's error).
+MissingWeightsError = MissingImageNetWeightsError
 
 
 # --------------------------------------------------------------------------- data
@@ -197,7 +195,7 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
         See :data:`MODES`.
     num_classes : int
     seed : int
-        Seed of the new weights.
+        Seed of the new weights (:func:`course_utils.config.seed_everything`).
     **model_kwargs
         Passed to :class:`~course_utils.models.AlexNetSmall`.
 
@@ -207,7 +205,7 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
     """
     if mode not in MODES:
         raise CourseError(f"mode must be one of {MODES}, got {mode!r}")
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = AlexNetSmall(num_classes=num_classes, **model_kwargs)
     if mode == "scratch":
         return model
@@ -219,13 +217,13 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
              if k in own and v.shape != own[k].shape]
     if wrong:
         sizes = ", ".join(f"{k}={v}" for k, v in model_kwargs.items())
-        raise PretrainedWeightsError(
+        raise CourseError(
             f"the source network does not match AlexNetSmall({sizes}): wrong shape (source "
             f"vs new) {', '.join(wrong[:2])}; pass the source's sizes, e.g. channels=..., "
             "as model_kwargs")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith("classifier.fc8") for k in missing):
-        raise PretrainedWeightsError("the source network does not match AlexNetSmall: "
+        raise CourseError("the source network does not match AlexNetSmall: "
                                      f"missing {missing[:3]}, unexpected {unexpected[:3]}")
     if mode == "frozen":
         freeze_features(model)
@@ -255,60 +253,38 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def default_torchvision_path() -> Path:
-    """Where torchvision keeps its AlexNet weights once downloaded (``$TORCH_HOME``, else
-    ``~/.cache/torch``). This only computes the path; it never downloads."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
-
-
-def model_for(state: dict) -> AlexNet:
-    """An :class:`AlexNet` whose layer sizes fit ``state`` (course names), e.g. torchvision's
-    ImageNet net: 3 input channels, 64-192-384-256-256 filters, 4096 hidden, 1000 classes."""
-    try:
-        w1, w8 = state["features.conv1.weight"], state["classifier.fc8.weight"]
-        channels = tuple(state[f"features.conv{i}.weight"].shape[0] for i in range(1, 6))
-        hidden = state["classifier.fc6.weight"].shape[0]
-    except KeyError as exc:
-        raise PretrainedWeightsError(
-            f"these weights are not an AlexNet: no {exc.args[0]!r} in the file") from None
-    fc6_in = state["classifier.fc6.weight"].shape[1]
-    side = round((fc6_in / channels[-1]) ** 0.5)
-    input_size = 227 if side == 6 else 67 if side == 1 else None
-    if input_size is None:
-        raise PretrainedWeightsError(f"fc6 takes {fc6_in} inputs, which fits neither the "
-                                     "227x227 AlexNet nor the 67x67 AlexNetSmall")
-    return AlexNet(in_channels=w1.shape[1], num_classes=w8.shape[0], channels=channels,
-                   input_size=input_size, hidden=hidden)
+    """Where torchvision keeps its AlexNet weights once downloaded (torch hub's checkpoint
+    folder, the last of :func:`course_utils.pretrained.weights_dirs`). This only computes
+    the path; it never downloads."""
+    return weights_dirs()[-1] / TORCHVISION_FILE
 
 
 def load_pretrained(path: str | os.PathLike, model: nn.Module | None = None) -> nn.Module:
-    """Load AlexNet weights from the local file ``path`` into ``model`` and return it.
+    """Load AlexNet weights from the local file ``path``; nothing is downloaded.
 
-    ``path`` may hold a course ``state_dict`` (:func:`save_weights`) or torchvision's
-    ImageNet AlexNet (``alexnet-owt-7be5be79.pth``). With ``model=None`` a fitting
-    :class:`AlexNet` is built (for torchvision's file: 3 channels, V2 filters, 1000
-    classes). Raises :class:`MissingWeightsError` when there is no file and
-    :class:`PretrainedWeightsError` when it is unreadable or does not fit ``model``.
-    Nothing is downloaded.
+    With ``model=None`` the file is an ImageNet AlexNet (torchvision's
+    ``alexnet-owt-7be5be79.pth`` or the original ``bvlc_alexnet.npy``), read by the
+    course's one ImageNet loader, :func:`course_utils.pretrained.load_imagenet_alexnet`.
+    With a ``model``, the file is a ``state_dict`` (:func:`save_weights`; torchvision's
+    layer names are translated) loaded into it, every name and shape checked. Raises
+    :data:`MissingWeightsError` when there is no file and
+    :class:`~course_utils.pretrained.ImageNetWeightsError` when it is unreadable or
+    does not fit.
     """
+    if model is None:
+        return load_imagenet_alexnet(path)
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise MissingWeightsError(
-            f"no weights file at {path}. Nothing is downloaded here: copy the file there "
-            f"(for torchvision's ImageNet AlexNet, {TORCHVISION_FILE} from "
-            "https://download.pytorch.org/models/ on a machine with internet), or pass "
-            "the right path")
+    weights_kind(path)  # the loader's checks: a missing file, or neither kind of weights file
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated zip, not a torch file at all...
-        raise PretrainedWeightsError(f"could not read {path} as PyTorch weights "
-                                     f"({type(exc).__name__}): is the file complete?") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    except Exception as exc:  # pickle errors, truncated zip, refused globals...
+        raise ImageNetWeightsError(f"could not read {display_path(path)} as PyTorch weights "
+                                   f"({type(exc).__name__}): is the file complete?") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PretrainedWeightsError(f"{path} holds no state_dict of tensors")
+        raise ImageNetWeightsError(f"{display_path(path)} holds no state_dict of tensors")
     state = from_torchvision(state)
-    if model is None:
-        model = model_for(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -318,19 +294,18 @@ def load_pretrained(path: str | os.PathLike, model: nn.Module | None = None) -> 
         parts = [f"{name}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
                  for name, items in (("missing", missing), ("unexpected", unexpected),
                                      ("wrong shape (file vs model)", wrong)) if items]
-        raise PretrainedWeightsError(f"{path.name} does not fit this model; "
-                                     + "; ".join(parts)
-                                     + ". Build the model with matching sizes, or pass model=None")
+        raise ImageNetWeightsError(f"{path.name} does not fit this model; " + "; ".join(parts)
+                                   + ". Build the model with the sizes the file was saved with")
     model.load_state_dict(state)
     return model
 
 
 # --------------------------------------------------------------------------- what the features hold
 
-@torch.no_grad()
 def layer_features(net: nn.Module, X: torch.Tensor, batch_size: int = 500
                    ) -> dict[str, torch.Tensor]:
-    """The pretrained net's units for images ``X``, in eval mode (dropout off).
+    """The pretrained net's units for images ``X``, in eval mode (dropout off), caught by
+    :func:`course_utils.training.capture_outputs`.
 
     Parameters
     ----------
@@ -347,45 +322,9 @@ def layer_features(net: nn.Module, X: torch.Tensor, batch_size: int = 500
         ``"fc6"`` and ``"fc7"``: those layers' outputs after their ReLU. Each (N, units),
         float32, on the CPU.
     """
-    was_training = net.training
-    net.eval()
-    dev = next(net.parameters()).device
-    out: dict[str, list] = {k: [] for k in DEAD_LAYERS}
     c = net.classifier
-    try:
-        for i in range(0, len(X), batch_size):
-            pool5 = net.flatten(net.features(net.prep(X[i:i + batch_size].to(dev)))).float()
-            fc6 = c.act6(c.fc6(pool5))
-            fc7 = c.act7(c.fc7(fc6))
-            for name, value in zip(DEAD_LAYERS, (pool5, fc6, fc7)):
-                out[name].append(value.cpu())
-    finally:
-        net.train(was_training)
-    return {k: torch.cat(v) for k, v in out.items()}
-
-
-def dead_share(acts: torch.Tensor, tol: float = 0.99) -> float:
-    """Share (0-1) of units that are zero for at least a share ``tol`` of the images.
-
-    Parameters
-    ----------
-    acts : torch.Tensor
-        (N, units) activations after a ReLU (more dimensions are flattened per image).
-    tol : float
-        A unit counts as dead when it is exactly 0 for at least this share of the N
-        images (1.0: for every image).
-
-    Returns
-    -------
-    float
-    """
-    if not 0 < tol <= 1:
-        raise CourseError(f"tol must be in (0, 1], got {tol}")
-    a = torch.as_tensor(acts).reshape(len(acts), -1)
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise CourseError(f"no images or no units: activations of shape {tuple(acts.shape)}")
-    zero_share = a.eq(0).double().mean(dim=0)
-    return float(zero_share.ge(tol - 1e-12).double().mean())
+    return capture_outputs(net, X, dict(zip(DEAD_LAYERS, (net.flatten, c.act6, c.act7))),
+                           batch_size)
 
 
 def linear_probe(train_features, y_train, test_features, y_test, C: float = 1.0) -> float:
@@ -428,7 +367,8 @@ def feature_report(net: nn.Module, target: Splits, tol: float = 0.99, C: float =
         The target task (:func:`transfer_tasks`): the probe trains on its few
         labelled training images and is scored on its test images.
     tol : float
-        :func:`dead_share`'s threshold, on the target test images.
+        :func:`course_utils.training.dead_unit_share`'s threshold, on the target test
+        images.
     C : float
         The probe's ``C``.
 
@@ -436,35 +376,17 @@ def feature_report(net: nn.Module, target: Splits, tol: float = 0.99, C: float =
     -------
     dict
         ``probe_acc`` (:func:`linear_probe` on pool5) and ``dead_pool5``,
-        ``dead_fc6``, ``dead_fc7`` (:func:`dead_share` of each layer on the target
-        test images).
+        ``dead_fc6``, ``dead_fc7`` (:func:`course_utils.training.dead_unit_share` of each
+        layer on the target test images).
     """
     train, test = layer_features(net, target.X_train), layer_features(net, target.X_test)
     report = {"probe_acc": linear_probe(train["pool5"], target.y_train, test["pool5"],
                                         target.y_test, C)}
-    report.update({f"dead_{k}": dead_share(test[k], tol) for k in DEAD_LAYERS})
+    report.update({f"dead_{k}": dead_unit_share(test[k], tol) for k in DEAD_LAYERS})
     return report
 
 
 # --------------------------------------------------------------------------- verdicts
-
-def _paired(a: Sequence[float], b: Sequence[float], noise_z: float) -> dict[str, Any]:
-    """Mean, std and verdict of ``a - b``, pair by pair (the run layer's rule)."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    mean = float(d.mean())
-    std = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
-    se = std / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    if not np.isfinite(se) or abs(mean) <= noise_z * se:
-        verdict = "inside the noise"
-    else:
-        verdict = "higher" if mean > 0 else "lower"
-    return {"mean": mean, "std": std, "seeds": len(d), "verdict": verdict}
-
-
-def _ms(values) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else float("nan")
-
 
 def _by_seed(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     rows = runs[runs["variant"] == variant]
@@ -475,7 +397,7 @@ def _by_seed(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
 
 
 def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
-                   retrained: str | None = None, noise_z: float = 2.0, fit: float = 0.9,
+                   retrained: str | None = None, alpha: float = ALPHA, fit: float = 0.9,
                    separates: float = 0.5, many_dead: float = 0.25) -> dict[str, Any]:
     """Why the frozen network scores what it does, decided from the measurements.
 
@@ -492,8 +414,8 @@ def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
     retrained : str, optional
         A variant of ``runs``: the frozen net trained otherwise (a larger learning
         rate), compared with ``"frozen"`` seed by seed as a check of the verdict.
-    noise_z : float
-        Standard errors a paired mean difference must clear.
+    alpha : float
+        Level of the paired t-tests (:func:`course_utils.experiment.paired_test`).
     fit : float
         The frozen net *underfits* when its mean eval-mode accuracy on its own
         training images is below this.
@@ -519,17 +441,16 @@ def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
     if not seeds:
         raise CourseError("the probes and the frozen runs share no seed")
     probe = p.loc[seeds, "probe_acc"].astype(float)
-    gap = _paired(probe.values, frozen.loc[seeds].values, noise_z)
-    pm, ps = _ms(probe)
-    fm, fs = _ms(frozen.loc[seeds])
-    tm, ts = _ms(frozen_train.loc[seeds])
+    gap = paired_test(probe.values, frozen.loc[seeds].values, alpha)
+    pm, ps = mean_std(probe).values()
+    fm, fs = mean_std(frozen.loc[seeds]).values()
+    tm, ts = mean_std(frozen_train.loc[seeds]).values()
     dead = {k: float(p.loc[seeds, f"dead_{k}"].mean()) for k in DEAD_LAYERS}
     threshold = chance + separates * (1 - chance)
     n = gap["seeds"]
     lines = [f"Linear probe on the pretrained pool5 features: {format_mean_std(pm, ps)}; "
              f"the frozen net: {format_mean_std(fm, fs)} (target test accuracy, {n} seed(s), "
-             f"chance {chance:.2f}). Probe minus frozen: "
-             f"{format_diff(gap['mean'], gap['std'])}, {gap['verdict']}."]
+             f"chance {chance:.2f}). Probe minus frozen: {difference_text(gap)}."]
     dead_text = ", ".join(f"{k} {100 * v:.1f}%" for k, v in dead.items())
     cause = None
     if pm < threshold:
@@ -571,16 +492,12 @@ def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
     if retrained is not None:
         other = _by_seed(runs, retrained, "test_acc")
         common = [s for s in seeds if s in other.index]
-        check = _paired(other.loc[common].values, frozen.loc[common].values, noise_z)
-        om, os_ = _ms(other.loc[common])
-        says = {"higher": "higher: the classifier's training, not the features, held the "
-                          "frozen net back",
-                "lower": "lower: a larger learning rate does not rescue it",
-                "inside the noise": "inside the noise: the learning rate is not what holds "
-                                    "it back"}[check["verdict"]]
-        lines.append(f"Check, {retrained}: {format_mean_std(om, os_)}, "
-                     f"{format_diff(check['mean'], check['std'])} against the frozen net, "
-                     f"{says}.")
+        check = paired_test(other.loc[common].values, frozen.loc[common].values, alpha)
+        lines.append(f"Check, {retrained}: {format_mean_std(**mean_std(other.loc[common]))}; "
+                     f"it {verdict_verb(check['verdict'], 'raise', 'lower')} the frozen net's "
+                     f"accuracy ({difference_text(check)})"
+                     + (": the classifier's training, not the features, held the frozen net "
+                        "back." if check["verdict"] == "higher" else "."))
     return {"verdict": verdict, "cause": cause, "probe": (pm, ps), "frozen": (fm, fs),
             "frozen_train": (tm, ts), "probe_minus_frozen": gap, "dead": dead,
             "check": check, "text": "\n".join(lines)}
@@ -596,14 +513,10 @@ def transfer_verdict(runs: pd.DataFrame) -> str:
     """Fine-tuning against training from scratch, in one sentence built from the runs."""
     s = summarize_runs(runs, ("test_acc",))
     d = transfer_differences(runs).loc["finetune"]
-    says = {"higher": "pretraining helps, as in the paper",
-            "lower": "pretraining hurts here, against the paper",
-            "inside the noise": "no measurable difference at this budget"}[d["verdict"]]
     ms = lambda v: format_mean_std(s.loc[v, "test_acc_mean"], s.loc[v, "test_acc_std"])  # noqa: E731
-    return (f"Fine-tune {ms('finetune')} vs scratch {ms('scratch')} target test accuracy; "
-            f"fine-tune minus scratch, seed by seed: "
-            f"{format_diff(d['diff_mean'], d['diff_std'])} over {int(d['seeds'])} seed(s): "
-            f"{d['verdict']}, {says}.")
+    return (f"Fine-tune {ms('finetune')} vs scratch {ms('scratch')} target test accuracy: "
+            f"pretraining {verdict_verb(d['verdict'], 'raise', 'lower')} it; fine-tune minus "
+            f"scratch, seed by seed: {difference_text(d)} (the paper's Table 2: higher).")
 
 
 def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile: str = "",
@@ -643,16 +556,13 @@ def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile
                   f"{100 * PAPER_ERRORS['finetune']:.1f}% ({100 * paper_gain:+.1f} points of "
                   "accuracy; 1 CNN vs 1 CNN* pretrained on ImageNet Fall 2011)",
          "ours": f"fine-tune {ms('finetune')} vs scratch {ms('scratch')} accuracy; "
-                 f"difference {format_diff(d['diff_mean'], d['diff_std'])} "
-                 f"({int(d['seeds'])} paired seeds)",
-         "verdict": {"higher": "fine-tuning better (as in the paper)",
-                     "lower": "fine-tuning worse (against the paper)",
-                     "inside the noise": "inside the noise"}[d["verdict"]]},
+                 f"difference {difference_text(d)}",
+         "verdict": f"fine-tune minus scratch: {d['verdict']} (the paper: higher)"},
         {"claim": "frozen features transfer (not in the paper; Donahue et al. 2014, DeCAF)",
          "paper": "-",
          "ours": f"frozen convolutions {ms('frozen')}; linear probe on pool5 "
                  f"{format_mean_std(*frozen['probe'])}; probe minus frozen "
-                 f"{format_diff(gap['mean'], gap['std'])}",
+                 f"{difference_text(gap)}",
          "verdict": says[frozen["verdict"]]},
     ]
     return claim_table(rows, profile, device).reset_index()
@@ -660,7 +570,8 @@ def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile
 
 def bound_checks(runs: pd.DataFrame, probes: pd.DataFrame, bounds: Mapping[str, float]
                  ) -> pd.DataFrame:
-    """The budget's lower bounds, checked on every seed.
+    """The budget's lower bounds, checked on every seed: each bounded quantity's lowest
+    seed goes through :func:`course_utils.experiment.bound_table`.
 
     ``test_acc`` bounds fine-tuning and scratch, ``frozen_acc`` the frozen net,
     ``source_acc`` the pretrained net on its own task and ``probe_acc`` the linear
@@ -669,19 +580,17 @@ def bound_checks(runs: pd.DataFrame, probes: pd.DataFrame, bounds: Mapping[str, 
     Returns
     -------
     DataFrame
-        One row per check: ``lowest`` (the worst seed), ``bound`` and ``ok``.
+        Indexed by ``(metric, variant)``: ``lowest`` (the worst seed), ``bound``, ``ok``.
     """
-    values = {
-        "test_acc (finetune)": ("test_acc", _by_seed(runs, "finetune", "test_acc")),
-        "test_acc (scratch)": ("test_acc", _by_seed(runs, "scratch", "test_acc")),
-        "frozen_acc": ("frozen_acc", _by_seed(runs, "frozen", "test_acc")),
-        "source_acc": ("source_acc", probes["source_acc"]),
-        "probe_acc": ("probe_acc", probes["probe_acc"]),
-    }
-    rows = [{"check": name, "lowest": float(v.min()), "bound": float(bounds[key]),
-             "ok": bool(v.min() >= bounds[key])}
-            for name, (key, v) in values.items() if bounds.get(key) is not None]
-    if not rows:
+    values = {"finetune": ("test_acc", _by_seed(runs, "finetune", "test_acc")),
+              "scratch": ("test_acc", _by_seed(runs, "scratch", "test_acc")),
+              "frozen": ("frozen_acc", _by_seed(runs, "frozen", "test_acc")),
+              "source": ("source_acc", probes["source_acc"]),
+              "probe": ("probe_acc", probes["probe_acc"])}
+    parts = [bound_table(pd.DataFrame({f"{key}_mean": [float(v.min())]}, index=[name]),
+                         bounds, (key,))
+             for name, (key, v) in values.items() if bounds.get(key) is not None]
+    if not parts:
         raise CourseError("the budget bounds none of test_acc, frozen_acc, source_acc, "
                           "probe_acc")
-    return pd.DataFrame(rows).set_index("check")
+    return pd.concat(parts).rename(columns={"mean": "lowest"})

@@ -2,8 +2,8 @@
 neighbours, t-SNE.
 
 * A trained net to look into: notebook 05's checkpoint when it is good enough
-  (:func:`load_checkpoint`, scored by :func:`module_accuracy`), else one trained in
-  the notebook. Its initial weights W0 are rebuilt from the seed
+  (:func:`load_checkpoint`, scored by :func:`course_utils.training.module_accuracy`), else one
+  trained in the notebook. Its initial weights W0 are rebuilt from the seed
   (:func:`initial_module`), and :func:`seed_check` tests that the seed is the right one.
 * Figure 3 shows the 96 conv1 kernels: :func:`plot_conv1_filters` draws them (and the
   change from initialisation, W - W0) on one symmetric colour scale. What they show is
@@ -11,8 +11,8 @@ neighbours, t-SNE.
   isotropic kernel, 1 for a single orientation) and :func:`low_frequency_share`;
   :func:`filter_table` compares trained and initial kernels and :func:`filter_verdict`
   words the result from the numbers.
-* Feature maps of one image at any layer, through a forward hook: :func:`feature_maps`,
-  :func:`plot_feature_maps`.
+* Feature maps of one image at any layer, through a forward hook
+  (:func:`course_utils.training.capture_outputs`): :func:`feature_maps`, :func:`plot_feature_maps`.
 * Figure 4 finds, for test images, the training images whose last hidden layer
   (fc7, 4096 values in the paper, 128 in the small net) is closest in Euclidean
   distance: :func:`penultimate_features`, :func:`nearest_neighbours`,
@@ -25,11 +25,12 @@ neighbours, t-SNE.
   :func:`plot_embedding`.
 
 The budget (with ``gallery``, ``tsne`` and ``checkpoint_acc``) and bounds are
-``course_utils.budgets.budget("12")``.
+``course_utils.budgets.budget("12")``; its images come from :func:`course_utils.data.splits_for`.
+Verdicts: :func:`course_utils.experiment.unpaired_test` for the filters (trained and initial
+kernels are two samples), :func:`course_utils.experiment.paired_differences` for the folds.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +39,14 @@ import torch
 from torch import nn
 
 from ..config import CourseError, display_path, seed_everything
-from ..experiment import claim_table, format_diff, format_mean_std, paired_differences
+from ..experiment import (ALPHA, claim_table, difference_text, format_mean_std,
+                          paired_differences, unpaired_test, verdict_verb)
 from ..models import AlexNetSmall
-from ..training import batched_outputs
+from ..training import capture_outputs, module_accuracy
 
-__all__ = ["LOW_FREQUENCY", "LayerError", "activations", "agreement_folds", "budget_data",
+__all__ = ["LOW_FREQUENCY", "LayerError", "activations", "agreement_folds",
            "conv1_filters", "feature_maps", "filter_table", "filter_verdict", "initial_module",
-           "load_checkpoint", "low_frequency_share", "module_accuracy", "nearest_neighbours",
+           "load_checkpoint", "low_frequency_share", "nearest_neighbours",
            "neighbour_agreement", "neighbour_summary", "neighbour_verdict", "orientation_index",
            "paper_table", "penultimate_features", "plot_conv1_filters", "plot_embedding",
            "plot_feature_maps", "plot_neighbours", "seed_check", "tsne_embedding"]
@@ -81,42 +83,6 @@ def conv1_filters(model: nn.Module) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the net
 
-def budget_data(profile, b, seed: int = 0):
-    """The images of budget ``b``: the profile's own splits when they hold enough images,
-    else splits sized by the budget; then cut to the budget with
-    :func:`course_utils.data.budget_splits` (stratified, ``seed``).
-
-    Parameters
-    ----------
-    profile : course_utils.config.Profile
-    b : course_utils.budgets.Budget
-        This notebook's row (``train``, ``valid``, ``test``: None means all).
-    seed : int
-
-    Returns
-    -------
-    course_utils.data.Splits
-    """
-    from ..data import budget_splits, course_splits
-
-    def holds(have, want):  # None: all images
-        return have is None or (want is not None and have >= want)
-
-    enough = (holds(profile.train_size, b.train) and profile.valid_size >= (b.valid or 0)
-              and holds(profile.test_size, b.test))
-    base = profile if enough else profile.with_(train_size=b.train, valid_size=b.valid,
-                                                test_size=b.test)
-    return budget_splits(course_splits(base), seed=seed, **b)
-
-
-@torch.no_grad()
-def module_accuracy(model: nn.Module, X: torch.Tensor, y, batch_size: int = 512) -> float:
-    """Share of ``X`` that ``model`` (a plain module, put in eval mode) classifies as ``y``."""
-    model.eval()
-    pred = batched_outputs(model, X, batch_size, fn=lambda z: z.argmax(1))
-    return float((pred == torch.as_tensor(y)).float().mean())
-
-
 def load_checkpoint(path, X_test: torch.Tensor, y_test, min_acc: float, module=AlexNetSmall,
                     **module_kwargs):
     """A saved ``state_dict`` of ``module(**module_kwargs)``, if it exists and is good enough.
@@ -143,7 +109,7 @@ def load_checkpoint(path, X_test: torch.Tensor, y_test, min_acc: float, module=A
     shown = display_path(path)
     if not path.exists():
         return None, None, f"no checkpoint at {shown} (notebook 05 writes it): training a net here"
-    model = module(**module_kwargs)
+    model = module(**module_kwargs).eval()
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except (RuntimeError, OSError, ValueError) as exc:
@@ -267,7 +233,7 @@ def low_frequency_share(filters, cutoff: float = LOW_FREQUENCY) -> torch.Tensor:
 _MEASURES = {"orientation index": orientation_index, "low-frequency share": low_frequency_share}
 
 
-def filter_table(trained: torch.Tensor, initial: torch.Tensor, noise_z: float = 2.0,
+def filter_table(trained: torch.Tensor, initial: torch.Tensor, alpha: float = ALPHA,
                  initial_known: bool = True) -> pd.DataFrame:
     """The orientation index and low-frequency share of the trained kernels, of the
     initial ones, and of the change ``trained - initial``, compared with the initial.
@@ -277,9 +243,10 @@ def filter_table(trained: torch.Tensor, initial: torch.Tensor, noise_z: float = 
     trained, initial : torch.Tensor, shape (N, C, H, W)
         conv1's kernels after training, and at initialisation (W0, or a fresh
         initialisation when W0 is not known: the same distribution).
-    noise_z : float
-        Standard errors a difference of means must clear to count as "higher" or
-        "lower" (else "inside the noise").
+    alpha : float
+        Level of the two-sided Welch t-test (:func:`course_utils.experiment.unpaired_test`:
+        the trained and initial kernels are two samples) that says "higher" or "lower"
+        (else "inside the noise").
     initial_known : bool
         Whether ``initial`` is the net's own W0; if not, the rows of the change
         W - W0 are left out (it would not be what training changed).
@@ -289,7 +256,7 @@ def filter_table(trained: torch.Tensor, initial: torch.Tensor, noise_z: float = 
     pandas.DataFrame
         Indexed by ``(measure, kernels)`` with kernels "trained W", "change W - W0" (when
         W0 is known) and "initial W0": the mean and std over the filters, the difference of means to
-        the initial kernels with its standard error and verdict, and how many filters
+        the initial kernels with its standard error, t, p and verdict, and how many filters
         lie above the initial kernels' 95th percentile (``above init p95``; about 5% of
         the filters by chance).
     """
@@ -302,19 +269,23 @@ def filter_table(trained: torch.Tensor, initial: torch.Tensor, noise_z: float = 
         p95 = float(np.percentile(ref, 95))
         for name, w in sets.items():
             v = fn(w).numpy()
-            diff = float(v.mean() - ref.mean())
-            se = math.sqrt(v.var(ddof=1) / len(v) + ref.var(ddof=1) / len(ref))
-            if name == "initial W0":
-                verdict = "(reference)"
-            elif se > 0 and abs(diff) > noise_z * se:
-                verdict = "higher" if diff > 0 else "lower"
-            else:
-                verdict = "inside the noise"
+            d = unpaired_test(v, ref, alpha)
             rows.append({"measure": measure, "kernels": name, "filters": len(v),
                          "mean": float(v.mean()), "std": float(v.std(ddof=1)),
-                         "diff vs init": diff, "se": se, "verdict": verdict,
+                         "diff vs init": d["mean"], "se": d["std"], "t": d["t"], "p": d["p"],
+                         "verdict": "(reference)" if name == "initial W0" else d["verdict"],
                          "above init p95": int((v > p95).sum())})
     return pd.DataFrame(rows).set_index(["measure", "kernels"])
+
+
+def _difference(row: pd.Series, diff: str, spread: str, n: str) -> str:
+    """:func:`course_utils.experiment.difference_text` of a table row whose ``mean`` is not
+    the difference, counting ``n`` (filters, folds) where it counts seeds."""
+    d = {"mean": row[diff], "std": row[spread], "seeds": row[n], "p": row["p"],
+         "verdict": row["verdict"], "paired": n == "folds"}
+    return difference_text(d, scale=100 if n == "folds" else 1,
+                           digits=1 if n == "folds" else 3,
+                           unit="points" if n == "folds" else "").replace("seed(s)", n)
 
 
 def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> str:
@@ -348,27 +319,18 @@ def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> st
     if initial_known is None:
         initial_known = "change W - W0" in set(table.index.get_level_values("kernels"))
     kinds = ("trained W", "change W - W0") if initial_known else ("trained W",)
-    for kernels, subject in zip(kinds, ("The trained conv1 filters",
-                                        "What training changed (W - W0)")):
-        verdict = table.loc[(o, kernels), "verdict"]
-        word = {"higher": "is more oriented than the initial filters",
-                "lower": "is less oriented than the initial filters",
-                }.get(verdict, "is no more oriented than the initial filters, which are noise")
-        if kernels == "trained W":
-            word = word.replace("is ", "are ", 1)
-        lines.append(f"{subject} {word}: orientation index {ms(o, kernels)} against "
-                     f"{ms(o, 'initial W0')} at initialisation ({above(o, kernels)} filters "
-                     f"above the initial filters' 95th percentile, about 5% by chance).")
-    for kernels, subject in zip(kinds, ("The trained filters", "The change W - W0")):
-        verdict = table.loc[(lf, kernels), "verdict"]
-        plural = kernels == "trained W"
-        word = {"higher": ("are" if plural else "is") + " smoother than the initial filters",
-                "lower": ("are" if plural else "is") + " less smooth than the initial filters",
-                }.get(verdict, ("are" if plural else "is") + " no smoother than the initial "
-                               "filters")
-        lines.append(f"{subject} {word}: {ms(lf, kernels)} of the power at spatial "
-                     f"frequencies up to {LOW_FREQUENCY} cycles/pixel, against "
-                     f"{ms(lf, 'initial W0')} at initialisation.")
+    subjects = ("the trained conv1 filters", "what training changed (W - W0)")
+    for kernels, subject in zip(kinds, subjects):
+        lines.append(f"Orientation index of {subject} against the initial filters (noise): "
+                     f"{ms(o, kernels)} against {ms(o, 'initial W0')} "
+                     f"({_difference(table.loc[(o, kernels)], 'diff vs init', 'se', 'filters')}; "
+                     f"{above(o, kernels)} filters above the initial filters' 95th percentile, "
+                     "about 5% by chance).")
+    for kernels, subject in zip(kinds, subjects):
+        lines.append(f"Share of the power at spatial frequencies up to {LOW_FREQUENCY} "
+                     f"cycles/pixel (smoothness) of {subject}: {ms(lf, kernels)} against "
+                     f"{ms(lf, 'initial W0')} at initialisation "
+                     f"({_difference(table.loc[(lf, kernels)], 'diff vs init', 'se', 'filters')}).")
     if not initial_known:
         lines.append("The net's own initial weights are not known, so what training changed "
                      "(W - W0) is not measured.")
@@ -377,18 +339,16 @@ def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> st
 
 # --------------------------------------------------------------------------- feature maps
 
-@torch.no_grad()
 def activations(model: nn.Module, X: torch.Tensor, layer: str,
                 batch_size: int = 256) -> torch.Tensor:
-    """The output of one layer for every image of ``X``, in eval mode.
-
-    A forward hook catches the layer's output while
-    :func:`course_utils.training.batched_outputs` runs the model batch by batch.
+    """The output of one layer for every image of ``X``, in eval mode, caught by
+    :func:`course_utils.training.capture_outputs` (a forward hook while the model runs
+    batch by batch; the model's mode is restored after).
 
     Parameters
     ----------
     model : nn.Module
-        The network (``net.module_``); left in eval mode.
+        The network (``net.module_``).
     X : torch.Tensor
         Images.
     layer : str
@@ -401,14 +361,7 @@ def activations(model: nn.Module, X: torch.Tensor, layer: str,
     torch.Tensor
         float32, on the CPU, one row per image.
     """
-    module = _layer(model, layer)
-    model.eval()
-    caught: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, i, o: caught.append(o.detach()))
-    try:
-        return batched_outputs(model, X, batch_size, fn=lambda _logits: caught.pop())
-    finally:
-        handle.remove()
+    return capture_outputs(model, X, {layer: _layer(model, layer)}, batch_size)[layer]
 
 
 def feature_maps(model: nn.Module, image: torch.Tensor, layer: str = "act1") -> torch.Tensor:
@@ -521,22 +474,22 @@ def agreement_folds(neighbours: dict, y_query, y_gallery, folds: int = 5,
 
 
 def neighbour_summary(folds: pd.DataFrame, baseline: str = "pixel",
-                      noise_z: float = 2.0) -> pd.DataFrame:
+                      alpha: float = ALPHA) -> pd.DataFrame:
     """Mean and std over the folds of each space's agreement, and its paired difference
-    to ``baseline`` with a verdict ("higher"/"lower" beyond ``noise_z`` standard errors,
-    else "inside the noise"), from :func:`course_utils.experiment.paired_differences`.
+    to ``baseline`` fold by fold with the course's paired t-test at level ``alpha``
+    (:func:`course_utils.experiment.paired_differences`).
 
     Returns
     -------
     pandas.DataFrame
         One row per space: ``folds``, ``mean``, ``std``, ``diff_mean``, ``diff_std``,
-        ``verdict`` (the baseline's difference columns are empty).
+        ``t``, ``p``, ``verdict`` (the baseline's difference columns are empty).
     """
     g = folds.groupby("variant", sort=False)["agreement"]
     out = pd.DataFrame({"folds": g.size(), "mean": g.mean(), "std": g.std(ddof=1)})
     runs = folds.rename(columns={"fold": "seed"})
-    diff = paired_differences(runs, baseline, "agreement", noise_z)
-    out = out.join(diff[["diff_mean", "diff_std", "verdict"]])
+    diff = paired_differences(runs, baseline, "agreement", alpha)
+    out = out.join(diff[["diff_mean", "diff_std", "t", "p", "verdict"]])
     out.index.name = "space"
     return out
 
@@ -545,20 +498,13 @@ def neighbour_verdict(summary: pd.DataFrame, space: str = "fc7", baseline: str =
     """Which neighbours share the query's class more often, in one sentence chosen from
     :func:`neighbour_summary`'s values."""
     row, base = summary.loc[space], summary.loc[baseline]
-    numbers = (f"{format_mean_std(row['mean'], row['std'])} of the {space} neighbours share "
-               f"the query's class against {format_mean_std(base['mean'], base['std'])} of "
-               f"the {baseline} neighbours; {space} - {baseline} "
-               f"{format_diff(row['diff_mean'], row['diff_std'])} over {int(row['folds'])} "
-               f"folds of the test queries")
-    if row["verdict"] == "higher":
-        return (f"{space} wins: {numbers}. The net's features group the classes better than "
-                f"{baseline} distance does, as the paper's Figure 4 suggests.")
-    if row["verdict"] == "lower":
-        return (f"{baseline} wins: {numbers}. {baseline.capitalize()} distance groups the classes "
-                f"better than this net's {space} features: the paper's observation does not hold "
-                f"here.")
-    return (f"Neither wins: {numbers}, a difference inside the noise: this net's {space} "
-            f"features group the classes neither better nor worse than {baseline} distance.")
+    return (f"{space.capitalize()} distance {verdict_verb(row['verdict'], 'raise', 'lower')} the "
+            f"share of neighbours in the query's class over {baseline} distance: "
+            f"{format_mean_std(row['mean'], row['std'])} of the {space} neighbours against "
+            f"{format_mean_std(base['mean'], base['std'])} of the {baseline} neighbours; "
+            f"{space} - {baseline} on folds of the test queries: "
+            f"{_difference(row, 'diff_mean', 'diff_std', 'folds')}"
+            + (", as the paper's Figure 4 suggests." if row["verdict"] == "higher" else "."))
 
 
 def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0,
@@ -748,8 +694,10 @@ def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery
     rows = [
         {"claim": "conv1 learns frequency- and orientation-selective kernels",
          "paper": "Figure 3: 96 kernels, oriented edges and gratings, colour blobs (qualitative)",
-         "ours": (f"orientation index {format_mean_std(o.loc['trained W', 'mean'], o.loc['trained W', 'std'])}"
-                  f" trained vs {format_mean_std(o.loc['initial W0', 'mean'], o.loc['initial W0', 'std'])}"
+         "ours": ("orientation index "
+                  f"{format_mean_std(o.loc['trained W', 'mean'], o.loc['trained W', 'std'])}"
+                  " trained vs "
+                  f"{format_mean_std(o.loc['initial W0', 'mean'], o.loc['initial W0', 'std'])}"
                   f" at init ({o.loc['trained W', 'verdict']}); low-frequency share "
                   f"{lf.loc['trained W', 'mean']:.3f} vs {lf.loc['initial W0', 'mean']:.3f} "
                   f"({lf.loc['trained W', 'verdict']})")},
@@ -760,6 +708,6 @@ def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery
         {"claim": "those neighbours are often not close in pixel (L2) space",
          "paper": "qualitative ('not close in L2')",
          "ours": (f"{format_mean_std(pix['mean'], pix['std'])} in pixel space; fc7 - pixel "
-                  f"{format_diff(fc7['diff_mean'], fc7['diff_std'])} ({fc7['verdict']})")},
+                  f"{_difference(fc7, 'diff_mean', 'diff_std', 'folds')}")},
     ]
     return claim_table(rows, profile, device).reset_index()

@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import display_path
+from ..config import BUILD_DIR, display_path
 from ..imagenet_labels import ImageNetLabels
 from ..pretrained import (BVLC_FILE, TORCHVISION_FILE, WEIGHTS_DIR_ENV, CaffeAlexNet,
                           TorchvisionAlexNet, build_imagenet_alexnet,
                           find_imagenet_weights, load_imagenet_alexnet, preprocess, weights_dirs)
+from ..training import predict_proba
 from .ch10_ten_crops import VIEWS, ten_crops
 
 __all__ = ["EXAMPLE_META_ROWS", "PHOTOS", "choose_weights", "classify",
@@ -77,11 +78,10 @@ def choose_weights(device: torch.device | str = "cpu") -> tuple[nn.Module, str, 
     return model.to(device).eval(), kind, message
 
 
-@torch.no_grad()
 def classify(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Softmax probabilities (N, 1000) of a batch of crops (N, 3, H, W) in [0, 1]."""
-    device = next(model.parameters()).device
-    return torch.softmax(model(images.to(device)), 1).cpu()
+    """Softmax probabilities (N, 1000) of a batch of crops (N, 3, H, W) in [0, 1], in eval
+    mode (:func:`course_utils.training.predict_proba`)."""
+    return predict_proba(model, images)
 
 
 def top5_table(probs: dict[str, torch.Tensor], labels: ImageNetLabels):
@@ -187,9 +187,10 @@ def write_example_meta_mat(path: str | Path, rows=EXAMPLE_META_ROWS) -> Path:
     return path
 
 
-def notebook_labels(example_dir: str | Path) -> tuple[ImageNetLabels, str]:
+def notebook_labels(example_dir: str | Path = BUILD_DIR / "imagenet") -> tuple[ImageNetLabels, str]:
     """Labels with ILSVRC2012_IDs: from the devkit's ``meta.mat`` if it is in one of the
-    weights folders, else from a three-synset example written into ``example_dir``."""
+    weights folders, else from a three-synset example written into ``example_dir``
+    (default: ``build/imagenet`` in the repository)."""
     for folder in weights_dirs():
         path = folder / "meta.mat"
         if path.is_file():
@@ -197,4 +198,5 @@ def notebook_labels(example_dir: str | Path) -> tuple[ImageNetLabels, str]:
     path = write_example_meta_mat(Path(example_dir) / "meta_example.mat")
     return (ImageNetLabels.from_meta_mat(path),
             f"an example with the devkit's first {len(EXAMPLE_META_ROWS)} synsets "
-            f"({display_path(path)}); put the devkit's data/meta.mat into data/weights/ for all 1000")
+            f"({display_path(path)}); put the devkit's data/meta.mat into data/weights/ "
+            "for all 1000")
