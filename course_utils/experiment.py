@@ -513,16 +513,17 @@ def format_p(p: float) -> str:
 
 
 def difference_text(d: Mapping[str, Any], scale: float = 100.0, digits: int = 1,
-                    unit: str = "points") -> str:
+                    unit: str = "points", count: str = "seed(s)") -> str:
     """A test's result for prose: ``"+1.2 ± 0.4 points, p = 0.012 over 3 seeds, higher"``.
 
     ``d`` is a :func:`paired_test` / :func:`unpaired_test` result or a row of
-    :func:`paired_differences` (``diff_mean``/``diff_std``); an unpaired one says so."""
+    :func:`paired_differences` (``diff_mean``/``diff_std``); an unpaired one says so.
+    ``count`` names what was paired or sampled (seeds, filters, folds)."""
     mean = d["mean"] if "mean" in d else d["diff_mean"]
     std = d["std"] if "std" in d else d["diff_std"]
     kind = "" if d.get("paired", True) else " (unpaired, Welch)"
     return (f"{format_diff(mean, std, scale, digits, unit)}, {format_p(d.get('p', float('nan')))}"
-            f" over {int(d['seeds'])} seed(s){kind}, {d['verdict']}")
+            f" over {int(d['seeds'])} {count}{kind}, {d['verdict']}")
 
 
 def gap_reading(gap: Mapping[str, Any], valid: Mapping[str, Any]) -> str:

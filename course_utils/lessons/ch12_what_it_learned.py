@@ -42,7 +42,7 @@ from ..config import CourseError, display_path, seed_everything
 from ..experiment import (ALPHA, claim_table, difference_text, format_mean_std,
                           paired_differences, unpaired_test, verdict_verb)
 from ..models import AlexNetSmall
-from ..training import capture_outputs, module_accuracy
+from ..training import capture_outputs, find_layer, module_accuracy
 
 __all__ = ["LOW_FREQUENCY", "LayerError", "activations", "agreement_folds",
            "conv1_filters", "feature_maps", "filter_table", "filter_verdict", "initial_module",
@@ -65,15 +65,12 @@ class LayerError(CourseError, KeyError):
 
 
 def _layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule called ``name`` (full dotted name or its last part)."""
-    modules = dict(model.named_modules())
-    short = {n.rsplit(".", 1)[-1]: m for n, m in modules.items() if n}
-    if name in modules and name:
-        return modules[name]
-    if name in short:
-        return short[name]
-    names = [n.rsplit(".", 1)[-1] for n in modules if n.startswith(("features.", "classifier."))]
-    raise LayerError(f"no layer {name!r} in this model; choose one of {', '.join(names)}")
+    """The submodule called ``name`` (full dotted name or its last part):
+    :func:`course_utils.training.find_layer`, with this notebook's error."""
+    try:
+        return find_layer(model, name)
+    except ValueError as exc:
+        raise LayerError(str(exc)) from None
 
 
 def conv1_filters(model: nn.Module) -> torch.Tensor:
@@ -285,7 +282,7 @@ def _difference(row: pd.Series, diff: str, spread: str, n: str) -> str:
          "verdict": row["verdict"], "paired": n == "folds"}
     return difference_text(d, scale=100 if n == "folds" else 1,
                            digits=1 if n == "folds" else 3,
-                           unit="points" if n == "folds" else "").replace("seed(s)", n)
+                           unit="points" if n == "folds" else "", count=n)
 
 
 def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> str:

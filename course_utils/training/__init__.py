@@ -12,14 +12,14 @@ from .classifier import (AMP_CHOICES, AMP_ENV, EVAL_BATCH_SIZE, AmpError, Course
                          accuracy, best_epoch, make_classifier, train_seconds)
 from .fastpath import TensorBatches, resident, same_device, tensor_source
 from .predict import (accuracy_from_scores, batched_outputs, batched_softmax, capture_outputs,
-                      dead_unit_share, module_accuracy, predict_proba)
+                      dead_unit_share, find_layer, module_accuracy, predict_proba)
 
 __all__ = [
     "AMP_CHOICES", "AMP_ENV", "CHECKPOINT_ENV", "EVAL_BATCH_SIZE", "PROGRESS_ENV", "AmpError",
     "CourseClassifier", "EvalModeTrainScore", "LinearWarmup", "RecipeError", "RunCheckpoint",
     "TensorBatches", "Throughput", "accuracy", "accuracy_from_scores", "batched_outputs",
     "batched_softmax", "best_epoch", "capture_outputs", "course_callbacks", "dead_unit_share",
-    "default_checkpoint_root", "images_per_second", "make_classifier", "module_accuracy",
-    "predict_proba", "progress_enabled", "resident", "same_device", "tensor_source",
-    "train_seconds",
+    "default_checkpoint_root", "find_layer", "images_per_second", "make_classifier",
+    "module_accuracy", "predict_proba", "progress_enabled", "resident", "same_device",
+    "tensor_source", "train_seconds",
 ]

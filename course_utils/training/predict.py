@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 __all__ = ["accuracy_from_scores", "batched_outputs", "batched_softmax", "capture_outputs",
-           "dead_unit_share", "module_accuracy", "predict_proba"]
+           "dead_unit_share", "find_layer", "module_accuracy", "predict_proba"]
 
 
 @torch.no_grad()
@@ -40,6 +40,19 @@ def predict_proba(module: torch.nn.Module, X: torch.Tensor, batch_size: int = 25
     return batched_softmax(module, X, batch_size)
 
 
+def find_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule of ``model`` called ``name``: its full dotted name (``"features.act1"``)
+    or its last part (``"act1"``). Raises ValueError naming the layers there are."""
+    named = {n: m for n, m in model.named_modules() if n}
+    if name in named:
+        return named[name]
+    by_short = {n.rsplit(".", 1)[-1]: m for n, m in named.items()}
+    if name in by_short:
+        return by_short[name]
+    raise ValueError(f"no layer {name!r} in this model; choose one of "
+                     f"{', '.join(sorted(by_short))}")
+
+
 def _resolve(model: nn.Module, layers) -> dict[str, nn.Module]:
     """``layers``: a module class (every such submodule, keyed by its last name), a
     sequence of dotted names or last names, or a mapping label -> name or module."""
@@ -50,19 +63,8 @@ def _resolve(model: nn.Module, layers) -> dict[str, nn.Module]:
             raise ValueError(f"the model has no {layers.__name__} layers")
         return found
     items = layers.items() if isinstance(layers, Mapping) else ((n, n) for n in layers)
-    by_short = {n.rsplit(".", 1)[-1]: m for n, m in named.items() if n}
-    out = {}
-    for label, ref in items:
-        if isinstance(ref, nn.Module):
-            out[label] = ref
-        elif ref in named and ref:
-            out[label] = named[ref]
-        elif ref in by_short:
-            out[label] = by_short[ref]
-        else:
-            raise ValueError(f"the model has no layer {ref!r}; it has "
-                             f"{', '.join(sorted(by_short))}")
-    return out
+    return {label: ref if isinstance(ref, nn.Module) else find_layer(model, ref)
+            for label, ref in items}
 
 
 def capture_outputs(model: nn.Module, X: torch.Tensor,
