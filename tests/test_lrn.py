@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.data import STD
-from course_utils.experiment import _SharedNets, paired_differences
+from course_utils.experiment import _SharedNets, paired_differences, paired_table
 from course_utils.layers import LocalResponseNorm
 from course_utils.lessons import ch02_lrn as L
 from course_utils.models import AlexNetSmall
@@ -254,11 +254,11 @@ def _runs(accs: dict, gaps: dict | None = None, nets: bool = True) -> pd.DataFra
     return runs
 
 
-def test_paired_table_is_paired_differences_on_each_metric():
+def test_the_notebooks_paired_table_keeps_the_runs_nets():
     runs = _runs({"none": [0.80, 0.82, 0.81], "LRN": [0.81, 0.83, 0.82],
                   "BatchNorm": [0.85, 0.86, 0.84]},
                  gaps={"none": [0.05, 0.04, 0.05], "LRN": [0.03, 0.02, 0.04]})
-    t = L.paired_table(runs)
+    t = paired_table(runs, L.BASELINE, ("test_acc", "valid_acc", "gap"))
     assert list(t.index) == [("test_acc", "LRN"), ("test_acc", "BatchNorm"),
                              ("valid_acc", "LRN"), ("valid_acc", "BatchNorm"),
                              ("gap", "LRN"), ("gap", "BatchNorm")]

@@ -13,7 +13,7 @@ holds what the notebook shows about it:
 * :func:`conv1_activations`, :func:`denominator`, :func:`denominator_stats`,
   :func:`divisor_table`, :func:`divisor_sentences`, :func:`plot_divisor_histograms`,
   :func:`lrn_inputs`: the divisor LRN applies, at initialisation and in trained nets;
-* :func:`lrn_variants`, :func:`paired_table`, :func:`lrn_claims`, :func:`lrn_verdict`:
+* :func:`lrn_variants`, :func:`lrn_claims`, :func:`lrn_verdict`:
   the variants of the experiment and what is said about them, from the runs.
 
 The experiment's budget and bounds are row "02" of :mod:`course_utils.budgets`.
@@ -31,7 +31,6 @@ from torch import nn
 
 from ..config import CourseError, seed_everything
 from ..data import STD
-from .. import experiment
 from ..experiment import (difference_text, format_mean_std, gap_reading, paired_differences,
                           verdict_verb)
 from ..layers import LocalResponseNorm
@@ -41,7 +40,7 @@ __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNEr
            "check_against_torch", "conv1_activations", "convention_table", "course_alpha",
            "denominator", "denominator_stats", "divisor_sentences", "divisor_table",
            "input_scale", "lateral_inhibition", "lrn_by_hand", "lrn_claims", "lrn_inputs",
-           "lrn_variants", "lrn_verdict", "paired_table", "plot_divisor_histograms",
+           "lrn_variants", "lrn_verdict", "plot_divisor_histograms",
            "plot_feature_maps", "plot_lateral_inhibition"]
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
@@ -515,13 +514,6 @@ def lrn_variants(alpha: float | None = None) -> dict[str, dict]:
     alpha = course_alpha() if alpha is None else float(alpha)
     return {BASELINE: {}, WITH_LRN: {"module__lrn": True, "module__lrn_alpha": alpha},
             BATCHNORM: {"module__batchnorm": True}}
-
-
-def paired_table(runs: pd.DataFrame, metrics=("test_acc", "valid_acc", "gap")) -> pd.DataFrame:
-    """Each variant minus :data:`BASELINE`, seed by seed, on each metric: the run
-    layer's :func:`course_utils.experiment.paired_table` (t-test verdicts) against
-    this notebook's baseline."""
-    return experiment.paired_table(runs, BASELINE, metrics)
 
 
 def _change(runs: pd.DataFrame, name: str, metric: str = "test_acc") -> dict:
