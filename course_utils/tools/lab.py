@@ -41,9 +41,24 @@ from pathlib import Path
 
 from ..config import REPO_ROOT, CourseError
 
-__all__ = ["DEFAULT_PORT", "HOST", "LabError", "SERVER_SCRIPT", "SETTINGS_DIR", "STOP_SIGNALS",
-           "check_port", "free_port", "lab_argv", "lab_env", "lab_url", "main", "new_token", "port_is_free", "stop",
-           "wait_until_ready"]
+__all__ = [
+    "DEFAULT_PORT",
+    "HOST",
+    "SERVER_SCRIPT",
+    "SETTINGS_DIR",
+    "STOP_SIGNALS",
+    "LabError",
+    "check_port",
+    "free_port",
+    "lab_argv",
+    "lab_env",
+    "lab_url",
+    "main",
+    "new_token",
+    "port_is_free",
+    "stop",
+    "wait_until_ready",
+]
 
 SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
 #: Runs JupyterLab tied to this wrapper's PID (see its docstring); run by path.
