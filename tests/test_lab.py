@@ -160,3 +160,18 @@ def test_the_server_does_not_start_when_its_parent_is_gone():
                          text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("usage:") and len(
         bad.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--port", "abc"], ["--port", "invalid int value: 'abc'"]),
+    (["--timeout", "-1"], ["--timeout", "greater than 0"]),
+    (["--timeout", "nan"], ["--timeout", "greater than 0"]),
+    (["--bogus"], ["unrecognized arguments: --bogus"]),
+])
+def test_bad_options_are_one_line_and_start_nothing(args, words, capsys, monkeypatch):
+    monkeypatch.setattr(lab.subprocess, "Popen", lambda *a, **k: pytest.fail("server started"))
+    with pytest.raises(SystemExit) as exit_:
+        lab.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert all(word in err for word in words), err

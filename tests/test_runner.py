@@ -127,7 +127,7 @@ def test_an_unmatched_selection_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--timeout", "0"], ["--timeout", "positive"]),
+    (["--timeout", "0"], ["--timeout", "greater than 0"]),
     (["--timeout", "soon"], ["--timeout", "whole number"]),
     (["--bogus"], ["unrecognized arguments: --bogus"]),
 ])

@@ -40,6 +40,7 @@ import webbrowser
 from pathlib import Path
 
 from ..config import REPO_ROOT, CourseError
+from . import OneLineParser, positive
 
 __all__ = [
     "DEFAULT_PORT",
@@ -186,13 +187,13 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.lab", description=__doc__,
+    parser = OneLineParser(prog="python -m course_utils.tools.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on {HOST} (default {DEFAULT_PORT})")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; just print the URL")
-    parser.add_argument("--timeout", type=float, default=120.0,
+    parser.add_argument("--timeout", type=positive(float), default=120.0,
                         help="seconds to wait for the server to start")
     parser.add_argument("lab_options", nargs="*", metavar="-- OPTION",
                         help="extra JupyterLab options after --, e.g. -- --LabApp.expose_app_in_browser=True")

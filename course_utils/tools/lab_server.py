@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+__all__ = ["GRACE", "main", "tie_to_parent"]
+
 GRACE = 20.0  # seconds jupyter_server gets to stop its kernels after SIGTERM
 
 

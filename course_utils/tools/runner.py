@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..config import BUILD_DIR, REPO_ROOT, CourseError
 from ..experiment import RESULT_PREFIX
+from . import OneLineParser, positive
 
 __all__ = ["ANSI", "NOTEBOOK_DIR", "RunnerError", "check_writable", "course_notebooks",
            "course_results", "execute", "kernel_config", "main", "strip_ansi",
@@ -185,29 +186,14 @@ def write_results_csv(records: list[dict], path: Path) -> Path:
     return path
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{_short(text)!r} is not a whole number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number of seconds")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m course_utils.tools.runner", description=__doc__,
+    parser = OneLineParser(prog="python -m course_utils.tools.runner", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
     parser.add_argument("--out", type=Path, default=BUILD_DIR, help="output folder (build/)")
     parser.add_argument("--inplace", action="store_true",
                         help="also write outputs back into notebooks/ when a run succeeds")
-    parser.add_argument("--timeout", type=_positive, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=positive(int), default=3600, help="seconds per cell")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("COURSE_PROGRESS", "0")  # no progress widgets in stored outputs
