@@ -119,6 +119,7 @@ def lab(tmp_path_factory):
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         start_new_session=True,  # its own process group: stopped as one below
     )
+    server: list[int] = []
     try:
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
@@ -134,14 +135,19 @@ def lab(tmp_path_factory):
             except queue.Empty:
                 continue
         url, printed_port, token = match.groups()
+        server = _children(proc.pid)  # its own process group: checked by PID below
         assert int(printed_port) == port
         assert len(token) >= 32, "the token should be long and random"
         yield url, token, proc.pid
     finally:
         # Stop the server by its PID: `kill PID` must stop JupyterLab too (course_utils.tools.lab
         # stops its server on SIGTERM). Whatever is left in its process group is killed
-        # and reported.
+        # and reported, and so is the server (in a group of its own) if it outlives it.
         leftovers = _stop_by_pid(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [p for p in server if _alive(p)]:
+            time.sleep(0.2)
+        leftovers += [p for p in server if _alive(p)]
         log.close()
     assert not leftovers, f"still running after SIGTERM to {proc.pid}: {leftovers}"
 
@@ -164,6 +170,23 @@ def _stop_by_pid(proc: subprocess.Popen, timeout: float = 30) -> list[int]:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return alive
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
+            if (f := _stat(int(p.parent.name))) and int(f[1]) == pid and f[0] not in ("Z", "X")]
 
 
 def _group_members(pgid: int) -> list[int]:
