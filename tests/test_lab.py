@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from course_helpers import proc_alive
 from course_utils.tools import lab as lab
 
 
@@ -112,15 +113,6 @@ def test_free_port_is_free():
     assert lab.port_is_free(lab.free_port())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_server_process_dies_with_its_parent_even_by_sigkill():
     """lab_server.tie_to_parent, without JupyterLab: a parent starts a tied child and is
@@ -137,16 +129,16 @@ def test_the_server_process_dies_with_its_parent_even_by_sigkill():
     child = None
     try:
         child = int(parent.stdout.readline())
-        assert _alive(child)
+        assert proc_alive(child)
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 10
-        while _alive(child) and time.monotonic() < deadline:
+        while proc_alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(child), "the tied child outlived its SIGKILLed parent"
+        assert not proc_alive(child), "the tied child outlived its SIGKILLed parent"
     finally:
         parent.kill()
-        if child and _alive(child):
+        if child and proc_alive(child):
             os.kill(child, signal.SIGKILL)
 
 

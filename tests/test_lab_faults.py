@@ -8,51 +8,25 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from course_helpers import proc_alive, proc_children, wait_for_lab_url
 from course_utils.tools.lab import HOST, free_port
 
 pytestmark = [pytest.mark.faults,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")]
 
 REPO = Path(__file__).resolve().parent.parent
-URL_RE = re.compile(r"(http://127\.0\.0\.1:(\d+)/lab\?token=([0-9a-f]+))")
 READY_TIMEOUT = 180
 GRACE = 30  # seconds the server and kernel get to stop after the wrapper died
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state first), None if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        child = int(stat.parent.name)
-        fields = _stat(child)
-        if fields is not None and int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            found.append(child)
-    return found
 
 
 def _listening(port: int) -> bool:
@@ -76,20 +50,7 @@ def _start_lab(tmp_path: Path):
         [sys.executable, "-m", "course_utils.tools.lab", "--port", str(port), "--no-browser"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         start_new_session=True)  # as a terminal would: the signal goes to the wrapper alone
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the lab wrapper exited with {proc.returncode}; see {log.name}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no URL printed within {READY_TIMEOUT} s; see {log.name}")
-        try:
-            match = URL_RE.search(lines.get(timeout=0.5))
-        except queue.Empty:
-            continue
-        if match:
-            return proc, port, match.group(3), log
+    return proc, port, wait_for_lab_url(proc, READY_TIMEOUT, log.name).group(3), log
 
 
 def _start_kernel(port: int, token: str, server: int) -> int:
@@ -100,7 +61,7 @@ def _start_kernel(port: int, token: str, server: int) -> int:
         assert response.status == 201
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        kernels = _children(server)
+        kernels = proc_children(server)
         if kernels:
             return kernels[0]
         time.sleep(0.2)
@@ -114,25 +75,25 @@ def test_lab_server_and_kernel_stop_when_the_wrapper_dies(tmp_path, signum):
     proc, port, token, log = _start_lab(tmp_path)
     server = kernel = None
     try:
-        servers = _children(proc.pid)
+        servers = proc_children(proc.pid)
         assert len(servers) == 1, f"the wrapper should have one child, the server: {servers}"
         server = servers[0]
         kernel = _start_kernel(port, token, server)
-        assert _alive(kernel) and _listening(port)
+        assert proc_alive(kernel) and _listening(port)
 
         os.kill(proc.pid, signum)  # the wrapper alone
         proc.wait(timeout=GRACE)
         deadline = time.monotonic() + GRACE
         while time.monotonic() < deadline and (
-                _alive(server) or _alive(kernel) or _listening(port)):
+                proc_alive(server) or proc_alive(kernel) or _listening(port)):
             time.sleep(0.25)
-        left = {"server": _alive(server), "kernel": _alive(kernel), "port": _listening(port)}
+        left = {"server": proc_alive(server), "kernel": proc_alive(kernel), "port": _listening(port)}
         assert not any(left.values()), (
             f"{GRACE} s after {signal.Signals(signum).name} to the wrapper, still running: "
             f"{[k for k, v in left.items() if v]}")
     finally:
         for pid in (proc.pid, server, kernel):
-            if pid and _alive(pid):
+            if pid and proc_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=10)
         log.close()
