@@ -182,6 +182,18 @@ def test_the_summary_is_printed_when_a_notebook_cannot_be_written(tmp_path, monk
     assert summary[1].split()[0] == "ok" and "01_b.ipynb" in summary[1]
 
 
+def test_a_notebook_that_is_not_json_fails_alone(tmp_path, capsys, monkeypatch):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "00_a.ipynb").write_text("{ not json")
+    _notebook(books / "01_b.ipynb", ["print(1)"])
+    result = _main(capsys, monkeypatch, "--out", str(tmp_path / "out"), notebooks=books)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    summary = result.stdout.split("Summary")[1].splitlines()[1:]
+    assert summary[0].split()[0] == "FAILED" and "00_a.ipynb" in summary[0]
+    assert summary[1].split()[0] == "ok"
+
+
 def test_ctrl_c_still_prints_the_summary(tmp_path, monkeypatch, capsys):
     books = tmp_path / "books"
     books.mkdir()

@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                 status, seconds, found = "FAILED", time.perf_counter() - start, []
                 where = exc.filename or args.out
                 message = f"could not write its outputs to {where}: {exc.strerror or exc}"
+            except Exception as exc:  # not a readable notebook (bad JSON, ...): the rest run
+                status, seconds, found = "FAILED", time.perf_counter() - start, []
+                first = (str(exc).strip().splitlines() or [""])[0]
+                message = f"{type(exc).__name__}: {_short(first, 160)}"
             results.append((book.name, status, seconds, message))
             records += found
     except KeyboardInterrupt:
