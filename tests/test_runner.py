@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -194,7 +196,8 @@ def test_a_notebook_that_is_not_json_fails_alone(tmp_path, capsys, monkeypatch):
     assert summary[1].split()[0] == "ok"
 
 
-def test_ctrl_c_still_prints_the_summary(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_still_prints_the_summary(tmp_path, monkeypatch, capsys, stop):
     books = tmp_path / "books"
     books.mkdir()
     for name in ("00_a", "01_b", "02_c"):
@@ -203,14 +206,19 @@ def test_ctrl_c_still_prints_the_summary(tmp_path, monkeypatch, capsys):
 
     def fake_execute(path, out_dir, inplace=False, timeout=3600):
         if path.name.startswith("01"):
+            if stop == "sigterm":
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler interrupts this
             raise KeyboardInterrupt
         return "ok", 1.0, "", []
 
     monkeypatch.setattr(runner, "execute", fake_execute)
+    before = signal.getsignal(signal.SIGTERM)
     assert runner.main(["--out", str(tmp_path / "out")]) == 130
     summary = capsys.readouterr().out.split("Summary")[1].splitlines()[1:]
     assert [line.split()[0] for line in summary] == ["ok", "STOPPED", "-"]
     assert summary[2].endswith("02_c.ipynb  not run")
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
 
 
 def test_a_run_prints_one_line_per_notebook_and_no_kernel_warning(tmp_path):

@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Running {len(books)} notebook(s) in profile '{profile}', output in {args.out}",
           flush=True)
     results, records, code = [], [], 0
+
+    def _stopped(signum, frame):  # SIGTERM (kill, a closed CI job) as Ctrl-C: summary first
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         for book in books:
             print(f"-> {book.name} ...", flush=True)
@@ -227,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append((book.name, status, seconds, message))
             records += found
     except KeyboardInterrupt:
-        results.append((book.name, "STOPPED", time.perf_counter() - start, "Ctrl-C"))
+        results.append((book.name, "STOPPED", time.perf_counter() - start,
+                        "stopped (Ctrl-C or SIGTERM)"))
         code = 130
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if records:
             try:
                 print(f"results: {write_results_csv(records, args.out / 'results.csv')}")
