@@ -169,7 +169,7 @@ def test_the_summary_is_printed_when_a_notebook_cannot_be_written(tmp_path, monk
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", books)
     calls = []
 
-    def fake_execute(path, out_dir, inplace=False, timeout=3600):
+    def fake_execute(path, out_dir, inplace=False, timeout=3600, stop=None):
         calls.append(path.name)
         if path.name.startswith("00"):
             raise OSError(28, "No space left on device", str(out_dir / path.name))
@@ -196,29 +196,27 @@ def test_a_notebook_that_is_not_json_fails_alone(tmp_path, capsys, monkeypatch):
     assert summary[1].split()[0] == "ok"
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_still_prints_the_summary(tmp_path, monkeypatch, capsys, stop):
+def test_a_second_ctrl_c_still_prints_the_summary(tmp_path, monkeypatch, capsys):
+    """A second Ctrl-C (KeyboardInterrupt) stops at once; the summary still comes.
+    The first one, with a real kernel: test_a_run_stopped_mid_notebook_... (faults)."""
     books = tmp_path / "books"
     books.mkdir()
     for name in ("00_a", "01_b", "02_c"):
         _notebook(books / f"{name}.ipynb", ["1"])
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", books)
 
-    def fake_execute(path, out_dir, inplace=False, timeout=3600):
+    def fake_execute(path, out_dir, inplace=False, timeout=3600, stop=None):
         if path.name.startswith("01"):
-            if stop == "sigterm":
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)  # the handler interrupts this
             raise KeyboardInterrupt
         return "ok", 1.0, "", []
 
     monkeypatch.setattr(runner, "execute", fake_execute)
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     assert runner.main(["--out", str(tmp_path / "out")]) == 130
     summary = capsys.readouterr().out.split("Summary")[1].splitlines()[1:]
     assert [line.split()[0] for line in summary] == ["ok", "STOPPED", "-"]
     assert summary[2].endswith("02_c.ipynb  not run")
-    assert signal.getsignal(signal.SIGTERM) is before  # restored
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
 
 def test_a_run_prints_one_line_per_notebook_and_no_kernel_warning(tmp_path):
@@ -241,3 +239,43 @@ def test_a_run_prints_one_line_per_notebook_and_no_kernel_warning(tmp_path):
     assert lines[3:5] == ["", "Summary"] and len(lines) == 7
     executed = nbformat.read(out / "00_a.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "42\n"  # the encrypted kernel ran it
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_run_stopped_mid_notebook_prints_its_summary_and_leaves_no_kernel(tmp_path, signum):
+    """A real kernel in a long cell; the runner alone gets the signal."""
+    from course_helpers import proc_alive, proc_children
+
+    books = tmp_path / "books"
+    books.mkdir()
+    _notebook(books / "00_a.ipynb", ["print('started', flush=True)", "import time; time.sleep(120)"])
+    _notebook(books / "01_b.ipynb", ["1"])
+    code = ("import sys; from pathlib import Path; from course_utils.tools import runner; "
+            "runner.NOTEBOOK_DIR = Path(sys.argv[1]); sys.exit(runner.main(sys.argv[2:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(books), "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    kernels = []
+    try:
+        deadline = time.monotonic() + 120
+        while not kernels and time.monotonic() < deadline:
+            kernels = proc_children(proc.pid)
+            time.sleep(0.2)
+        assert kernels, "no kernel started"
+        time.sleep(3)  # into the long cell
+        os.kill(proc.pid, signum)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (out, err)
+        assert "Traceback" not in out + err, err
+        summary = out.split("Summary")[1].splitlines()[1:]
+        assert [line.split()[0] for line in summary] == ["STOPPED", "-"], out
+        deadline = time.monotonic() + 20
+        while any(proc_alive(k) for k in kernels) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(proc_alive(k) for k in kernels), "the kernel outlived the runner"
+    finally:
+        proc.kill()
+        for k in kernels:
+            if proc_alive(k):
+                os.kill(k, signal.SIGKILL)

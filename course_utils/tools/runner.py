@@ -31,7 +31,7 @@ from ..config import BUILD_DIR, REPO_ROOT, CourseError
 from ..experiment import RESULT_PREFIX
 from . import OneLineParser, positive
 
-__all__ = ["ANSI", "NOTEBOOK_DIR", "RunnerError", "check_writable", "course_notebooks",
+__all__ = ["ANSI", "NOTEBOOK_DIR", "RunnerError", "StopRequest", "check_writable", "course_notebooks",
            "course_results", "execute", "kernel_config", "main", "strip_ansi",
            "write_results_csv"]
 
@@ -111,9 +111,68 @@ def kernel_config():
     return config
 
 
-def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 3600
-            ) -> tuple[str, float, str, list[dict]]:
-    """Run one notebook; returns (status, seconds, message, its COURSE-RESULT records)."""
+class StopRequest:
+    """Ctrl-C or SIGTERM while notebooks run (install it as the handler of both).
+
+    The first signal interrupts the running cell's kernel (as JupyterLab's stop button
+    does: kernels run in a session of their own and do not see a terminal's Ctrl-C),
+    lets no further cell start, and :func:`execute` reports the notebook as STOPPED;
+    its kernel is shut down in order. A second signal stops at once.
+
+    While a notebook runs, nbclient's event loop handles SIGINT and SIGTERM itself (it
+    shuts the kernel down under the running cell); :meth:`check`, nbclient's
+    ``on_cell_start`` hook, puts this request in its place on that loop.
+    """
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.client = None  # the NotebookClient running now
+        self._loop = None
+
+    def __call__(self, signum, frame=None):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        km = getattr(self.client, "km", None)
+        if km is not None and self._loop is not None:
+            import asyncio
+
+            from jupyter_core.utils import ensure_async
+
+            asyncio.ensure_future(ensure_async(km.interrupt_kernel()))
+
+    def check(self, **_):
+        """nbclient's ``on_cell_start`` hook: no cell starts once a stop is asked for."""
+        if self.signal is not None:
+            raise RuntimeError("stopped before this cell")
+        import asyncio
+
+        loop = asyncio.get_event_loop()
+        if loop is not self._loop:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self, sig)
+                except (RuntimeError, NotImplementedError, ValueError):  # not the main thread
+                    return
+            self._loop = loop
+
+    def detach(self) -> None:
+        """After a notebook: back to this process's own handlers."""
+        self.client, self._loop = None, None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self)
+
+    @property
+    def name(self) -> str:
+        if self.signal is None:
+            return ""
+        return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
+
+
+def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 3600,
+            stop: StopRequest | None = None) -> tuple[str, float, str, list[dict]]:
+    """Run one notebook; returns (status, seconds, message, its COURSE-RESULT records).
+    With ``stop`` (see :class:`StopRequest`), a stop request makes the status STOPPED."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -122,6 +181,8 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
+    if stop is not None:
+        stop.client, client.on_cell_start = client, stop.check
     start = time.perf_counter()
     status, message = "ok", ""
     try:
@@ -132,6 +193,11 @@ def execute(path: Path, out_dir: Path, inplace: bool = False, timeout: int = 360
         message = lines[-1] if lines else "cell error"
     except Exception as exc:  # kernel died, timeout...
         status, message = "FAILED", f"{type(exc).__name__}: {exc}"
+    finally:
+        if stop is not None:
+            stop.detach()
+    if stop is not None and stop.signal is not None:
+        status, message = "STOPPED", f"stopped by {stop.name}"
     seconds = time.perf_counter() - start
     strip_ansi(nb)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,18 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Running {len(books)} notebook(s) in profile '{profile}', output in {args.out}",
           flush=True)
     results, records, code = [], [], 0
-
-    def _stopped(signum, frame):  # SIGTERM (kill, a closed CI job) as Ctrl-C: summary first
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _stopped)
+    stop = StopRequest()  # Ctrl-C and SIGTERM: the running notebook stops, the summary prints
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for book in books:
             print(f"-> {book.name} ...", flush=True)
             start = time.perf_counter()
             try:
                 status, seconds, message, found = execute(book, args.out, args.inplace,
-                                                          args.timeout)
+                                                          args.timeout, stop=stop)
             except OSError as exc:  # its outputs could not be written (disk full, ...)
                 status, seconds, found = "FAILED", time.perf_counter() - start, []
                 where = exc.filename or args.out
@@ -232,12 +295,15 @@ def main(argv: list[str] | None = None) -> int:
                 message = f"{type(exc).__name__}: {_short(first, 160)}"
             results.append((book.name, status, seconds, message))
             records += found
-    except KeyboardInterrupt:
-        results.append((book.name, "STOPPED", time.perf_counter() - start,
-                        "stopped (Ctrl-C or SIGTERM)"))
+            if stop.signal is not None:
+                code = 130
+                break
+    except KeyboardInterrupt:  # a second Ctrl-C
+        results.append((book.name, "STOPPED", time.perf_counter() - start, "stopped"))
         code = 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if records:
             try:
                 print(f"results: {write_results_csv(records, args.out / 'results.csv')}")
