@@ -2,6 +2,7 @@
 #   make setup   .venv + `pip install -e ".[dev]"` + check that Fashion-MNIST is there
 #   make run     execute every notebook in order -> build/*.ipynb, build/*.html
 #   make test    ruff, then unit tests + nbval over notebooks/ in the smoke profile
+#   make test-faults  the slow fault probes (signals, kills) that make test skips
 #   make lab     JupyterLab on 127.0.0.1 with a token (make lab PORT=8890 for another port)
 #   make test-browser  notebook 00 run in JupyterLab in headless Chromium (needs apt chromium)
 #   make budgets [PROFILE=full]  what each notebook trains, and an estimated time
@@ -19,7 +20,7 @@ PORT   ?= 8888
 .PHONY: help setup data run test test-unit test-notebooks test-browser lab outputs clean budgets
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 setup: $(STAMP) data
 
@@ -44,11 +45,16 @@ outputs: setup
 test: setup
 	$(BIN)/ruff check .
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v \
+	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser -m "not faults" --nbval-lax --nbval-current-env -v \
 	    --durations=15 --junitxml=build/test-report.xml
 
 test-unit: setup
-	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -v
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m "not faults" -v
+
+# The slow fault probes (@pytest.mark.faults): signals to a real JupyterLab, killed runs ...
+.PHONY: test-faults
+test-faults: setup
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m faults -v --durations=0
 
 test-notebooks: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 \

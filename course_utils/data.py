@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import sys
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,6 +50,8 @@ FILES = {
 }
 _MAGIC = {"images": 2051, "labels": 2049}  # 0x00000803, 0x00000801
 _EXPECTED = {"train": 60_000, "test": 10_000}
+#: The most data bytes an IDX header may promise: the 60,000-image training files.
+_MAX_BYTES = {"images": max(_EXPECTED.values()) * 28 * 28, "labels": max(_EXPECTED.values())}
 
 MISSING_HELP = (
     "Fashion-MNIST not found. Fix it one of three ways: "
@@ -96,36 +99,62 @@ def read_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
     """Read one IDX file (``.gz`` or not); ``kind`` is ``"images"`` or ``"labels"``.
 
     Checks the magic number and that the file holds exactly the bytes its header
-    promises; a problem raises :class:`DatasetError` naming the file.
+    promises; a problem raises :class:`DatasetError` naming the file. The file is read
+    as a stream: the header first, then at most the bytes it promises (and no header
+    may promise more than the largest Fashion-MNIST file), so a small file that
+    decompresses to gigabytes (a gzip bomb) costs no more memory than a real one.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
+    ndim = 3 if kind == "images" else 1
+    header = 4 + 4 * ndim
     try:
         with opener(path, "rb") as fh:
-            raw = fh.read()
+            head = fh.read(header)
+            if len(head) < header:
+                raise DatasetError(f"{path}: truncated ({len(head)} bytes, shorter than its "
+                                   f"header): {FRESH_COPY}")
+            magic = int.from_bytes(head[:4], "big")
+            if magic != _MAGIC[kind]:
+                raise DatasetError(f"{path}: wrong magic number {magic} (expected {_MAGIC[kind]} "
+                                   f"for IDX {kind}); this is not a Fashion-MNIST {kind} file: "
+                                   f"{FRESH_COPY}")
+            dims = [int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+            expected = int(np.prod(dims, dtype=object))
+            if expected > _MAX_BYTES[kind]:
+                raise DatasetError(f"{path}: its header promises {expected} bytes of data for "
+                                   f"shape {tuple(dims)}, more than any Fashion-MNIST {kind} "
+                                   f"file holds ({_MAX_BYTES[kind]}): {FRESH_COPY}")
+            raw = bytearray(expected)
+            got = _read_into(fh, raw)
+            if got < expected:
+                raise DatasetError(f"{path}: truncated or padded: header promises {expected} "
+                                   f"bytes of data for shape {tuple(dims)}, file has {got}: "
+                                   f"{FRESH_COPY}")
+            if fh.read(1):
+                raise DatasetError(f"{path}: truncated or padded: header promises {expected} "
+                                   f"bytes of data for shape {tuple(dims)}, file has more: "
+                                   f"{FRESH_COPY}")
+    except DatasetError:
+        raise
     except PermissionError:
         raise DatasetError(f"{path}: permission denied; make it readable (chmod a+r) or "
                            f"point {DATA_DIR_ENV} at a copy you can read") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DatasetError(f"{path}: cannot be read ({exc}); the file is corrupt or "
                            f"truncated: {FRESH_COPY}") from None
-    ndim = 3 if kind == "images" else 1
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path}: truncated ({len(raw)} bytes, shorter than its header): "
-                           f"{FRESH_COPY}")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != _MAGIC[kind]:
-        raise DatasetError(f"{path}: wrong magic number {magic} (expected {_MAGIC[kind]} "
-                           f"for IDX {kind}); this is not a Fashion-MNIST {kind} file: "
-                           f"{FRESH_COPY}")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
-        raise DatasetError(f"{path}: truncated or padded: header promises {expected} bytes "
-                           f"of data for shape {tuple(dims)}, file has {len(raw) - header}: "
-                           f"{FRESH_COPY}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
+
+
+def _read_into(fh, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``fh``; returns the bytes read (fewer at the end of the file)."""
+    view, got = memoryview(buffer), 0
+    while got < len(buffer):
+        n = fh.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def _find_file(folder: Path, stem: str) -> Path | None:

@@ -410,11 +410,36 @@ def from_torchvision(state: dict) -> "OrderedDict[str, torch.Tensor]":
     return out
 
 
+def _refused_by_weights_only(message: str) -> str | None:
+    """What torch's weights-only unpickler refused to build or call (a global's name, or a
+    description), read from its error; None where the error is a damaged pickle."""
+    import re
+
+    named = re.search(r"GLOBAL (\S+)", message)
+    if named:
+        return named.group(1)
+    for pattern in (r"reduce for unrecognized function ([^\n]+)",
+                    r"Can only (?:build|create new object)[^\n]*?but got ([^\n]+)",
+                    r"(persistent[ _]\w+ [^\n]*)"):
+        found = re.search(pattern, message)
+        if found:
+            return found.group(1).strip().rstrip(".")[:120]
+    return None
+
+
 def _torchvision_state(path: Path) -> "OrderedDict[str, torch.Tensor]":
     label = display_path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # refused globals, truncated zip, not a torch file...
+    except pickle.UnpicklingError as exc:
+        refused = _refused_by_weights_only(str(exc))
+        if refused is None:  # a damaged pickle inside the archive
+            raise ImageNetWeightsError(f"could not read {label} as PyTorch weights "
+                                       f"(UnpicklingError): is the file complete?") from None
+        raise ImageNetWeightsError(
+            f"{label}: refused to load {refused}: a weights file holds only tensors, and "
+            "this one asks to run other code. Do not use it") from None
+    except Exception as exc:  # truncated zip, not a torch file...
         raise ImageNetWeightsError(f"could not read {label} as PyTorch weights "
                                    f"({type(exc).__name__}): is the file complete?") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -1,8 +1,14 @@
-"""Helpers the tests import: small IDX files, random image batches, the package's modules."""
+"""Helpers the tests import: small IDX files, random image batches, the package's modules,
+and processes (the lab's URL, /proc)."""
 from __future__ import annotations
 
 import gzip
 import importlib
+import queue
+import re
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +55,53 @@ def package_exports() -> set[str]:
     """Every name some course_utils module lists in its ``__all__``."""
     return {name for module in course_modules()
             for name in getattr(importlib.import_module(module), "__all__", ())}
+
+
+# --------------------------------------------------------------------------- processes
+
+LAB_URL_RE = re.compile(r"(http://127\.0\.0\.1:(\d+)/lab\?token=([0-9a-f]+))")
+
+
+def wait_for_lab_url(proc: subprocess.Popen, timeout: float, log) -> re.Match:
+    """The URL line `python -m course_utils.tools.lab` prints once its server answers
+    (groups: url, port, token); fails the test if it exits or prints none in time."""
+    import pytest
+
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"course_utils.tools.lab exited with {proc.returncode}; see {log}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no URL printed within {timeout} s; see {log}")
+        try:
+            match = LAB_URL_RE.search(lines.get(timeout=0.5))
+        except queue.Empty:
+            continue
+        if match:
+            return match
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state, ppid, pgrp ...); None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def proc_alive(pid: int) -> bool:
+    """Running (not gone, not a zombie)."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def proc_children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = proc_stat(int(stat.parent.name))
+        if fields is not None and int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.append(int(stat.parent.name))
+    return found

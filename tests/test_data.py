@@ -35,6 +35,59 @@ def test_read_idx_wrong_magic(tmp_path):
         D.read_idx(path, "labels")
 
 
+def _gzip_bomb(path, header: bytes, megabytes: int):
+    """A small .gz whose stream is ``header`` then ``megabytes`` MB of zeros."""
+    import zlib
+
+    pack = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    chunk = bytes(1 << 20)
+    with open(path, "wb") as fh:
+        fh.write(pack.compress(header))
+        for _ in range(megabytes):
+            fh.write(pack.compress(chunk))
+        fh.write(pack.flush())
+    return path
+
+
+def test_a_gzip_bomb_is_refused_without_reading_it_into_memory(tmp_path):
+    """A file of a few hundred KB that inflates to 200 MB behind a valid header for 10
+    images took its whole inflated size (and more) in memory before the size check;
+    read as a stream, it costs what the header promises."""
+    import tracemalloc
+
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))
+    bomb = _gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", header, 200)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(D.DatasetError, match="bomb|padded.*file has more") as info:
+            D.read_idx(bomb, "images")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "train-images-idx3-ubyte.gz" in str(info.value)
+    assert peak < 20 << 20, f"peak {peak / 2**20:.0f} MB while refusing a 200 MB bomb"
+
+
+@pytest.mark.parametrize("kind,dims", [("images", (60_001, 28, 28)), ("images", (2**31, 2**31, 9)),
+                                       ("labels", (10**9,))])
+def test_a_header_that_promises_more_than_fashion_mnist_is_refused_before_reading(
+        tmp_path, kind, dims):
+    magic = 2051 if kind == "images" else 2049
+    path = tmp_path / "big-idx"
+    path.write_bytes(magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims))
+    with pytest.raises(D.DatasetError, match="more than any Fashion-MNIST"):
+        D.read_idx(path, kind)
+
+
+def test_read_idx_padded_file_is_refused(tmp_path):
+    path = write_idx(tmp_path / "pad-idx1-ubyte", np.zeros(10))
+    with open(path, "ab") as fh:
+        fh.write(b"extra")
+    with pytest.raises(D.DatasetError, match="pad-idx1-ubyte.*padded.*file has more"):
+        D.read_idx(path, "labels")
+
+
 def test_real_debian_files(real_data):
     assert real_data.train_images.shape == (60_000, 28, 28)
     assert real_data.test_images.shape == (10_000, 28, 28)

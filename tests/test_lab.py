@@ -4,10 +4,16 @@ are exercised by tests/browser (`make test-browser`)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
+from course_helpers import proc_alive
 from course_utils.tools import lab as lab
 
 
@@ -19,7 +25,9 @@ def _option(argv, name):
 
 def test_lab_binds_localhost_with_this_python():
     argv = lab.lab_argv(8899)
-    assert argv[:3] == [lab.sys.executable, "-m", "jupyterlab"]
+    # JupyterLab from this Python, tied to this process (lab_server.py)
+    assert argv[:3] == [lab.sys.executable, str(lab.SERVER_SCRIPT), str(os.getpid())]
+    assert lab.lab_argv(8899, parent=123)[2] == "123"
     assert _option(argv, "ServerApp.ip") == "127.0.0.1"
     assert _option(argv, "ServerApp.port") == "8899"
     assert _option(argv, "ServerApp.port_retries") == "0"  # the printed port is the real one
@@ -33,8 +41,8 @@ def test_the_token_is_in_the_environment_not_on_the_command_line(monkeypatch, ca
     class FakeServer:
         returncode = 0
 
-        def __init__(self, argv, cwd=None, env=None):
-            started.update(argv=argv, env=env)
+        def __init__(self, argv, cwd=None, env=None, **kwargs):
+            started.update(argv=argv, env=env, **kwargs)
 
         def poll(self):
             return None
@@ -56,6 +64,7 @@ def test_the_token_is_in_the_environment_not_on_the_command_line(monkeypatch, ca
     assert not any(token in arg for arg in started["argv"])
     assert not any("token" in arg.lower() for arg in started["argv"])
     assert started["env"]["JUPYTER_TOKEN"] == token
+    assert started["start_new_session"]  # Ctrl-C and hang-ups reach the wrapper only
     assert "JUPYTER_TOKEN_FILE" not in started["env"]  # JUPYTER_TOKEN is the one source
     assert lab.lab_env("abc", base={"PATH": "/bin"}) == {"PATH": "/bin", "JUPYTER_TOKEN": "abc"}
 
@@ -102,3 +111,59 @@ def test_out_of_range_port_is_refused(port):
 
 def test_free_port_is_free():
     assert lab.port_is_free(lab.free_port())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_process_dies_with_its_parent_even_by_sigkill():
+    """lab_server.tie_to_parent, without JupyterLab: a parent starts a tied child and is
+    SIGKILLed; the child gets SIGTERM (tests/test_lab_faults.py does it with the real lab)."""
+    child_code = ("import os, sys, time; sys.path.insert(0, sys.argv[1]); import lab_server; "
+                  "lab_server.tie_to_parent(os.getppid()); print('tied', flush=True); "
+                  "time.sleep(120)")
+    parent_code = ("import subprocess, sys; c = subprocess.Popen([sys.executable, '-c', "
+                   f"{child_code!r}, sys.argv[1]], stdout=subprocess.PIPE, text=True); "
+                   "assert c.stdout.readline() == 'tied\\n'; print(c.pid, flush=True); "
+                   "import time; time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, str(lab.SERVER_SCRIPT.parent)],
+                              stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(parent.stdout.readline())
+        assert proc_alive(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while proc_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not proc_alive(child), "the tied child outlived its SIGKILLed parent"
+    finally:
+        parent.kill()
+        if child and proc_alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_the_server_does_not_start_when_its_parent_is_gone():
+    result = subprocess.run([sys.executable, str(lab.SERVER_SCRIPT), "1"], check=False,
+                            capture_output=True,
+                            text=True, timeout=60)  # PID 1 is not its parent: gone already
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    bad = subprocess.run([sys.executable, str(lab.SERVER_SCRIPT), "x"], check=False,
+                         capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith("usage:") and len(
+        bad.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--port", "abc"], ["--port", "invalid int value: 'abc'"]),
+    (["--timeout", "-1"], ["--timeout", "greater than 0"]),
+    (["--timeout", "nan"], ["--timeout", "greater than 0"]),
+    (["--bogus"], ["unrecognized arguments: --bogus"]),
+])
+def test_bad_options_are_one_line_and_start_nothing(args, words, capsys, monkeypatch):
+    monkeypatch.setattr(lab.subprocess, "Popen", lambda *a, **k: pytest.fail("server started"))
+    with pytest.raises(SystemExit) as exit_:
+        lab.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert all(word in err for word in words), err

@@ -315,6 +315,35 @@ def test_npy_with_code_is_refused_and_never_run(tmp_path, kind):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("kind", ["builtins.open", "os.system", "Plain"])
+def test_pth_with_code_is_refused_plainly_and_never_run(tmp_path, kind):
+    """A malicious .pth was refused with "is the file complete?", as if it were damaged."""
+    marker = tmp_path / "payload-ran"
+    payload = Plain() if kind == "Plain" else _payloads(marker)[kind]
+    path = tmp_path / pretrained.TORCHVISION_FILE
+    torch.save({"features.0.weight": torch.zeros(2), "features.0.bias": payload}, path)
+    with pytest.raises(ImageNetWeightsError) as err:
+        load_imagenet_alexnet(path)
+    message = _one_line(str(err.value))
+    assert "refused to load" in message and "Do not use it" in message, message
+    assert kind.split(".")[-1] in message and "complete" not in message
+    assert not marker.exists()
+
+
+def test_damaged_pth_is_not_called_malicious(tmp_path):
+    good = tmp_path / "good.pth"
+    torch.save({"features.0.weight": torch.zeros(2)}, good)
+    raw = good.read_bytes()
+    for name, data in (("cut.pth", raw[:len(raw) // 2]),
+                       ("garbled.pth",
+                        raw.replace(b"features", b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageNetWeightsError) as err:
+            load_imagenet_alexnet(tmp_path / name)
+        message = _one_line(str(err.value))
+        assert "refused" not in message and "Do not use it" not in message, message
+
+
 def test_npy_with_a_class_instance_is_refused(tmp_path):
     path = save_npy(tmp_path / "obj.npy", {"conv1": [Plain(), Plain()]})
     with pytest.raises(ImageNetWeightsError, match=r"refused to load .*Plain"):

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,66 @@ def test_eval_mode_train_score_records_loss_and_accuracy_without_dropout(smoke_s
     assert h[-1, "train_acc_eval"] == pytest.approx(accuracy(net, X[:128], y[:128]))
     # dropout at 0.9 inflates skorch's train_loss; the eval-mode loss is lower
     assert h[-1, "train_loss_eval"] < h[-1, "train_loss"]
+
+
+def _owner_file(folder, **owner):
+    import json
+    import socket
+
+    from course_utils.training.callbacks import OWNER_FILE
+
+    folder.mkdir()
+    (folder / "params.pt").write_bytes(b"weights")
+    base = {"host": socket.gethostname(), "pid": os.getpid(), "start": None}
+    (folder / OWNER_FILE).write_text(json.dumps({**base, **owner}))
+    return folder
+
+
+def test_folders_of_dead_runs_are_removed_and_no_other(tmp_path):
+    import subprocess
+    import sys
+
+    from course_utils.training.callbacks import _process_start, remove_dead_runs
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = _owner_file(tmp_path / "run-dead", pid=int(gone.stdout))
+    _owner_file(tmp_path / "run-reused", start=(_process_start(os.getpid()) or 0) + 1)
+    live = _owner_file(tmp_path / "run-live", start=_process_start(os.getpid()))
+    elsewhere = _owner_file(tmp_path / "run-elsewhere", host="another-machine",
+                            pid=int(gone.stdout))
+    unmarked = tmp_path / "run-unmarked"  # a kept checkpoint, or a run not yet marked
+    unmarked.mkdir()
+    (tmp_path / "run-file").write_text("not a folder")
+    target = _owner_file(tmp_path / "outside", pid=int(gone.stdout))
+    (tmp_path / "run-link").symlink_to(target)  # links are never followed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    removed = remove_dead_runs(tmp_path)
+    assert sorted(p.name for p in removed) == ["run-dead"] + (
+        ["run-reused"] if _process_start(os.getpid()) is not None else [])
+    assert not dead.exists()
+    for kept in (live, elsewhere, unmarked, target, mine, tmp_path / "run-file",
+                 tmp_path / "run-link"):
+        assert kept.exists(), kept
+    assert remove_dead_runs(tmp_path / "missing") == []
+
+
+def test_a_run_marks_its_folder_while_it_trains_and_unmarks_a_kept_one(smoke_splits, tmp_path):
+    from course_utils.training.callbacks import OWNER_FILE
+
+    s = smoke_splits
+    X, y = s.X_train[:64], s.y_train[:64]
+    seen = []
+
+    class Spy(RunCheckpoint):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append((Path(self.dirname) / OWNER_FILE).is_file())
+            super().on_epoch_end(net, **kwargs)
+
+    net = make_classifier(valid=(s.X_valid[:64], s.y_valid[:64]), max_epochs=1, progress=False,
+                          verbose=0, checkpoint=False,
+                          callbacks=[("checkpoint", Spy(root=tmp_path, keep=True))]).fit(X, y)
+    assert seen == [True]
+    kept = Path(_cp(net).dirname)
+    assert (kept / "params.pt").is_file() and not (kept / OWNER_FILE).exists()

@@ -24,7 +24,6 @@ GFLOP/s as ``fraction_of_matmul``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from ..config import CourseError, cpu_supports_bf16, get_device, seed_everything
+from . import OneLineParser
 from ..data import load_fashion_mnist
 from ..layers import InputAdapter
 from ..models import AlexNet, AlexNetSmall, count_parameters, model_flops
@@ -470,7 +470,7 @@ def _fmt_load(load) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m course_utils.tools.bench",
         description="Training images/s of AlexNet: a per-image PIL pipeline (a) against "
                     "the course's pipeline (b), interleaved in one run.")

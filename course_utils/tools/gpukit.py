@@ -14,7 +14,6 @@ pyyaml, scikit-learn, scikit-image and seaborn, but no network. The kit holds:
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..config import REPO_ROOT, CourseError
+from . import OneLineParser
 
 __all__ = ["GPU_MISSING", "PLATFORMS", "build_kit", "install_script", "main"]
 
@@ -117,7 +117,7 @@ def build_kit(out: Path, max_mib: float = 64.0, download=_download) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.gpukit",
+    parser = OneLineParser(prog="python -m course_utils.tools.gpukit",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".gpu-kit")
     parser.add_argument("--max-mib", type=float, default=64.0)

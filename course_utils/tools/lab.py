@@ -10,6 +10,14 @@ token reaches the server in its environment (``JUPYTER_TOKEN``), which only this
 user can read, never on its command line, which every local user sees in ``ps``.
 Once the server answers, the URL with its token is printed. Ctrl-C stops it.
 
+The server never outlives this wrapper. It runs in its own process group (a terminal's
+Ctrl-C or hang-up reaches the wrapper only, which then stops the server in order:
+SIGTERM, so that jupyter_server shuts its kernels down), and it is started through
+``lab_server.py``, which ties it to the wrapper's PID: when the wrapper dies by any
+signal, SIGKILL included, the server gets SIGTERM (Linux's ``PR_SET_PDEATHSIG``, and a
+watchdog thread elsewhere). SIGTERM, SIGHUP, SIGQUIT and SIGINT to the wrapper stop the
+server before the wrapper exits.
+
 JupyterLab's news popup ("Would you like to get notified about official Jupyter
 news?") and its update check are turned off through configuration: the settings
 defaults in ``course_utils/lab_settings/overrides.json`` (the lab's
@@ -32,12 +40,33 @@ import webbrowser
 from pathlib import Path
 
 from ..config import REPO_ROOT, CourseError
+from . import OneLineParser, positive
 
-__all__ = ["DEFAULT_PORT", "HOST", "LabError", "SETTINGS_DIR", "check_port", "free_port",
-           "lab_argv", "lab_env", "lab_url", "main", "new_token", "port_is_free", "stop",
-           "wait_until_ready"]
+__all__ = [
+    "DEFAULT_PORT",
+    "HOST",
+    "SERVER_SCRIPT",
+    "SETTINGS_DIR",
+    "STOP_SIGNALS",
+    "LabError",
+    "check_port",
+    "free_port",
+    "lab_argv",
+    "lab_env",
+    "lab_url",
+    "main",
+    "new_token",
+    "port_is_free",
+    "stop",
+    "wait_until_ready",
+]
 
 SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
+#: Runs JupyterLab tied to this wrapper's PID (see its docstring); run by path.
+SERVER_SCRIPT = Path(__file__).resolve().parent / "lab_server.py"
+#: Signals on which the wrapper stops the server, then exits (SIGINT: KeyboardInterrupt).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT")
+                     if hasattr(signal, name))
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 
@@ -81,11 +110,13 @@ def lab_url(port: int, token: str, path: str = "lab") -> str:
     return f"http://{HOST}:{port}/{path}?token={token}"
 
 
-def lab_argv(port: int, root: Path = REPO_ROOT, open_browser: bool = False) -> list[str]:
-    """The command line that starts JupyterLab from this Python (no token in it: see
+def lab_argv(port: int, root: Path = REPO_ROOT, open_browser: bool = False,
+             parent: int | None = None) -> list[str]:
+    """The command line that starts JupyterLab from this Python, tied to the process
+    ``parent`` (default: this one) through :data:`SERVER_SCRIPT` (no token in it: see
     :func:`lab_env`)."""
     argv = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, str(SERVER_SCRIPT), str(os.getpid() if parent is None else parent),
         f"--ServerApp.ip={HOST}",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",  # never move silently to another port
@@ -132,25 +163,37 @@ def wait_until_ready(port: int, token: str, proc: subprocess.Popen | None = None
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Stop a server started by :func:`start` (SIGTERM, then SIGKILL)."""
+    """Stop the server (SIGTERM: jupyter_server shuts its kernels down; SIGKILL to its
+    process group after ``timeout`` s, and its kernels then stop by themselves)."""
     if proc.poll() is not None:
         return
     proc.terminate()
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (OSError, AttributeError):
+            proc.kill()
         proc.wait()
 
 
+def _say(text: str) -> None:
+    """Print, where a terminal may be gone (SIGHUP): never fail for it."""
+    try:
+        print(text, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.tools.lab", description=__doc__,
+    parser = OneLineParser(prog="python -m course_utils.tools.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on {HOST} (default {DEFAULT_PORT})")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; just print the URL")
-    parser.add_argument("--timeout", type=float, default=120.0,
+    parser.add_argument("--timeout", type=positive(float), default=120.0,
                         help="seconds to wait for the server to start")
     parser.add_argument("lab_options", nargs="*", metavar="-- OPTION",
                         help="extra JupyterLab options after --, "
@@ -163,13 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     token = new_token()
-    proc = subprocess.Popen(lab_argv(port) + args.lab_options, cwd=REPO_ROOT,
-                            env=lab_env(token))
-
     def _terminate(signum, frame):  # `kill PID` stops the server too, in `finally` below
+        for sig in STOP_SIGNALS:  # one stop at a time; SIGKILL remains, and the server
+            signal.signal(sig, signal.SIG_IGN)  # then stops by itself (lab_server.py)
+        _say(f"\nStopping JupyterLab ({signal.Signals(signum).name}) ...")
         raise SystemExit(128 + signum)  # (waiting here would deadlock with proc.wait())
 
-    signal.signal(signal.SIGTERM, _terminate)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _terminate)
+    # Its own process group: Ctrl-C and a closed terminal reach this wrapper only.
+    proc = subprocess.Popen(lab_argv(port) + args.lab_options, cwd=REPO_ROOT,
+                            env=lab_env(token), start_new_session=True)
     try:
         try:
             seconds = wait_until_ready(port, token, proc, timeout=args.timeout)
@@ -192,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         return proc.wait()
     except KeyboardInterrupt:
-        print("\nStopping JupyterLab ...", flush=True)
+        _say("\nStopping JupyterLab ...")
         return 0
     finally:
         stop(proc)

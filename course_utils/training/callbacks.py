@@ -1,8 +1,10 @@
 """The course's skorch callbacks: progress bar, schedules, checkpoint, throughput."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -16,8 +18,8 @@ from ..config import BUILD_DIR, CourseError
 from .predict import accuracy_from_scores
 
 __all__ = ["CHECKPOINT_ENV", "PROGRESS_ENV", "EvalModeTrainScore", "LinearWarmup", "RecipeError",
-           "RunCheckpoint", "Throughput",
-           "course_callbacks", "default_checkpoint_root", "images_per_second", "progress_enabled"]
+           "RunCheckpoint", "Throughput", "course_callbacks", "default_checkpoint_root",
+           "images_per_second", "progress_enabled", "remove_dead_runs"]
 
 PROGRESS_ENV = "COURSE_PROGRESS"
 CHECKPOINT_ENV = "COURSE_CHECKPOINT_DIR"
@@ -53,6 +55,72 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
+#: In each run's checkpoint folder while the run trains: who owns it (host, pid, start).
+OWNER_FILE = ".owner"
+
+
+def _process_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, from /proc), to tell a reused PID
+    from the run's own; None where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _owner() -> dict:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def _owner_is_dead(owner: dict) -> bool:
+    """True only when the process that owns a run folder is surely gone: same host, and
+    its PID is free or now belongs to a process that started at another time."""
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False  # another machine's run (a shared folder): cannot tell
+    pid, start = owner.get("pid"), owner.get("start")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    now = _process_start(pid)
+    return isinstance(start, int) and now is not None and now != start
+
+
+def remove_dead_runs(root: str | os.PathLike) -> list[Path]:
+    """Delete the ``run-*`` folders under ``root`` whose run was killed (its owner file
+    names a process of this host that is gone); returns them.
+
+    A folder without a readable owner file is left alone: a run writes the file right
+    after creating its folder, and a kept checkpoint (``keep=True``) has it removed
+    once training ends. Links are never followed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith("run-") or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, OWNER_FILE),
+                         os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "r", encoding="utf-8") as fh:
+                owner = json.loads(fh.read(4096))
+        except (OSError, ValueError):
+            continue
+        if _owner_is_dead(owner):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
 class RunCheckpoint(Checkpoint):
     """A :class:`skorch.callbacks.Checkpoint` that writes into a fresh directory
     under ``root`` each time the net is initialised.
@@ -61,6 +129,10 @@ class RunCheckpoint(Checkpoint):
     overwrite each other's files (skorch issue #848). Only the parameters are
     saved: that is all ``load_best`` needs. Once training ends and the best
     weights are loaded, the directory is deleted unless ``keep=True``.
+
+    A run killed mid-way cannot delete its folder: each folder holds an owner file
+    (host, PID, process start) while its run trains, and the next run under the same
+    root deletes the folders of runs that are gone (:func:`remove_dead_runs`).
     """
 
     def __init__(self, root=None, monitor="valid_acc_best", load_best=True,
@@ -81,7 +153,10 @@ class RunCheckpoint(Checkpoint):
     def initialize(self):
         root = Path(self.root) if self.root else default_checkpoint_root()
         root.mkdir(parents=True, exist_ok=True)
+        remove_dead_runs(root)
         self.dirname = tempfile.mkdtemp(prefix="run-", dir=root)
+        with open(os.path.join(self.dirname, OWNER_FILE), "x", encoding="utf-8") as fh:
+            json.dump(_owner(), fh)
         return super().initialize()
 
     def on_train_end(self, net, **kwargs):
@@ -93,6 +168,8 @@ class RunCheckpoint(Checkpoint):
                 path = Path(self.dirname)
                 if path.name.startswith("run-") and path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
+            elif self.dirname:  # kept: no longer a run in progress, never swept
+                Path(self.dirname, OWNER_FILE).unlink(missing_ok=True)
 
 
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from course_helpers import proc_alive, proc_children, wait_for_lab_url
 from course_utils.tools.lab import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,6 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SAMPLES_CALL = "plot_class_samples("  # course_utils.plots: the grid of sample images
-URL_RE = re.compile(r"(http://127\.0\.0\.1:(\d+)/lab\?token=([0-9a-f]+))")
 READY_TIMEOUT = 120  # s for the server to print its URL
 RUN_TIMEOUT = 600  # s for notebook 00 to run (about a minute in the smoke profile)
 
@@ -74,11 +72,6 @@ def _check_prerequisites() -> None:
                     "`sudo apt-get install chromium` (or set COURSE_CHROMIUM to a Chromium binary)")
     if not (REPO / NOTEBOOK).exists():
         pytest.fail(f"{NOTEBOOK} is missing")
-
-
-def _read_lines(stream, lines: queue.Queue) -> None:
-    for line in stream:
-        lines.put(line)
 
 
 @pytest.fixture(scope="module")
@@ -119,29 +112,23 @@ def lab(tmp_path_factory):
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         start_new_session=True,  # its own process group: stopped as one below
     )
+    server: list[int] = []
     try:
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
-        deadline = time.monotonic() + READY_TIMEOUT
-        match = None
-        while match is None:
-            if proc.poll() is not None:
-                pytest.fail(f"course_utils.tools.lab exited with {proc.returncode}; see {LOG}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no URL printed within {READY_TIMEOUT} s; see {LOG}")
-            try:
-                match = URL_RE.search(lines.get(timeout=0.5))
-            except queue.Empty:
-                continue
+        match = wait_for_lab_url(proc, READY_TIMEOUT, LOG)
         url, printed_port, token = match.groups()
+        server = proc_children(proc.pid)  # its own process group: checked by PID below
         assert int(printed_port) == port
         assert len(token) >= 32, "the token should be long and random"
         yield url, token, proc.pid
     finally:
         # Stop the server by its PID: `kill PID` must stop JupyterLab too (course_utils.tools.lab
         # stops its server on SIGTERM). Whatever is left in its process group is killed
-        # and reported.
+        # and reported, and so is the server (in a group of its own) if it outlives it.
         leftovers = _stop_by_pid(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [p for p in server if proc_alive(p)]:
+            time.sleep(0.2)
+        leftovers += [p for p in server if proc_alive(p)]
         log.close()
     assert not leftovers, f"still running after SIGTERM to {proc.pid}: {leftovers}"
 
