@@ -33,7 +33,7 @@ from ..config import seed_everything
 from .. import experiment
 from ..experiment import (difference_text, format_mean_std, gap_reading, paired_differences,
                           verdict_verb)
-from ..layers import LocalResponseNorm, LRNError, course_alpha, input_scale
+from ..layers import PAPER_LRN_ALPHA, LocalResponseNorm, LRNError, course_alpha, input_scale
 from ..training import capture_outputs
 
 __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNError",
@@ -44,7 +44,7 @@ __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNEr
            "plot_feature_maps", "plot_lateral_inhibition"]
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
-PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+PAPER_LRN = {"size": 5, "alpha": PAPER_LRN_ALPHA, "beta": 0.75, "k": 2.0}
 #: The experiment's variants: the one the others are compared with, LRN, BatchNorm.
 BASELINE, WITH_LRN, BATCHNORM = "none", "LRN", "BatchNorm"
 #: A position "is normalised" when its divisor exceeds this multiple of the constant k**beta.
