@@ -8,11 +8,59 @@ from torch import nn
 from .config import CourseError
 from .data import MEAN, STD
 
-__all__ = ["AugmentError", "BatchAugment", "CONVENTIONS", "InputAdapter", "LocalResponseNorm",
-           "PAPER_ALPHA_STD", "PaperDropout", "check_batch", "crop", "gray_lighting",
-           "random_crop", "random_flip", "to_float"]
+__all__ = ["AugmentError", "BatchAugment", "CONVENTIONS", "InputAdapter", "LRNError",
+           "LocalResponseNorm", "PAPER_ALPHA_STD", "PAPER_LRN_ALPHA", "PaperDropout",
+           "check_batch", "course_alpha", "crop", "gray_lighting", "input_scale", "random_crop",
+           "random_flip", "to_float"]
 
 CONVENTIONS = ("paper", "caffe")
+#: LRN's alpha in the paper (sec. 3.3), for its inputs: raw 0-255 pixels minus the mean pixel.
+PAPER_LRN_ALPHA = 1e-4
+
+
+class LRNError(CourseError, ValueError):
+    """Bad argument for an LRN helper."""
+
+
+def input_scale() -> float:
+    """How many times larger the paper's inputs are than the course's.
+
+    The paper fed raw pixels minus the mean pixel, ``p - 255 * MEAN``; the course
+    feeds ``(p / 255 - MEAN) / STD``. The first is the second times ``255 * STD``.
+
+    Returns
+    -------
+    float
+        ``255 * STD`` (:data:`course_utils.data.STD`, Fashion-MNIST's pixel std).
+    """
+    return 255.0 * STD
+
+
+def course_alpha(paper_alpha: float = PAPER_LRN_ALPHA, scale: float | None = None) -> float:
+    """LRN's alpha carried from the paper's inputs to inputs ``scale`` times smaller.
+
+    With zero biases, conv1 + ReLU is linear in its input, so inputs ``scale``
+    times smaller give activations ``scale`` times smaller; and
+    ``LRN_alpha(c * a) = c * LRN_{alpha * c**2}(a)``: the same divisor needs
+    ``alpha * c**2``. ``course_alpha()`` is :class:`~course_utils.models.AlexNet`'s
+    default LRN alpha on the course's normalised inputs (notebooks 02 and 04).
+
+    Parameters
+    ----------
+    paper_alpha : float
+        alpha on the paper's raw-pixel inputs (its 1e-4).
+    scale : float, optional
+        paper inputs / course inputs; :func:`input_scale` by default.
+
+    Returns
+    -------
+    float
+        ``paper_alpha * scale ** 2``.
+    """
+    c = input_scale() if scale is None else float(scale)
+    if c <= 0:
+        raise LRNError(f"scale must be positive, got {scale}")
+    return float(paper_alpha) * c ** 2
 
 
 class LocalResponseNorm(nn.Module):
@@ -28,11 +76,12 @@ class LocalResponseNorm(nn.Module):
     * ``convention="paper"`` (also TensorFlow's ``tf.nn.lrn``): ``alpha' = alpha``;
     * ``convention="caffe"`` (also PyTorch's ``nn.LocalResponseNorm``): ``alpha' = alpha / size``.
 
-    The paper's values are ``size=5, k=2, alpha=1e-4, beta=0.75``.
+    The paper's values are ``size=5, k=2, alpha=1e-4, beta=0.75``; on the course's
+    normalised inputs the same layer needs :func:`course_alpha` (notebook 02).
     """
 
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
-                 convention: str = "paper"):
+    def __init__(self, size: int = 5, alpha: float = PAPER_LRN_ALPHA, beta: float = 0.75,
+                 k: float = 2.0, convention: str = "paper"):
         super().__init__()
         if convention not in CONVENTIONS:
             raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")

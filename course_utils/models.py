@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .layers import BatchAugment, InputAdapter, LocalResponseNorm
+from .layers import PAPER_LRN_ALPHA, BatchAugment, InputAdapter, LocalResponseNorm, course_alpha
 
 __all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
            "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN",
@@ -100,9 +100,12 @@ class AlexNet(nn.Module):
         num_classes: size of the output layer.
         dropout: dropout rate after fc6 and fc7 (the paper's 0.5).
         lrn: Local Response Normalization after conv1 and conv2 (paper convention).
-        lrn_alpha: LRN's alpha (the paper's 1e-4 suits its raw-pixel inputs; on
-            normalised inputs, about 90 times smaller, the same layer needs about
-            1e-4 * 90**2 to act the same way: notebook 02).
+        lrn_alpha: LRN's alpha. None (the default) picks the one for ``pixels``:
+            the paper's 1e-4 for its raw-pixel inputs (``"paper"``), and for the
+            course's normalised inputs, about 90 times smaller, the same layer's
+            ``layers.course_alpha()`` = 1e-4 * (255 * STD)**2, about 0.8 (notebooks
+            02 and 04): with 1e-4 there, LRN divides every activation by k**beta and
+            does nothing a weight cannot absorb.
         two_tower: the original two-GPU net: conv2, conv4 and conv5 grouped in two.
         batchnorm: BatchNorm after conv1 and conv2 instead (the modern replacement).
         pool_kernel, pool_stride: 3, 2 is the paper's overlapping pooling.
@@ -127,7 +130,7 @@ class AlexNet(nn.Module):
                  pool_kernel: int = 3, pool_stride: int = 2,
                  channels: Sequence[int] = PAPER_CHANNELS, activation: str = "relu",
                  init: str = "he", input_size: int = 227, hidden: int = 4096,
-                 pixels: str = "normalised", lrn_alpha: float = 1e-4,
+                 pixels: str = "normalised", lrn_alpha: float | None = None,
                  head_std: float | None = None):
         super().__init__()
         if pixels not in PIXEL_SCALES:
@@ -157,6 +160,8 @@ class AlexNet(nn.Module):
         # "normalised": (pixel/255 - mean) / std, about 90 times smaller
         self.prep = (InputAdapter(self.input_size) if pixels == "normalised"
                      else InputAdapter(self.input_size, std=1 / 255))
+        if lrn_alpha is None:
+            lrn_alpha = course_alpha() if pixels == "normalised" else PAPER_LRN_ALPHA
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         c_in = in_channels
         for i, ((k, s, p), c_out) in enumerate(zip(CONV_GEOMETRY, channels), start=1):

@@ -31,8 +31,20 @@ from course_utils.models import (
     geometry,
 )
 
+def _features_pooling_2x2(channels=(96, 256, 384, 384, 256), in_channels=1):
+    """AlexNet's feature extractor with non-overlapping 2x2 pooling: at 67x67 the same
+    shapes and parameters as the paper's 3x3/stride-2, other outputs."""
+    c1, c2, c3, c4, c5 = channels
+    return nn.Sequential(
+        nn.Conv2d(in_channels, c1, 11, stride=4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(), nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+
+
 #: A wrong answer of the right type for every exercise.
 WRONG = {
+    "00-1": lambda x, mean, std: ((x * std + mean) * 255).clamp(0, 255).to(torch.uint8),  # no round
     "01-1": lambda z: 1 - torch.tanh(z),
     "01-2": 0.25 ** 4,
     "01-3": nn.ReLU,  # torch's own module, and no slope
@@ -45,6 +57,7 @@ WRONG = {
     "04-1": 0.5,
     "04-2": [223, 227],
     "04-3": 0.94,
+    "04-4": _features_pooling_2x2,
     "05-1": 390,
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
     "05-3": 5e-4,
@@ -325,6 +338,103 @@ def test_references_of_notebook_04():
     assert _quiet_solution("04-3") == pytest.approx(fc / count_parameters(net), rel=1e-9)
 
 
+def test_reference_to_pixels_inverts_the_input_adapter():
+    from course_utils.data import MEAN, STD
+    from course_utils.layers import InputAdapter
+
+    to_pixels = _quiet_solution("00-1")
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    back = to_pixels(InputAdapter(28)(images), MEAN, STD)
+    assert back.dtype == torch.uint8 and torch.equal(back, images)
+    far = torch.tensor([-10.0, 10.0])  # beyond black and white: saturates
+    assert to_pixels(far, MEAN, STD).tolist() == [0, 255]
+
+
+def test_to_pixels_hints_at_the_usual_mistakes(capsys):
+    def no_255(x, mean, std):
+        return (x * std + mean).round().clamp(0, 255).to(torch.uint8)
+
+    def swapped(x, mean, std):
+        return ((x * mean + std) * 255).round().clamp(0, 255).to(torch.uint8)
+
+    def no_clamp(x, mean, std):
+        return ((x * std + mean) * 255).round().to(torch.uint8)
+
+    def floats(x, mean, std):
+        return ((x * std + mean) * 255).round().clamp(0, 255)
+
+    for answer, hint in ((no_255, "scale [0, 1] to 0..255"), (swapped, "swapped"),
+                         (no_clamp, "clamp to 0..255"), (WRONG["00-1"], "round to the nearest"),
+                         (floats, "pixels are uint8")):
+        result, line = _checked(capsys, "00-1", answer)
+        assert result is False and hint in line, line
+
+
+def test_reference_feature_extractor_is_alexnets():
+    features = _quiet_solution("04-4")
+    for channels, in_channels in (((96, 256, 384, 384, 256), 1), ((8, 12, 16, 16, 10), 3)):
+        ours = features(channels, in_channels).eval()
+        net = AlexNetSmall(channels=channels, in_channels=in_channels).eval()
+        assert count_parameters(ours) == count_parameters(net.features)
+        ours.load_state_dict(dict(zip(ours.state_dict(), net.features.state_dict().values())))
+        x = torch.randn(2, in_channels, 67, 67)
+        with torch.no_grad():
+            assert torch.equal(ours(x), net.features(x))
+            assert ours(x).shape == (2, channels[-1], 1, 1)
+
+
+def test_feature_extractor_hints_at_the_usual_mistakes(capsys):
+    import torch.nn.functional as F
+
+    def build(pool=3, stride1=4, padding2=2, relus=(1, 2, 3, 4, 5), fixed=None):
+        def features(channels=(96, 256, 384, 384, 256), in_channels=1):
+            layers, c_in = [], in_channels
+            for i, ((k, s, p), c_out) in enumerate(zip(
+                    ((11, stride1, 0), (5, 1, padding2), (3, 1, 1), (3, 1, 1), (3, 1, 1)),
+                    fixed or channels), start=1):
+                layers += [nn.Conv2d(c_in, c_out, k, s, p)] + [nn.ReLU()] * (i in relus)
+                layers += [nn.MaxPool2d(pool, 2)] * (i in (1, 2, 5))
+                c_in = c_out
+            return nn.Sequential(*layers)
+        return features
+
+    class Functional(nn.Module):  # F.relu and F.max_pool2d: judged by the outputs alone
+        def __init__(self, channels=(96, 256, 384, 384, 256), in_channels=1):
+            super().__init__()
+            self.convs = nn.ModuleList([
+                nn.Conv2d(c_in, c_out, k, s, p) for c_in, c_out, (k, s, p) in zip(
+                    (in_channels, *channels[:4]), channels, CONV_GEOMETRY)])
+
+        def forward(self, x):
+            for i, conv in enumerate(self.convs, start=1):
+                x = F.relu(conv(x))
+                x = F.max_pool2d(x, 3, 2) if i in (1, 2, 5) else x
+            return x
+
+    assert _checked(capsys, "04-4", Functional)[0]
+    for answer, hint in ((build(pool=2), "3x3 windows with stride 2"),
+                         (build(stride1=3), "conv1's kernel, stride or padding"),
+                         (build(padding2=0), "conv2's kernel, stride or padding"),
+                         (build(relus=(1, 2, 4, 5)), "a ReLU after each"),
+                         (build(relus=(1, 2, 3, 4)), "a ReLU is missing after conv5"),
+                         (build(fixed=(96, 256, 384, 384, 256)), "conv1 maps 3 channels to 96"),
+                         (Functional(), "not a module built from it"),
+                         (lambda channels=(), in_channels=1: AlexNetSmall().features,
+                          "from the course's package")):
+        result, line = _checked(capsys, "04-4", answer)
+        assert result is False and hint in line, line
+
+    class Borrowed(nn.Module):  # a class whose __init__ takes the package's layers
+        def __init__(self, channels=(96, 256, 384, 384, 256), in_channels=1):
+            super().__init__()
+            self.f = AlexNetSmall(channels=channels, in_channels=in_channels).features
+
+        def forward(self, x):
+            return self.f(x)
+    result, line = _checked(capsys, "04-4", Borrowed)
+    assert result is False and "course_utils.models.AlexNetSmall" in line
+
+
 def test_check_and_solution_are_the_packages_public_api():
     assert course_utils.check is check and course_utils.solution is solution
     assert {"check", "solution"} <= set(course_utils.__all__)
@@ -451,7 +561,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
-    assert set(WRITE_IT) == {"01-1", "01-3", "02-2", "03-2", "05-2", "11-3", "12-2", "12-3"}
+    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "11-3",
+                             "12-2", "12-3"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):

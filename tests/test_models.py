@@ -54,6 +54,32 @@ def test_options():
         AlexNetSmall(activation="gelu")
 
 
+def test_default_lrn_alpha_acts_the_same_on_both_pixel_scales():
+    """pixels="paper" feeds inputs 255 * STD times larger than the course's normalised ones;
+    the default alpha of each makes LRN after conv1 divide by the same amounts."""
+    from course_utils.layers import input_scale
+
+    x = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+
+    def norm1(pixels, **kwargs):
+        torch.manual_seed(0)  # the same weights; conv1's bias is 0 in the paper's init
+        net = AlexNetSmall(lrn=True, pixels=pixels, init="paper", **kwargs)
+        f = net.features
+        with torch.no_grad():
+            a = f.act1(f.conv1(net.prep(x)))
+            return a, f.norm1.divisor(a), f.norm1(a)
+
+    a_paper, divisor_paper, b_paper = norm1("paper")
+    a_course, divisor_course, b_course = norm1("normalised")
+    assert torch.allclose(a_paper, input_scale() * a_course, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(divisor_paper, divisor_course, rtol=1e-4)
+    assert torch.allclose(b_paper, input_scale() * b_course, rtol=1e-3, atol=1e-3)
+    assert divisor_paper.max() > 1.05 * 2 ** 0.75  # LRN acts: the divisor is not k ** beta
+    # the paper's alpha on the normalised inputs: a divisor of k ** beta nearly everywhere
+    assert norm1("normalised", lrn_alpha=1e-4)[1].max() < 1.001 * 2 ** 0.75
+    assert AlexNetSmall(lrn=True, lrn_alpha=0.5).features.norm2.alpha == 0.5
+
+
 def test_he_init_zero_biases_and_paper_init():
     he = AlexNetSmall(init="he")
     assert all(m.bias.abs().max() == 0 for m in he.modules()

@@ -8,8 +8,8 @@ holds what the notebook shows about it:
   under both conventions;
 * :func:`convention_table`: the same LRN in the paper, Caffe, TensorFlow and PyTorch;
 * :func:`lateral_inhibition`, :func:`plot_lateral_inhibition`: what LRN does;
-* :func:`input_scale`, :func:`course_alpha`: the paper's alpha carried from its
-  raw-pixel inputs to the course's normalised ones;
+* :func:`input_scale`, :func:`course_alpha` (their home is :mod:`course_utils.layers`):
+  the paper's alpha carried from its raw-pixel inputs to the course's normalised ones;
 * :func:`conv1_activations`, :func:`denominator`, :func:`denominator_stats`,
   :func:`divisor_table`, :func:`divisor_sentences`, :func:`plot_divisor_histograms`,
   :func:`lrn_inputs`: the divisor LRN applies, at initialisation and in trained nets;
@@ -29,11 +29,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError, seed_everything
-from ..data import STD
+from ..config import seed_everything
 from ..experiment import (difference_text, format_mean_std, gap_reading, paired_differences,
                           verdict_verb)
-from ..layers import LocalResponseNorm
+from ..layers import PAPER_LRN_ALPHA, LocalResponseNorm, LRNError, course_alpha, input_scale
 from ..training import capture_outputs
 
 __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNError",
@@ -44,15 +43,11 @@ __all__ = ["BASELINE", "BATCHNORM", "PAPER_LRN", "THRESHOLD", "WITH_LRN", "LRNEr
            "plot_feature_maps", "plot_lateral_inhibition"]
 
 #: The paper's hyper-parameters: n, alpha, beta, k.
-PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+PAPER_LRN = {"size": 5, "alpha": PAPER_LRN_ALPHA, "beta": 0.75, "k": 2.0}
 #: The experiment's variants: the one the others are compared with, LRN, BatchNorm.
 BASELINE, WITH_LRN, BATCHNORM = "none", "LRN", "BatchNorm"
 #: A position "is normalised" when its divisor exceeds this multiple of the constant k**beta.
 THRESHOLD = 1.1
-
-
-class LRNError(CourseError, ValueError):
-    """Bad argument for an LRN helper."""
 
 
 def lrn_by_hand(a, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0
@@ -158,48 +153,6 @@ def plot_lateral_inhibition(table: pd.DataFrame):
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------- scale
-
-def input_scale() -> float:
-    """How many times larger the paper's inputs are than the course's.
-
-    The paper fed raw pixels minus the mean pixel, ``p - 255 * MEAN``; the course
-    feeds ``(p / 255 - MEAN) / STD``. The first is the second times ``255 * STD``.
-
-    Returns
-    -------
-    float
-        ``255 * STD`` (:data:`course_utils.data.STD`, Fashion-MNIST's pixel std).
-    """
-    return 255.0 * STD
-
-
-def course_alpha(paper_alpha: float = PAPER_LRN["alpha"], scale: float | None = None) -> float:
-    """The paper's alpha carried to inputs ``scale`` times smaller.
-
-    With zero biases, conv1 + ReLU is linear in its input, so inputs ``scale``
-    times smaller give activations ``scale`` times smaller; and
-    ``LRN_alpha(c * a) = c * LRN_{alpha * c**2}(a)``: the same divisor needs
-    ``alpha * c**2``.
-
-    Parameters
-    ----------
-    paper_alpha : float
-        alpha on the paper's raw-pixel inputs (its 1e-4).
-    scale : float, optional
-        paper inputs / course inputs; :func:`input_scale` by default.
-
-    Returns
-    -------
-    float
-        ``paper_alpha * scale ** 2``.
-    """
-    c = input_scale() if scale is None else float(scale)
-    if c <= 0:
-        raise LRNError(f"scale must be positive, got {scale}")
-    return float(paper_alpha) * c ** 2
 
 
 # --------------------------------------------------------------------------- the divisor
