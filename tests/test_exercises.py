@@ -589,7 +589,7 @@ def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
         exercise = EXERCISES[exercise_id]
         assert exercise.judge(twin, exercise.answer) is None
         result, line = _checked(capsys, exercise_id, twin)
-        assert result is False and "course_utils.lessons" in line
+        assert result is False and "from the course's package" in line
         assert "write the function yourself" in line
 
 

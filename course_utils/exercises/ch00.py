@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .judge import Exercise, describe, generator, register
+from .judge import Exercise, call_answer, describe, generator, register
 
 __all__ = ["EXERCISES", "to_pixels"]
 
@@ -65,10 +65,9 @@ def _to_pixels(answer, reference):
         return f"expected a function to_pixels(x, mean, std), got {describe(answer)}"
     ref = reference()
     for shown, x, mean, std in _to_pixels_cases():
-        try:
-            out = answer(x.clone(), mean, std)
-        except Exception as exc:  # noqa: BLE001 (any exception is a wrong answer, on one line)
-            return f"your function, on {shown}, raised {type(exc).__name__}: {exc}".rstrip(": ")
+        out, error = call_answer(answer, (x.clone(), mean, std), {}, f"your function, on {shown},")
+        if error:
+            return error
         if not isinstance(out, torch.Tensor):
             return f"on {shown} your function returned {describe(out)}, expected a tensor"
         expected = ref(x.clone(), mean, std)

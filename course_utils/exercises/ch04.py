@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 
-from .judge import (Exercise, describe, generator, number, package_function, register,
+from .judge import (Exercise, call_answer, describe, generator, number, package_function, register,
                     whole_numbers)
 
 __all__ = ["EXERCISES", "fc_parameter_share", "feature_extractor", "tiling_sizes",
@@ -115,14 +115,6 @@ def _borrowed_in_class(answer):
     return None
 
 
-def _attempt(f, kwargs, shown):
-    """``f(**kwargs)``, or None and the exception in one line."""
-    try:
-        return f(**kwargs), None
-    except Exception as exc:  # noqa: BLE001 (any exception is a wrong answer, on one line)
-        return None, f"{shown} raised {type(exc).__name__}: {exc}".rstrip(": ")
-
-
 def _run_recorded(net, x):
     """Run ``net`` on ``x``; returns (output or None, error or None, the Conv2d and
     MaxPool2d layers in the order they ran, each with its output side)."""
@@ -134,7 +126,7 @@ def _run_recorded(net, x):
              for m in net.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
     try:
         with torch.no_grad():
-            out, error = _attempt(lambda: net(x), {}, "your module, on a (N, C, 67, 67) batch,")
+            out, error = call_answer(net, (x,), {}, "your module, on a (N, C, 67, 67) batch,")
     finally:
         for hook in hooks:
             hook.remove()
@@ -191,7 +183,7 @@ def _feature_extractor(answer, reference):
     for k, (kwargs, shape) in enumerate(_FEATURE_CASES):
         arguments = ", ".join(f"{a}={v}" for a, v in kwargs.items())
         shown = f"{getattr(answer, '__name__', 'answer')}({arguments})"
-        net, error = _attempt(answer, dict(kwargs), shown)
+        net, error = call_answer(answer, (), dict(kwargs), shown)
         if error:
             return error
         if not isinstance(net, nn.Module):

@@ -35,7 +35,7 @@ import torch
 from ..config import CourseError
 
 __all__ = ["EXERCISES", "Exercise", "ExerciseError", "Judge", "as_int", "as_number", "check",
-           "describe", "generator", "int_function", "module_class", "number",
+           "call_answer", "describe", "generator", "int_function", "module_class", "number",
            "package_function", "register", "solution", "tensor_function", "whole_numbers"]
 
 #: The folder of the ``course_utils`` package: code compiled from a file in it is the
@@ -179,7 +179,7 @@ def _miss(value: float, ref: float) -> str:
     return f"is {word} by about {percent:.0f}%"
 
 
-def _call(f: Callable, args: tuple, kwargs: dict, shown: str) -> tuple[Any, str | None]:
+def call_answer(f: Callable, args: tuple, kwargs: dict, shown: str) -> tuple[Any, str | None]:
     """Call the student's function; an exception becomes a one-line message."""
     try:
         return f(*args, **kwargs), None
@@ -237,7 +237,7 @@ def tensor_function(name: str,
             return f"expected a function {name}(...), got {describe(answer)}"
         for shown, args, kwargs, expected in cases(reference()):
             args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-            out, error = _call(answer, args, kwargs, f"your function, on {shown},")
+            out, error = call_answer(answer, args, kwargs, f"your function, on {shown},")
             if error:
                 return error
             try:
@@ -272,7 +272,7 @@ def int_function(name: str, cases: Callable[[Callable], list[tuple[str, tuple, d
             return f"expected a function {name}(...), got {describe(answer)}"
         for shown, args, kwargs, expected in cases(reference()):
             args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-            out, error = _call(answer, args, kwargs, shown)
+            out, error = call_answer(answer, args, kwargs, shown)
             if error:
                 return error
             value = as_int(out)
@@ -310,7 +310,7 @@ def module_class(name: str, cases: Callable[[Callable], list[tuple[str, tuple, t
                 module = answer(*args)
             except Exception as exc:  # noqa: BLE001 (the student's code may raise anything)
                 return f"{name}{args} raised {type(exc).__name__}: {exc}"
-            out, error = _call(module, (x.clone(),), {}, f"{name}{args} on {shown}")
+            out, error = call_answer(module, (x.clone(),), {}, f"{name}{args} on {shown}")
             if error:
                 return error
             if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
