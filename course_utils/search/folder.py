@@ -331,7 +331,7 @@ class SearchFolder:
         if not self.owned():
             foreign = [e.name for e in entries if not self._ours_before_claim(e)]
             if foreign:
-                shown = ", ".join(shorten(n, 60) for n in foreign[:3]) + (
+                shown = ", ".join(shorten(n, -60) for n in foreign[:3]) + (
                     ", ..." if len(foreign) > 3 else "")
                 raise OutputFolderError(
                     f"--out {out} holds files the search did not make ({shown}) and no "
