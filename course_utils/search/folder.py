@@ -247,10 +247,12 @@ def read_results(out: str | os.PathLike) -> list[dict]:
 def _record_problem(rec: Any) -> str | None:
     if not isinstance(rec, dict):
         return f"a {type(rec).__name__}, not a mapping"
-    for key, kind in (("key", str), ("id", str), ("status", str), ("params", dict),
-                      ("epochs", int)):
-        if not isinstance(rec.get(key), kind) or isinstance(rec.get(key), bool):
-            return f"{key}: {shorten(rec.get(key), 60)}"
+    for key, kind, required in (("key", str, True), ("status", str, True),
+                                ("params", dict, True), ("id", str, False),
+                                ("epochs", int, False)):
+        v = rec.get(key)
+        if (v is not None or required) and (not isinstance(v, kind) or isinstance(v, bool)):
+            return f"{key}: {shorten(v, 60)}"
     if rec["status"] not in ("ok", "failed", "pruned"):
         return f"status: {shorten(rec['status'], 60)}"
     for key in ("valid_acc", "train_acc", "gap", "train_seconds"):
