@@ -9,6 +9,8 @@
 #   make test-gpu [NB=05]  the full profile on a CUDA GPU, one notebook per pytest call
 #   make gpu-kit       wheels + data for a bare GPU machine (.gpu-kit/, < 64 MiB)
 #   make test-seeds    smoke asserts under seeds 0-9, bf16 and float32
+#   make test-faults   fault injection: full disk, SIGKILL, concurrent workers (slow)
+#   make grid-dashboard OUT=DIR  optuna-dashboard on 127.0.0.1 for a search's study
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,7 +21,7 @@ PORT   ?= 8888
 .PHONY: help setup data run test test-unit test-notebooks test-browser lab outputs clean budgets
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,14p' Makefile
 
 setup: $(STAMP) data
 
@@ -43,11 +45,16 @@ outputs: setup
 
 test: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -v \
+	  $(BIN)/python -m pytest tests notebooks --ignore=tests/browser -m "not faults" --nbval-lax --nbval-current-env -v \
 	    --durations=15 --junitxml=build/test-report.xml
 
 test-unit: setup
-	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -v
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m "not faults" -v
+
+# Fault injection (marker `faults`): full disks, SIGKILL, concurrent workers, PostgreSQL.
+.PHONY: test-faults
+test-faults: setup
+	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m faults -v
 
 test-notebooks: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 \
@@ -75,6 +82,14 @@ GRID ?= grids/smoke.yaml
 .PHONY: grid
 grid: setup
 	$(BIN)/python -m course_utils.search $(GRID) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+# optuna-dashboard on 127.0.0.1 for a search's study: make grid-dashboard OUT=DIR [DASHBOARD_PORT=8080]
+DASHBOARD_PORT ?= 8080
+.PHONY: grid-dashboard
+grid-dashboard: setup
+	@test -n "$(OUT)" || { echo "error: give the search's folder: make grid-dashboard OUT=DIR"; exit 2; }
+	@test -f "$(OUT)/study.db" || { echo "error: no study.db in $(OUT): run the search first"; exit 2; }
+	$(BIN)/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) "sqlite:///$(abspath $(OUT))/study.db"
 
 # GPU regression: every notebook in the full profile on a CUDA machine, one pytest call per
 # notebook (make test-gpu NB=05 for one). Fails at once, with one line, where CUDA is missing.
