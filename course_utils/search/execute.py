@@ -208,12 +208,14 @@ def _exit_with_parent(parent: int) -> None:
 _WATCHING = False
 
 
-def _watch_parent() -> None:
+def _watch_parent(parent: int | None = None) -> None:
+    """Start the guard that ends this worker once ``parent`` (default: the present parent)
+    is gone; the search's pid is passed in, as it may die before a worker starts."""
     global _WATCHING
     if not _WATCHING:
         _WATCHING = True
-        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                         name="search-orphan-guard").start()
+        threading.Thread(target=_exit_with_parent, args=(parent or os.getppid(),),
+                         daemon=True, name="search-orphan-guard").start()
 
 
 def _disk_full(exc: BaseException, where: str | None) -> bool:
@@ -283,8 +285,7 @@ def run_config(task: dict) -> dict:
     task : dict
         ``spec``, ``params``, ``epochs``; ``checkpoint_root`` (the folder for this run's
         checkpoint folder; None: the system's temporary folder), ``threads`` (torch
-        threads), ``watch_parent`` (exit when the parent process dies), and for
-        successive halving ``storage``, ``study`` and ``trial_id``.
+        threads), and for successive halving ``storage``, ``study`` and ``trial_id``.
 
     Returns
     -------
@@ -299,8 +300,6 @@ def run_config(task: dict) -> dict:
 
     from ..config import get_device
 
-    if task.get("watch_parent"):
-        _watch_parent()
     start = time.perf_counter()
     spec: GridSpec = task["spec"]
     params, epochs = task["params"], task["epochs"]
@@ -388,11 +387,14 @@ class _Loky:
         from joblib.externals.loky import get_reusable_executor
 
         self.slots = jobs
-        self.executor = get_reusable_executor(max_workers=jobs, timeout=60)
+        # each worker exits when this process dies, also before its first task
+        self.executor = get_reusable_executor(max_workers=jobs, timeout=60,
+                                              initializer=_watch_parent,
+                                              initargs=(os.getpid(),))
         self.futures: dict = {}
 
     def submit(self, task):
-        task = {**task, "threads": max(1, _cores() // self.slots), "watch_parent": True}
+        task = {**task, "threads": max(1, _cores() // self.slots)}
         fut = self.executor.submit(run_config, task)
         self.futures[fut] = task
         return fut

@@ -45,6 +45,12 @@ def _wait_for(predicate, proc=None, limit=240.0):
     return False
 
 
+def _cmdline(p) -> str:
+    with contextlib.suppress(psutil.Error):
+        return " ".join(p.cmdline())[:200]
+    return "?"
+
+
 def _kill_tree(proc):
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process(proc.pid).children(recursive=True):
@@ -116,7 +122,7 @@ def test_sigkill_of_the_search_ends_its_loky_workers(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         _, alive = psutil.wait_procs(children, timeout=60)
-        assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
+        assert not alive, f"orphaned workers: {[(p.pid, _cmdline(p)) for p in alive]}"
     finally:
         for child in children:
             with contextlib.suppress(psutil.Error):
