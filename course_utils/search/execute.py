@@ -441,7 +441,8 @@ class _Dask:
         from dask.distributed import wait
 
         try:
-            done, _ = wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            done, _ = wait(list(self.futures), timeout=min(timeout, DASK_IDLE_NOTICE),
+                           return_when="FIRST_COMPLETED")
         except TimeoutError:
             done = set()
         if done:
@@ -464,7 +465,7 @@ class _Dask:
             self._idle_since = None
             return
         if self._idle_since is None:
-            self._idle_since, self._noticed = now, now
+            self._idle_since, self._noticed = now, now - DASK_IDLE_NOTICE
         idle = now - self._idle_since
         if idle >= self.idle_timeout:
             raise DaskError(f"the Dask cluster has had no workers for {idle:.0f} s: gave up "

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ class StudyStore:
         except Exception as exc:  # noqa: BLE001 -- a database that does not answer
             raise SearchError(f"cannot open the study at {mask_url(self.url)} "
                               f"({type(exc).__name__}: {_first(exc)}): check the URL, the "
-                              "server and its driver (psycopg2 for PostgreSQL)") from None
+                              "server and its driver (pip install 'psycopg[binary]' for PostgreSQL)") from None
         if study.user_attrs.get("fingerprint") != self.spec.fingerprint():
             raise SearchError(f"the study {self.name!r} at {mask_url(self.url)} holds another "
                               "grid: use another --storage database or --out folder")
@@ -165,7 +166,8 @@ class StudyStore:
             trial_id = self.study._pop_waiting_trial_id()
             if trial_id is None:
                 return None
-            trial = self.optuna.trial.Trial(self.study, trial_id)
+            self.storage.record_heartbeat(trial_id)  # at once: a trial without one never
+            trial = self.optuna.trial.Trial(self.study, trial_id)  # goes stale
             frozen = self.storage.get_trial(trial_id)
             cid = frozen.user_attrs.get("config_id")
             twin = [t for t in self.trials((TS.COMPLETE, TS.PRUNED, TS.RUNNING, TS.WAITING))
@@ -211,7 +213,22 @@ class StudyStore:
                 pass
 
     def fail_stale(self) -> None:
+        """Fail the trials of dead workers (Optuna's heartbeat check), and queue them again.
+        A trial a worker took and died before its first heartbeat has none, and Optuna
+        never calls it stale: it is given one now, so the next check can."""
         self.optuna.storages.fail_stale_trials(self.study)
+        try:
+            from optuna.storages._rdb import models
+
+            with self.storage.scoped_session() as session:
+                silent = [t.trial_id for t in session.query(models.TrialModel)
+                          .filter(models.TrialModel.study_id == self.study._study_id)
+                          .filter(models.TrialModel.state == self.optuna.trial.TrialState.RUNNING)
+                          if not t.heartbeats]
+        except Exception:  # noqa: BLE001 -- Optuna's tables changed: its own check remains
+            silent = []
+        for tid in silent:
+            self.storage.record_heartbeat(tid)
 
     def pending(self) -> tuple[int, int]:
         """(waiting, running) trials of the study."""
@@ -252,15 +269,22 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT):
         engine = {"connect_args": {"timeout": 120}}  # two workers on one file wait, not fail
     else:
         engine = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=int(heartbeat),
-            grace_period=int(heartbeat) * GRACE_FACTOR,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
-    except Exception as exc:  # noqa: BLE001 -- driver missing, server down, bad URL
-        raise SearchError(f"cannot open the study at {mask_url(url)} ({type(exc).__name__}: "
-                          f"{_first(exc)}): check the URL, the server and its driver "
-                          "(psycopg2 for PostgreSQL)") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=int(heartbeat),
+                grace_period=int(heartbeat) * GRACE_FACTOR,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+        except Exception as exc:  # noqa: BLE001 -- driver missing, server down, bad URL
+            # two machines creating Optuna's tables at once: one wins, the other retries
+            if type(exc).__name__ in ("IntegrityError", "ProgrammingError") and attempt < 4:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise SearchError(f"cannot open the study at {mask_url(url)} "
+                              f"({type(exc).__name__}: {_first(exc)}): check the URL, the "
+                              "server and its driver (pip install 'psycopg[binary]' for "
+                              "PostgreSQL)") from None
+    raise AssertionError("unreachable")
 
 
 def all_records(url: str, spec_name: str, fingerprint: str) -> list[dict]:

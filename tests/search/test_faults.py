@@ -203,8 +203,8 @@ def test_a_dask_cluster_that_loses_its_last_worker_gives_up_keeping_what_finishe
 @pytest.fixture
 def postgres_url(tmp_path_factory):
     """A throwaway PostgreSQL server on 127.0.0.1 (skipped where none can be started)."""
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install "
-                                           "psycopg2-binary)")
+    pytest.importorskip("psycopg", reason="psycopg (SQLAlchemy's PostgreSQL driver) is not "
+                                          "installed: pip install 'psycopg[binary]'")
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("no PostgreSQL server here (apt-get install postgresql)")
