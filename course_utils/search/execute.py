@@ -34,7 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import CourseError, Profile, display_path
@@ -518,7 +519,7 @@ def _raw_probe(address: str, timeout: float) -> None:
         return
     try:
         sock = socket.create_connection((parts.hostname, port), timeout=min(timeout, 5.0))
-    except socket.timeout:
+    except TimeoutError:
         raise DaskError(f"cannot reach the Dask scheduler at {address} (no answer within "
                         f"{min(timeout, 5.0):g} s): start one with `dask scheduler`, or "
                         "check the address") from None
@@ -530,7 +531,7 @@ def _raw_probe(address: str, timeout: float) -> None:
         sock.settimeout(0.5)
         try:
             head = sock.recv(8)
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             return  # silent (as a Dask scheduler is until spoken to): the handshake decides
     if not head:
         raise DaskError(f"{address} closed the connection at once: it is not a Dask "
@@ -726,7 +727,7 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
     """
     from ..training import progress_enabled
     from .report import records_frame, write_report
-    from .study import HEARTBEAT, StudyStore, storage_url
+    from .study import HEARTBEAT, StudyStore, rung_epochs, storage_url
 
     if max_configs is not None and (isinstance(max_configs, bool)
                                     or not isinstance(max_configs, int) or max_configs < 1):
@@ -771,8 +772,8 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
         if halving:
             factor, min_ep = spec.halving["factor"], spec.halving["min_epochs"]
             log(f"successive halving (Optuna's SuccessiveHalvingPruner): rungs at "
-                f"{_rungs(spec.max_epochs, factor, min_ep)} epochs, keeping 1/{factor} of the "
-                "runs at each")
+                f"{rung_epochs(spec.max_epochs, factor, min_ep)} epochs, keeping 1/{factor} of "
+                "the runs at each")
         todo = len(configs) - counts["done"]
         if counts["done"] or counts["failed"]:
             again = (f" ({counts['failed']} failed before, run again)"
@@ -808,15 +809,6 @@ def run_search(grid, out: str | os.PathLike, *, jobs: int = 1, dask=None,
         paths = write_report(folder.out, only=used)
         log("report: " + ", ".join(display_path(p) for p in paths.values()))
     return records_frame(used)
-
-
-def _rungs(max_epochs: int, factor: int, min_epochs: int) -> list[int]:
-    """The epochs at which Optuna's pruner compares runs (min_epochs * factor**k)."""
-    out, step = [], min_epochs
-    while step < max_epochs:
-        out.append(step)
-        step *= factor
-    return out + [max_epochs]
 
 
 def _all_records(store, url) -> list[dict]:

@@ -33,8 +33,8 @@ from .spec import GridSpec, config_id, run_key, shorten
 
 __all__ = ["BEST_KEYS", "CHECKPOINT_DIR", "DB_FILE", "FRAME_KEYS", "GRID_FILE", "LOCK_FILE",
            "LOCK_SIGNATURE", "OWN_FILES", "REPORT_FILES", "RESULTS_FILE", "RESULT_KEYS",
-           "SearchFolder", "append_line", "append_result", "checkpoint_prefix", "new_record", "read_grid_meta",
-           "read_results", "records_by_key", "write_file", "write_results"]
+           "SearchFolder", "append_line", "append_result", "checkpoint_prefix", "new_record",
+           "read_grid_meta", "read_results", "records_by_key", "write_file", "write_results"]
 
 RESULTS_FILE = "results.jsonl"
 GRID_FILE = "grid.json"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import ResultsError
-from .folder import (BEST_KEYS, DB_FILE, FRAME_KEYS, SearchFolder, read_grid_meta,
-                     read_results, write_file, write_results)
+from .folder import (BEST_KEYS, DB_FILE, FRAME_KEYS, RESULTS_FILE, SearchFolder,
+                     read_grid_meta, read_results, write_file, write_results)
 
 __all__ = ["best_result", "format_params", "heatmap_axes", "load_summary", "param_columns",
            "plot_heatmaps", "records_frame", "summarize", "write_report"]

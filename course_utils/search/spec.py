@@ -1,4 +1,5 @@
-"""Grid files: read the YAML, check every name and value, and hold the result as a :class:`GridSpec`.
+"""Grid files: read the YAML, check every name and value, and hold the result as a
+:class:`GridSpec`.
 
 A grid file is data. It names a network class of :mod:`course_utils.models` (or of a
 module allowed on the command line with ``--allow-module``), the data sizes, the

@@ -28,13 +28,14 @@ from .errors import SearchError
 from .folder import DB_FILE, RESULT_KEYS
 from .spec import GridSpec, config_id, shorten
 
-__all__ = ["GRACE_FACTOR", "HEARTBEAT", "Heartbeat", "StudyStore", "mask_url", "storage_url"]
+__all__ = ["GRACE_FACTOR", "HEARTBEAT", "Heartbeat", "StudyStore", "mask_url", "rung_epochs",
+           "storage_url"]
 
 #: Seconds between heartbeats of a running trial (``--heartbeat``); a trial whose worker
 #: has been silent for GRACE_FACTOR times that is failed and queued again.
 HEARTBEAT = 10
 GRACE_FACTOR = 3
-_URL_RE = re.compile(r"(sqlite|postgresql|mysql)(\+[a-z0-9_]+)?://", re.I)
+_URL_RE = re.compile(r"(sqlite|postgresql|mysql)(\+[a-z0-9_]+)?://", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
@@ -117,7 +118,8 @@ class StudyStore:
         except Exception as exc:  # noqa: BLE001 -- a database that does not answer
             raise SearchError(f"cannot open the study at {mask_url(self.url)} "
                               f"({type(exc).__name__}: {_first(exc)}): check the URL, the "
-                              "server and its driver (pip install 'psycopg[binary]' for PostgreSQL)") from None
+                              "server and its driver (pip install 'psycopg[binary]' for "
+                              "PostgreSQL)") from None
         if study.user_attrs.get("fingerprint") != self.spec.fingerprint():
             raise SearchError(f"the study {self.name!r} at {mask_url(self.url)} holds another "
                               "grid: use another --storage database or --out folder")
@@ -187,10 +189,11 @@ class StudyStore:
         """Store ``record`` in the trial and end it (COMPLETE, PRUNED or FAIL)."""
         TS = self.optuna.trial.TrialState
         frozen = self.storage.get_trial(trial._trial_id)
-        if self.halving:
-            rungs = [int(k.rsplit("_", 1)[1]) for k in frozen.system_attrs
-                     if k.startswith("completed_rung_")]
-            record["rung"] = max(rungs) if rungs else None
+        if self.halving:  # the last rung reached, of rungs at rung_epochs(...) epochs
+            rungs = rung_epochs(self.spec.max_epochs, self.spec.halving["factor"],
+                                self.spec.halving["min_epochs"])
+            ran = record.get("epochs_run") or 0
+            record["rung"] = max([i for i, e in enumerate(rungs) if e <= ran] or [0])
         record["trial"] = frozen.number
         trial.set_user_attr("record", {k: record.get(k) for k in RESULT_KEYS})
         if record["status"] == "ok":
@@ -256,6 +259,16 @@ class StudyStore:
             self.storage.engine.dispose()
         except Exception:  # noqa: BLE001
             pass
+
+
+def rung_epochs(max_epochs: int, factor: int, min_epochs: int) -> list[int]:
+    """The epochs at which Optuna's pruner compares runs (min_epochs * factor**k), then
+    max_epochs."""
+    out, step = [], min_epochs
+    while step < max_epochs:
+        out.append(step)
+        step *= factor
+    return out + [max_epochs]
 
 
 def study_name(spec: GridSpec, halving: bool = False) -> str:

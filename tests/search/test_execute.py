@@ -114,7 +114,7 @@ def test_successive_halving_is_optunas_pruner_and_costs_fewer_images(tmp_path):
     assert len(frame) == 2 and set(frame["status"]) <= {"ok", "pruned"}
     # the first run has no rival yet and runs to the end (Optuna's asynchronous halving)
     first = frame.iloc[0]
-    assert first["status"] == "ok" and first["epochs"] == 2 and first["rung"] == 0
+    assert first["status"] == "ok" and first["epochs"] == 2 and first["rung"] == 1
     second = frame.iloc[1]
     if second["valid_acc"] < first["valid_acc"] or second["status"] == "pruned":
         # behind the first at the rung of 1 epoch: stopped there
@@ -122,6 +122,10 @@ def test_successive_halving_is_optunas_pruner_and_costs_fewer_images(tmp_path):
         assert second["rung"] == 0
     images = int(frame["epochs_run"].sum()) * 64  # the cost, in images processed
     assert images <= 2 * 2 * 64
+    # a grid of one epoch has one rung: every run is in rung 0 (notebook 06 plots it)
+    one = S.run_search(tiny(params={"lr": [1.0e-3], "batch_size": [64]}), tmp_path / "one",
+                       halving=True, progress=False, report=False, log=quiet)
+    assert list(one["rung"]) == [0] and list(one["status"]) == ["ok"]
     spec = S.load_grid(grid)
     study = optuna.load_study(study_name=f"tiny-{spec.fingerprint()}-halving",
                               storage=S.storage_url(tmp_path))

@@ -11,7 +11,8 @@ from course_utils import search as S
 from course_utils.lessons.ch06_grid_search import notebook_grid
 
 BAD = [
-    (tiny(params={"lr_rate": [0.1]}), S.UnknownParameterError, "'lr_rate' is not a key a grid may set"),
+    (tiny(params={"lr_rate": [0.1]}), S.UnknownParameterError,
+     "'lr_rate' is not a key a grid may set"),
     (tiny(params={"module__dropot": [0.5]}), S.UnknownParameterError, "did you mean 'dropout'"),
     (tiny(params={"optimizer__momentum": [0.9]}), S.UnknownParameterError,
      "optimizer Adam has no parameter 'momentum'"),
