@@ -531,8 +531,21 @@ def _raw_probe(address: str, timeout: float) -> None:
         sock.settimeout(0.5)
         try:
             head = sock.recv(8)
-        except (TimeoutError, OSError):
-            return  # silent (as a Dask scheduler is until spoken to): the handshake decides
+        except OSError:  # socket.timeout included
+            head = None  # silent, as a Dask scheduler is until spoken to
+        if head is None:
+            # a blank line: an HTTP server answers it or hangs up, while a Dask scheduler
+            # waits for the 8 bytes of a frame header (and sees the connection close)
+            try:
+                sock.sendall(b"\r\n")
+                sock.settimeout(min(timeout, 2.0))
+                head = sock.recv(8)
+            except OSError:
+                return  # still silent: the handshake (and its timeout) decides
+            if not head:
+                raise DaskError(f"{address} hung up on a blank line: it is not a Dask "
+                                "scheduler (a web server?); give the scheduler's address "
+                                "(tcp://HOST:8786), not the dashboard's")
     if not head:
         raise DaskError(f"{address} closed the connection at once: it is not a Dask "
                         "scheduler; give the scheduler's address (tcp://HOST:8786)")

@@ -222,6 +222,16 @@ def test_dask_a_server_that_answers_otherwise_is_refused_at_once(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_dask_pointed_at_a_web_server_is_refused_at_once(tmp_path, web_port):
+    """A web server (the Dask dashboard's port, say) used to hold the search 30 s."""
+    pytest.importorskip("dask.distributed")
+    with pytest.raises(S.DaskError, match="hung up on a blank line: it is not a Dask "
+                                          "scheduler"):
+        S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:{web_port}",
+                     progress=False, log=quiet)
+    assert not (tmp_path / "out").exists()
+
+
 def test_jobs_are_capped_by_configurations_and_cores(tmp_path):
     """--jobs 6 on a one-configuration grid on 2 cores started 6 torch workers."""
     logs: list[str] = []
