@@ -404,6 +404,10 @@ class SearchFolder:
                                     "choose a folder you can write to") from None
         with self.locked():
             self.check()  # again, under the lock: another worker may have claimed it
+            for entry in os.scandir(self.out):  # temporary files of a killed write
+                if _TMP_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
             if not self.owned():
                 write_file(self.out / GRID_FILE, json.dumps(
                     {"tool": TOOL, "fingerprint": self.spec.fingerprint(),

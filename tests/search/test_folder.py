@@ -53,6 +53,7 @@ def test_a_users_lock_and_tmp_files_do_not_make_a_folder_empty(tmp_path, spec):
     (out / ".grid.json.tmp-0123456789abcdef").write_bytes(b"")
     S.SearchFolder(out, spec).claim()
     assert json.loads((out / S.GRID_FILE).read_text())["fingerprint"] == spec.fingerprint()
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoints", "grid.json"]
 
 
 def test_new_and_empty_folders_are_claimed_and_marked(tmp_path, spec):
