@@ -151,8 +151,10 @@ class StudyStore:
             elif TS.WAITING in states:
                 counts["waiting"] += 1
             if trials and not states & set(live):
-                counts["failed"] += 1
-                if not retry_failed:
+                # trained and failed (an interrupted or dead worker's trial has no record)
+                failed = any("record" in t.user_attrs for t in trials)
+                counts["failed"] += failed
+                if failed and not retry_failed:
                     continue
             if not states & set(live):
                 self.study.enqueue_trial({k: _encode(v) for k, v in config.items()},
