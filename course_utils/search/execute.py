@@ -261,21 +261,12 @@ def _pruning_trial(task: dict):
     """The task's Optuna trial, opened again in this process (for the pruning callback)."""
     import optuna
 
-    from .study import StudyStore, open_storage
+    from .study import open_storage, pruner
 
     storage = open_storage(task["storage"], task.get("heartbeat") or 10)
     study = optuna.load_study(study_name=task["study"], storage=storage,
-                              pruner=StudyStore.pruner(_PrunerOwner(task["spec"])))
+                              pruner=pruner(task["spec"]))
     return optuna.trial.Trial(study, task["trial_id"])
-
-
-class _PrunerOwner:
-    """Enough of a StudyStore for :meth:`StudyStore.pruner`."""
-
-    def __init__(self, spec):
-        import optuna
-
-        self.spec, self.halving, self.optuna = spec, True, optuna
 
 
 def run_config(task: dict) -> dict:

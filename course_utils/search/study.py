@@ -28,8 +28,8 @@ from .errors import SearchError
 from .folder import DB_FILE, RESULT_KEYS
 from .spec import GridSpec, config_id, shorten
 
-__all__ = ["GRACE_FACTOR", "HEARTBEAT", "Heartbeat", "StudyStore", "mask_url", "rung_epochs",
-           "storage_url"]
+__all__ = ["GRACE_FACTOR", "HEARTBEAT", "Heartbeat", "StudyStore", "mask_url", "pruner",
+           "rung_epochs", "storage_url"]
 
 #: Seconds between heartbeats of a running trial (``--heartbeat``); a trial whose worker
 #: has been silent for GRACE_FACTOR times that is failed and queued again.
@@ -98,19 +98,12 @@ class StudyStore:
         self.storage = open_storage(url, heartbeat)
         self.study = self._open()
 
-    def pruner(self):
-        if not self.halving:
-            return self.optuna.pruners.NopPruner()
-        return self.optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=self.spec.halving["min_epochs"],
-            reduction_factor=self.spec.halving["factor"], min_early_stopping_rate=0)
-
     def _open(self):
         optuna = self.optuna
         try:
             study = optuna.create_study(
                 study_name=self.name, storage=self.storage, direction="maximize",
-                load_if_exists=True, pruner=self.pruner(),
+                load_if_exists=True, pruner=pruner(self.spec, self.halving),
                 sampler=optuna.samplers.RandomSampler(seed=0))
             if "fingerprint" not in study.user_attrs:
                 study.set_user_attr("fingerprint", self.spec.fingerprint())
@@ -261,6 +254,17 @@ class StudyStore:
             self.storage.engine.dispose()
         except Exception:  # noqa: BLE001
             pass
+
+
+def pruner(spec: GridSpec, halving: bool = True):
+    """Optuna's SuccessiveHalvingPruner with the grid's ``halving`` (rungs at min_epochs x
+    factor^k epochs), or no pruning."""
+    optuna = _optuna()
+    if not halving:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=spec.halving["min_epochs"], reduction_factor=spec.halving["factor"],
+        min_early_stopping_rate=0)
 
 
 def rung_epochs(max_epochs: int, factor: int, min_epochs: int) -> list[int]:
