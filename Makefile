@@ -2,7 +2,6 @@
 #   make setup   .venv + `pip install -e ".[dev]"` + check that Fashion-MNIST is there
 #   make run     execute every notebook in order -> build/*.ipynb, build/*.html
 #   make test    ruff, then unit tests + nbval over notebooks/ in the smoke profile
-#   make test-faults  the slow fault probes (signals, kills) that make test skips
 #   make lab     JupyterLab on 127.0.0.1 with a token (make lab PORT=8890 for another port)
 #   make test-browser  notebook 00 run in JupyterLab in headless Chromium (needs apt chromium)
 #   make budgets [PROFILE=full]  what each notebook trains, and an estimated time
@@ -10,6 +9,8 @@
 #   make test-gpu [NB=05]  the full profile on a CUDA GPU, one notebook per pytest call
 #   make gpu-kit       wheels + data for a bare GPU machine (.gpu-kit/, < 64 MiB)
 #   make test-seeds    smoke asserts under seeds 0-9, bf16 and float32
+#   make test-faults   the slow fault probes make test skips: signals, kills, full disks, workers
+#   make grid-dashboard OUT=DIR  optuna-dashboard on 127.0.0.1 for a search's study
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -51,7 +52,8 @@ test: setup
 test-unit: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m "not faults" -v
 
-# The slow fault probes (@pytest.mark.faults): signals to a real JupyterLab, killed runs ...
+# The slow fault probes (@pytest.mark.faults): signals to a real JupyterLab, killed runs and
+# workers, full disks, concurrent workers on one study, PostgreSQL where a server is at hand.
 .PHONY: test-faults
 test-faults: setup
 	COURSE_PROFILE=smoke COURSE_PROGRESS=0 MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/browser -m faults -v --durations=0
@@ -82,6 +84,14 @@ GRID ?= grids/smoke.yaml
 .PHONY: grid
 grid: setup
 	$(BIN)/python -m course_utils.search $(GRID) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+# optuna-dashboard on 127.0.0.1 for a search's study: make grid-dashboard OUT=DIR [DASHBOARD_PORT=8080]
+DASHBOARD_PORT ?= 8080
+.PHONY: grid-dashboard
+grid-dashboard: setup
+	@test -n "$(OUT)" || { echo "error: give the search's folder: make grid-dashboard OUT=DIR"; exit 2; }
+	@test -f "$(OUT)/study.db" || { echo "error: no study.db in $(OUT): run the search first"; exit 2; }
+	$(BIN)/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) "sqlite:///$(abspath $(OUT))/study.db"
 
 # GPU regression: every notebook in the full profile on a CUDA machine, one pytest call per
 # notebook (make test-gpu NB=05 for one). Fails at once, with one line, where CUDA is missing.

@@ -4,6 +4,9 @@ Every error is one line, ``error: ...`` saying what to do, on stderr, with exit
 status 2; a search in which no configuration succeeded ends with one such line and
 exit status 1. Ctrl-C and SIGTERM stop the search and its worker processes (exit
 130 and 143); what finished is kept, and the same command resumes.
+
+Many machines share one search through one database: run the same command on each,
+with the same ``--storage postgresql://...`` (or ``mysql://...``).
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from pathlib import Path
 
 from ..config import BUILD_DIR, CourseError, display_path
 from .errors import SearchError
-from .execute import DASK_TIMEOUT, run_search
+from .execute import DASK_IDLE_TIMEOUT, DASK_TIMEOUT, run_search
+from .folder import GRID_FILE, RESULTS_FILE, SearchFolder
 from .report import write_report
-from .spec import MAX_CONFIGS, load_grid
-from .store import RESULTS_FILE, SearchFolder
+from .spec import MAX_CONFIGS, load_grid, shorten
+from .study import HEARTBEAT, GRACE_FACTOR
 
 __all__ = ["build_parser", "main"]
 
@@ -41,13 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "quick, reference); optional with --report")
     p.add_argument("--out", help="output folder: new, empty, or made by this search "
                    "(default: build/search/GRIDNAME)")
-    p.add_argument("--jobs", type=int, default=1, help="configurations at once (joblib)")
+    p.add_argument("--jobs", type=int, default=1, help="configurations at once (joblib), "
+                   "at most one per core and per configuration")
+    p.add_argument("--storage", metavar="URL",
+                   help="the study's database for a search on many machines: "
+                        "postgresql://USER:PASSWORD@HOST/DB or mysql://...; run the same "
+                        "command on each machine (default: DIR/study.db, SQLite)")
+    p.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
+                   help=f"seconds between a running trial's heartbeats; a worker silent for "
+                        f"{GRACE_FACTOR} times that is taken for dead and its configuration "
+                        f"is queued again (default {HEARTBEAT})")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="send configurations to this dask.distributed scheduler")
     p.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT, metavar="SECONDS",
                    help=f"seconds the Dask scheduler has to answer (default {DASK_TIMEOUT:g})")
+    p.add_argument("--dask-idle-timeout", type=float, default=DASK_IDLE_TIMEOUT,
+                   metavar="SECONDS",
+                   help="give up when the Dask cluster has had no worker for this long, "
+                        "keeping what finished (a line every 30 s until then; default "
+                        f"{DASK_IDLE_TIMEOUT:g})")
     p.add_argument("--halving", action="store_true",
-                   help="successive halving with epochs as the resource")
+                   help="successive halving with epochs as the resource (Optuna's pruner)")
     p.add_argument("--report", action="store_true",
                    help="only write summary.csv, best.json and heatmap.png from DIR")
     p.add_argument("--skip-failed", action="store_true",
@@ -82,7 +100,7 @@ def _sigterm_as_interrupt():
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return shorten(text.splitlines()[0], -1000) if text else type(exc).__name__
 
 
 def _run(args) -> int:
@@ -93,16 +111,18 @@ def _run(args) -> int:
     spec = load_grid(args.grid, allow_modules=args.allow_module,
                      max_configs=args.max_configs) if args.grid else None
     out = Path(args.out) if args.out else BUILD_DIR / "search" / spec.name
+    args.out_folder = out
     if args.report:
         if spec is not None:
-            SearchFolder(out, spec).check(need_results=True)
-        paths = write_report(out)
+            SearchFolder(out, spec).check()
+        paths = write_report(out, storage=args.storage)
         print("report: " + ", ".join(display_path(p) for p in paths.values()))
         return 0
     start = time.perf_counter()
     frame = run_search(spec, out, jobs=args.jobs, dask=args.dask, halving=args.halving,
                        skip_failed=args.skip_failed, max_configs=args.max_configs,
-                       dask_timeout=args.dask_timeout,
+                       dask_timeout=args.dask_timeout, dask_idle_timeout=args.dask_idle_timeout,
+                       storage=args.storage, heartbeat=args.heartbeat,
                        progress=False if args.no_progress else None)
     print(f"wall time {time.perf_counter() - start:.1f} s")
     if frame.empty or not (frame["status"] == "ok").any():
@@ -128,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"\ninterrupted: finished configurations are in {args.out or 'the --out folder'}"
-              "; run the same command again to resume", file=sys.stderr)
+        out = getattr(args, "out_folder", None)  # set once the grid was checked
+        if out is not None and (out / GRID_FILE).is_file():
+            print(f"\ninterrupted: finished configurations are in {out}; run the same "
+                  "command again to resume", file=sys.stderr)
+        else:
+            print("\ninterrupted before the search started: nothing was written",
+                  file=sys.stderr)
         return 143 if isinstance(exc, _Terminated) else 130
     except MemoryError:
         print("error: out of memory: search a smaller grid (--max-configs caps it) or use "

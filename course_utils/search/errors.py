@@ -8,7 +8,7 @@ from ..config import CourseError
 
 __all__ = ["DaskError", "EmptyGridError", "GridError", "GridFileError", "GridMismatchError",
            "GridTooLargeError", "OutputFolderError", "ParameterTypeError", "ResultsError",
-           "SearchBusyError", "SearchError", "TornLineWarning", "UnknownParameterError"]
+           "SearchError", "UnknownParameterError"]
 
 
 class SearchError(CourseError):
@@ -44,20 +44,14 @@ class GridMismatchError(SearchError):
 
 
 class OutputFolderError(SearchError):
-    """The output folder cannot be used: not the search's, not writable, or a file."""
+    """The output folder cannot be used (not the search's, a link in it, not writable, a
+    file), or a write into it failed (a full disk)."""
 
 
 class ResultsError(SearchError):
-    """results.jsonl is missing or damaged beyond the last line."""
-
-
-class SearchBusyError(SearchError):
-    """Another search is writing into the same folder."""
+    """results.jsonl is missing, or holds a line that is not a result record."""
 
 
 class DaskError(SearchError):
     """Dask is not installed, or the address is not a Dask scheduler that answers."""
 
-
-class TornLineWarning(UserWarning):
-    """The last line of results.jsonl was half written (a kill) and was dropped."""

@@ -3,7 +3,10 @@
 ``write_report(DIR)`` writes ``summary.csv`` (one row per configuration, best
 validation accuracy first), ``best.json`` (the winner, with its library versions and
 device) and ``heatmap.png`` (validation accuracy over two parameters, one panel per
-value of a third) into the search's own folder, each through a temporary file.
+value of a third) into the search's own folder, each whole or not at all
+(:func:`~course_utils.search.folder.write_file`). They are exports of the study: where
+the folder's study is at hand (``DIR/study.db`` or ``storage``), results.jsonl is written
+again from it first.
 """
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .errors import OutputFolderError, ResultsError
-from .store import (BEST_KEYS, FRAME_KEYS, RESULTS_FILE, SearchFolder, read_grid_meta,
-                    read_results, write_atomic)
+from .errors import ResultsError
+from .folder import (BEST_KEYS, DB_FILE, FRAME_KEYS, RESULTS_FILE, SearchFolder,
+                     read_grid_meta, read_results, write_file, write_results)
 
 __all__ = ["best_result", "format_params", "heatmap_axes", "load_summary", "param_columns",
            "plot_heatmaps", "records_frame", "summarize", "write_report"]
@@ -109,7 +112,7 @@ def plot_heatmaps(summary, x: str | None, y: str | None, panel: str | None = Non
                 grid[i, j] = row["valid_acc"]
                 labels[i][j] = f"{row['valid_acc']:.3f}"
             else:
-                labels[i][j] = "failed"
+                labels[i][j] = str(row["status"])
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax,
                           aspect="auto")
         for i in range(len(ys)):
@@ -137,7 +140,8 @@ def _sort_key(v):
     return (1, 0.0, str(v))
 
 
-def write_report(out: str | os.PathLike, only: list[dict] | None = None) -> dict[str, Path]:
+def write_report(out: str | os.PathLike, only: list[dict] | None = None,
+                 storage: str | None = None) -> dict[str, Path]:
     """Write summary.csv (sorted by valid_acc), best.json and heatmap.png into ``out``.
 
     Parameters
@@ -146,6 +150,8 @@ def write_report(out: str | os.PathLike, only: list[dict] | None = None) -> dict
         A search's output folder (it holds grid.json and results.jsonl).
     only : list of dict, optional
         Report these records only (a halving search's runs).
+    storage : str, optional
+        The study's database URL when it is not ``DIR/study.db``.
 
     Returns
     -------
@@ -153,7 +159,14 @@ def write_report(out: str | os.PathLike, only: list[dict] | None = None) -> dict
         ``summary``, ``best`` and ``heatmap``: the paths written.
     """
     out = Path(out)
-    SearchFolder(out).check(need_results=True)
+    folder = SearchFolder(out)
+    folder.check()
+    if not out.is_dir():
+        raise ResultsError(f"{out} does not exist: run the search first "
+                           "(python -m course_utils.search GRID.yaml --out DIR)")
+    if only is None and folder.owned() and (storage or (out / DB_FILE).is_file()):
+        _export_from_study(folder, storage)
+    folder.check(need_results=True)
     meta = read_grid_meta(out)
     spec_d = meta.get("spec", {})
     records = only if only is not None else read_results(out)
@@ -187,15 +200,19 @@ def write_report(out: str | os.PathLike, only: list[dict] | None = None) -> dict
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    try:
-        write_atomic(paths["summary"], summary.to_csv(index=False))
-        write_atomic(paths["best"], json.dumps(best_out, indent=2, default=str) + "\n")
-        write_atomic(paths["heatmap"], png.getvalue())
-    except OSError as exc:
-        raise OutputFolderError(f"cannot write the report into {out} "
-                                f"({exc.strerror or exc}): make the folder writable, or copy "
-                                "it and run --report --out COPY") from None
+    write_file(paths["summary"], summary.to_csv(index=False))
+    write_file(paths["best"], json.dumps(best_out, indent=2, default=str) + "\n")
+    write_file(paths["heatmap"], png.getvalue())
     return paths
+
+
+def _export_from_study(folder: SearchFolder, storage: str | None) -> None:
+    """results.jsonl written again from the folder's study."""
+    from .study import all_records, storage_url
+
+    meta = read_grid_meta(folder.out)
+    write_results(folder, all_records(storage_url(folder.out, storage), str(meta.get("name")),
+                                      str(meta["fingerprint"])))
 
 
 def load_summary(out: str | os.PathLike):

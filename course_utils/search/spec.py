@@ -1,4 +1,5 @@
-"""Grid files: read the YAML, check every name and value, and hold the result as a :class:`GridSpec`.
+"""Grid files: read the YAML, check every name and value, and hold the result as a
+:class:`GridSpec`.
 
 A grid file is data. It names a network class of :mod:`course_utils.models` (or of a
 module allowed on the command line with ``--allow-module``), the data sizes, the
@@ -39,9 +40,10 @@ from ..config import REPO_ROOT, Profile, get_profile
 from .errors import (EmptyGridError, GridError, GridFileError, GridTooLargeError,
                      ParameterTypeError, UnknownParameterError)
 
-__all__ = ["GRID_DIR", "MAX_CONFIGS", "TRAIN_FILE_IMAGES", "GridSpec", "check_size",
+__all__ = ["ALLOWED_KEYS", "ALLOWED_PREFIXES", "GRID_DIR", "MAX_CONFIGS", "MAX_DEPTH",
+           "MAX_GRID_BYTES", "OPTIMIZERS", "TRAIN_FILE_IMAGES", "GridSpec", "check_size",
            "config_id", "digest", "grid_path", "load_grid", "net_arguments", "resolve_model",
-           "resolve_optimizer", "run_key"]
+           "resolve_optimizer", "run_key", "shorten"]
 
 GRID_DIR = REPO_ROOT / "grids"
 #: The most configurations a search accepts unless told otherwise (``--max-configs``).
@@ -54,27 +56,66 @@ N_CLASSES = 10
 TOP_KEYS = ("name", "description", "model", "data", "max_epochs", "seed", "fixed", "params",
             "report", "halving")
 DATA_KEYS = ("profile", "train_size", "valid_size", "seed")
-#: make_classifier keywords a grid may set (the rest of its keywords are the tool's business).
-FACTORY_KEYS = ("lr", "batch_size", "max_epochs", "optimizer", "seed", "cosine", "patience",
-                "train_acc")
-#: skorch parameters a grid may not set: the tool decides them.
-RESERVED = {"module", "criterion", "callbacks", "train_split", "device", "verbose", "dataset",
-            "iterator_train", "iterator_valid", "classes", "checkpoint", "checkpoint_root",
-            "progress", "valid", "warm_start"}
+#: THE allow-list of plain keys a grid may set (``fixed`` or ``params``): make_classifier's
+#: hyper-parameters and the course's own. Nothing that names a path, a file, a callback or
+#: a data loader: the search owns every path it writes.
+ALLOWED_KEYS = ("lr", "batch_size", "max_epochs", "optimizer", "seed", "cosine", "patience",
+                "train_acc", "amp")
+FACTORY_KEYS = ALLOWED_KEYS[:-1]
+#: Prefixed keys a grid may set: the network's, the optimizer's and the loss's arguments.
+ALLOWED_PREFIXES = ("module", "optimizer", "criterion")
+#: The largest grid file read, and the deepest nesting of YAML it may have.
+MAX_GRID_BYTES = 256 * 1024
+MAX_DEPTH = 12
+#: Seeds (and any integer of a grid) must fit a signed 64-bit integer.
+INT_LIMIT = 2**63
 #: Set by the grid's own top-level keys, never in ``fixed``.
 TOP_LEVEL_ONLY = {"max_epochs": "max_epochs", "seed": "seed"}
 INTEGER_PARAMS = {"batch_size", "max_epochs", "patience", "seed"}
 POSITIVE_PARAMS = {"lr", "batch_size", "max_epochs", "patience"}
-OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax")
+#: The torch.optim optimizers a grid may name: those that train a net with dense gradients
+#: and a plain step() (LBFGS needs a closure, SparseAdam sparse gradients).
+OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam",
+              "Adamax", "ASGD", "Rprop")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 # --------------------------------------------------------------------------- YAML
 
+def shorten(value, n: int = 200) -> str:
+    """``repr(value)`` (a negative ``n``: a string as it is), cut to about ``abs(n)``
+    characters for an error line."""
+    text = value if isinstance(value, str) and n < 0 else repr(value)
+    n = abs(n)
+    if len(text) <= n:
+        return text
+    return f"{text[:n]}... ({len(text):,} characters)"
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``) and refuses
-    a key given twice in one mapping (YAML would silently keep the last)."""
+    """SafeLoader that reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), refuses a key
+    given twice in one mapping (YAML would silently keep the last), refuses anchors and
+    aliases (an alias bomb expands a small file into gigabytes) and nesting deeper than
+    :data:`MAX_DEPTH`."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) and aliases (*name) are not allowed in a grid "
+                "file: write each value out", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels: a grid needs "
+                    "a few", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -128,6 +169,8 @@ class GridSpec:
     halving: dict[str, int] = field(default_factory=lambda: {"factor": 3, "min_epochs": 1})
     source: str = "<dict>"
     allow_modules: tuple[str, ...] = ()
+    #: values given more than once in ``params`` and dropped: {parameter: how many}
+    repeats: dict[str, int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -197,8 +240,10 @@ class GridSpec:
     def describe(self) -> str:
         sizes = f"train {self.train_size or 'all'}, valid {self.valid_size}"
         grid = " x ".join(f"{k} {v}" for k, v in self.params.items())
+        dropped = "".join(f"; {n} repeated value(s) of {k} dropped"
+                          for k, n in self.repeats.items())
         return (f"grid {self.name!r}: {self.size} configurations of {self.model} "
-                f"({grid}), max_epochs {self.max_epochs}, {sizes}, seed {self.seed}")
+                f"({grid}), max_epochs {self.max_epochs}, {sizes}, seed {self.seed}{dropped}")
 
 
 def check_size(spec: GridSpec, limit: int | None = MAX_CONFIGS) -> int:
@@ -283,20 +328,33 @@ def load_grid(grid: str | os.PathLike | dict, profile: Profile | str | None = No
     else:
         path = grid_path(grid)
         source = str(path)
+        shown = shorten(str(path), -120)
         if not path.is_file():
             known = ", ".join(sorted(p.stem for p in GRID_DIR.glob("*.yaml")))
-            raise GridFileError(f"grid file {path} not found: give a YAML file or one of {known}")
+            raise GridFileError(f"grid file {shown} not found: give a YAML file or one of "
+                                f"{known}")
         try:
-            text = path.read_text()
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_GRID_BYTES + 1)
+            if len(data) > MAX_GRID_BYTES:
+                raise GridFileError(f"grid file {shown} is larger than "
+                                    f"{MAX_GRID_BYTES // 1024} KiB: a grid file is a few "
+                                    "lines of YAML")
+            text = data.decode()
         except (OSError, UnicodeDecodeError) as exc:
-            raise GridFileError(f"cannot read grid file {path}: {exc}") from None
+            raise GridFileError(f"cannot read grid file {shown}: "
+                                f"{shorten(str(exc), -200)}") from None
         try:
             raw = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise GridFileError(f"{path} is not valid YAML{where}: {problem}") from None
+            raise GridFileError(f"{shown} is not valid YAML{where}: "
+                                f"{shorten(problem, -200)}") from None
+        except RecursionError:
+            raise GridFileError(f"{shown} is nested too deeply: a grid needs a few "
+                                "levels") from None
     return _validate(raw, source=source, profile=profile, allow_modules=allow,
                      max_configs=max_configs)
 
@@ -313,7 +371,7 @@ def _allowed(modules: Iterable[str]) -> tuple[str, ...]:
 
 
 def _fail(cls, source, msg):
-    raise cls(f"{source}: {msg}")
+    raise cls(f"{shorten(str(source), -120)}: {msg}")
 
 
 def _validate(raw: Any, source: str, profile: Profile | str | None = None,
@@ -325,15 +383,15 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
               f"({', '.join(TOP_KEYS)}), not a {type(raw).__name__}")
     unknown = [k for k in raw if k not in TOP_KEYS]
     if unknown:
-        _fail(GridError, source, f"unknown key {unknown[0]!r}{_suggest(unknown[0], TOP_KEYS)}: "
-              f"a grid file has {', '.join(TOP_KEYS)}")
+        _fail(GridError, source, f"unknown key {shorten(unknown[0], 80)}"
+              f"{_suggest(unknown[0], TOP_KEYS)}: a grid file has {', '.join(TOP_KEYS)}")
     name = _grid_name(raw.get("name"), source)
 
     # model: a network class, never arbitrary code
     model = raw.get("model", "AlexNetSmall")
-    if not isinstance(model, str):
+    if not isinstance(model, str) or len(model) > 200:
         _fail(ParameterTypeError, source, f"model must be a class name such as AlexNetSmall, "
-              f"got {model!r}")
+              f"got {shorten(model)}")
     module_cls = resolve_model(model, allow_modules, source)
 
     # data
@@ -342,10 +400,11 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
         data = {}
     if not isinstance(data, dict):
         _fail(ParameterTypeError, source, f"data must be 'profile' or a mapping with "
-              f"{', '.join(DATA_KEYS)}, got {data!r}")
+              f"{', '.join(DATA_KEYS)}, got {shorten(data)}")
     bad = [k for k in data if k not in DATA_KEYS]
     if bad:
-        _fail(GridError, source, f"unknown data key {bad[0]!r}: use {', '.join(DATA_KEYS)}")
+        _fail(GridError, source, f"unknown data key {shorten(bad[0], 80)}: use "
+              f"{', '.join(DATA_KEYS)}")
     base = profile if isinstance(profile, Profile) else get_profile(data.get("profile") or profile)
     train_size = data.get("train_size", base.train_size)
     valid_size = data.get("valid_size", base.valid_size)
@@ -355,15 +414,14 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
     max_epochs = raw.get("max_epochs", base.epochs)
     if not _is_int(max_epochs) or max_epochs < 1:
         _fail(ParameterTypeError, source,
-              f"max_epochs must be a positive integer, got {max_epochs!r}")
+              f"max_epochs must be a positive integer, got {shorten(max_epochs)}")
     seed = raw.get("seed", 0)
-    if not _is_int(seed):
-        _fail(ParameterTypeError, source, f"seed must be an integer, got {seed!r}")
+    _check_seed("seed", seed, source)
 
     fixed = raw.get("fixed") or {}
     if not isinstance(fixed, dict):
         _fail(ParameterTypeError, source,
-              f"fixed must be a mapping of parameter: value, got {fixed!r}")
+              f"fixed must be a mapping of parameter: value, got {shorten(fixed)}")
     params = raw.get("params")
     if params is None or params == {}:
         _fail(EmptyGridError, source, "the grid is empty: add 'params' with at least one "
@@ -372,21 +430,35 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
         _fail(ParameterTypeError, source, f"params must be a mapping of parameter: [values], "
               f"got {type(params).__name__}")
     grid: dict[str, list] = {}
+    repeats: dict[str, int] = {}
     for pname, values in params.items():
         if not isinstance(values, list):
             values = [values]
         if not values:
-            _fail(EmptyGridError, source, f"parameter {pname!r} has an empty list of values, so "
-                  "the grid has no configuration: give it at least one value")
+            _fail(EmptyGridError, source, f"parameter {shorten(pname, 80)} has an empty list "
+                  "of values, so the grid has no configuration: give it at least one value")
         grid[str(pname)] = [_plain(v) for v in values]
     _check_count(grid, max_configs, source)
+    for pname, values in grid.items():  # 1e-3, 1.0e-3 and 0.001 are one value
+        unique: dict[str, Any] = {}
+        for v in values:
+            unique.setdefault(json.dumps(v, sort_keys=True, default=str), v)
+        if len(unique) < len(values):
+            repeats[pname] = len(values) - len(unique)
+            grid[pname] = list(unique.values())
     fixed = {str(k): _plain(v) for k, v in fixed.items()}
     for key, top in TOP_LEVEL_ONLY.items():
         if key in fixed:
             _fail(GridError, source, f"fixed.{key}: set it with the top-level key '{top}:'")
     both = set(fixed) & set(grid)
     if both:
-        _fail(GridError, source, f"{sorted(both)[0]!r} is both fixed and searched: keep one")
+        _fail(GridError, source, f"{shorten(sorted(both)[0], 80)} is both fixed and "
+              "searched: keep one")
+    for where, mapping in (("fixed", fixed), ("params", grid)):
+        for pname in mapping:
+            _check_allowed(pname, where, source)
+    for v in grid.get("seed", []):
+        _check_seed("params: seed", v, source)
 
     # names, types and ranges, against the real net
     ctx = _Context(module_cls, fixed, grid)
@@ -402,24 +474,29 @@ def _validate(raw: Any, source: str, profile: Profile | str | None = None,
         _fail(ParameterTypeError, source, "report must be a mapping with x, y and panel")
     for k, v in report.items():
         if k not in ("x", "y", "panel"):
-            _fail(GridError, source, f"unknown report key {k!r}: use x, y and panel")
+            _fail(GridError, source, f"unknown report key {shorten(k, 80)}: use x, y and "
+                  "panel")
+        if v is not None and not isinstance(v, str):
+            _fail(ParameterTypeError, source, f"report.{k} is {shorten(v)}: give the name "
+                  f"of a searched parameter ({', '.join(grid)}) or null")
         if v is not None and v not in grid:
-            _fail(UnknownParameterError, source, f"report.{k} is {v!r}, which is not a "
-                  f"searched parameter ({', '.join(grid)})")
+            _fail(UnknownParameterError, source, f"report.{k} is {shorten(v)}, which is not "
+                  f"a searched parameter ({', '.join(grid)})")
     halving = raw.get("halving") or {}
     if not isinstance(halving, dict):
         _fail(ParameterTypeError, source, "halving must be a mapping with factor and min_epochs")
     halving = {"factor": 3, "min_epochs": 1, **halving}
     for k, v in halving.items():
         if k not in ("factor", "min_epochs"):
-            _fail(GridError, source, f"unknown halving key {k!r}: use factor and min_epochs")
-        if not _is_int(v) or v < (2 if k == "factor" else 1):
-            _fail(ParameterTypeError, source, f"halving.{k} must be an integer >= "
-                  f"{2 if k == 'factor' else 1}, got {v!r}")
+            _fail(GridError, source, f"unknown halving key {shorten(k, 80)}: use factor and "
+                  "min_epochs")
+        if not _is_int(v) or not (2 if k == "factor" else 1) <= v <= 1000:
+            _fail(ParameterTypeError, source, f"halving.{k} must be an integer from "
+                  f"{2 if k == 'factor' else 1} to 1000, got {shorten(v)}")
     return GridSpec(name=name, model=model, train_size=train_size, valid_size=valid_size,
                     data_seed=data_seed, max_epochs=max_epochs, seed=seed, fixed=fixed,
                     params=grid, report=dict(report), halving=halving, source=source,
-                    allow_modules=tuple(allow_modules))
+                    allow_modules=tuple(allow_modules), repeats=repeats)
 
 
 def _grid_name(raw_name, source: str) -> str:
@@ -431,7 +508,8 @@ def _grid_name(raw_name, source: str) -> str:
         return name
     name = str(raw_name)
     if not NAME_RE.fullmatch(name):
-        _fail(GridError, source, f"name {name!r} is not a plain name: use letters, digits, - "
+        _fail(GridError, source, f"name {shorten(name, 80)} is not a plain name: use "
+              "letters, digits, - "
               "and _ only (at most 64), e.g. name: my-grid; it names the output folder")
     return name
 
@@ -442,9 +520,9 @@ def _check_sizes(train_size, valid_size, data_seed, source: str) -> None:
         if value is None and optional:
             continue
         if not _is_int(value) or value <= 0:
-            _fail(ParameterTypeError, source, f"{key} must be a positive integer, got {value!r}")
-    if not _is_int(data_seed):
-        _fail(ParameterTypeError, source, f"data.seed must be an integer, got {data_seed!r}")
+            _fail(ParameterTypeError, source, f"{key} must be a positive integer, got "
+                  f"{shorten(value)}")
+    _check_seed("data.seed", data_seed, source)
     most_valid = TRAIN_FILE_IMAGES - N_CLASSES
     if not N_CLASSES <= valid_size <= most_valid:
         _fail(ParameterTypeError, source, f"data.valid_size {valid_size} is out of range: the "
@@ -455,6 +533,25 @@ def _check_sizes(train_size, valid_size, data_seed, source: str) -> None:
         _fail(ParameterTypeError, source, f"data.train_size {train_size} is out of range: "
               f"{left:,} training images are left after a validation split of {valid_size:,}; "
               f"give {N_CLASSES} to {left:,}, or null for all")
+
+
+def _check_seed(key: str, value, source: str) -> None:
+    if not _is_int(value) or not 0 <= value < INT_LIMIT:
+        _fail(ParameterTypeError, source, f"{key} must be an integer from 0 to 2**63 - 1, "
+              f"got {shorten(value)}")
+
+
+def _check_allowed(name: str, where: str, source: str) -> None:
+    """THE allow-list: a grid sets hyper-parameters, never paths, files or callbacks."""
+    prefix, sep, rest = name.partition("__")
+    if (not sep and name in ALLOWED_KEYS) or (sep and prefix in ALLOWED_PREFIXES and rest
+                                              and "__" not in rest):
+        return
+    _fail(UnknownParameterError, source,
+          f"{where}: {shorten(name, 80)} is not a key a grid may set"
+          f"{_suggest(name, ALLOWED_KEYS)}: a grid sets {', '.join(ALLOWED_KEYS)} and "
+          "module__*, optimizer__*, criterion__* (the search owns every path, file and "
+          "callback)")
 
 
 def _is_int(v) -> bool:
@@ -610,30 +707,20 @@ class _Context:
                 self.optimizers.append(resolve_optimizer(o))
             except KeyError:
                 self.optimizers.append(None)  # reported by _check_value
-        dummy = (torch.zeros(1, 1, 28, 28, dtype=torch.uint8), torch.zeros(1, dtype=torch.long))
-        template = make_classifier(module_cls, valid=dummy, max_epochs=1, progress=False,
-                                   verbose=0, device="cpu")
-        self.callbacks = dict(template.callbacks)
-        self.top = {k: v for k, v in template.get_params(deep=False).items()
-                    if k not in RESERVED and "__" not in k and not k.startswith("_")}
         factory = inspect.signature(make_classifier).parameters
+        self.top: dict[str, Any] = {}
         for k in FACTORY_KEYS:
             default = factory[k].default
-            self.top.setdefault(k, None if default is inspect.Parameter.empty else default)
-        self.top["optimizer"] = "Adam"
+            self.top[k] = None if default is inspect.Parameter.empty else default
+        self.top.update(optimizer="Adam", amp="auto")
         self.criterion = _signature_defaults(torch.nn.CrossEntropyLoss)
-        self.loader = _signature_defaults(torch.utils.data.DataLoader)
 
     def check_name(self, name: str, where: str, source: str):
-        """The default value of ``name`` (for the type check); raise if unknown."""
+        """The default value of ``name`` (for the type check); raise if unknown. Only
+        names of the allow-list get here (:func:`_check_allowed`)."""
         prefix, _, rest = name.partition("__")
         if not rest:
-            if name in self.top:
-                return self.top[name]
-            _fail(UnknownParameterError, source,
-                  f"unknown parameter {name!r} in {where}{_suggest(name, self.top)}: search "
-                  "skorch parameters such as lr, batch_size, module__dropout, "
-                  "optimizer__momentum or callbacks__NAME__PARAM")
+            return self.top[name]
         if prefix == "module":
             return self._sub(name, rest, self.module_params,
                              f"model {self.module_cls.__name__}", where, source)
@@ -645,33 +732,16 @@ class _Context:
                 default = self._sub(name, rest, _signature_defaults(opt),
                                     f"optimizer {opt.__name__}", where, source)
             return default
-        if prefix == "criterion":
-            return self._sub(name, rest, self.criterion, "criterion CrossEntropyLoss", where,
-                             source)
-        if prefix in ("iterator_train", "iterator_valid"):
-            return self._sub(name, rest, self.loader, "DataLoader", where, source)
-        if prefix == "callbacks":
-            cb_name, _, param = rest.partition("__")
-            if cb_name not in self.callbacks:
-                _fail(UnknownParameterError, source,
-                      f"unknown callback {cb_name!r} in {name!r}"
-                      f"{_suggest(cb_name, self.callbacks)}: the course's callbacks are "
-                      f"{', '.join(self.callbacks)}")
-            if not param:
-                _fail(UnknownParameterError, source, f"{name!r} names no parameter: use "
-                      f"callbacks__{cb_name}__PARAM")
-            cb_params = self.callbacks[cb_name].get_params()
-            return self._sub(name, param, cb_params, f"callback {cb_name}", where, source)
-        _fail(UnknownParameterError, source,
-              f"unknown parameter {name!r} in {where}: prefixes are module__, optimizer__, "
-              "criterion__, callbacks__, iterator_train__ and iterator_valid__")
+        return self._sub(name, rest, self.criterion, "criterion CrossEntropyLoss", where,
+                         source)
 
     @staticmethod
     def _sub(full, name, accepted, owner, where, source):
         if name in accepted:
             return accepted[name]
         _fail(UnknownParameterError, source,
-              f"unknown parameter {full!r} in {where}: {owner} has no parameter {name!r}"
+              f"unknown parameter {shorten(full, 80)} in {where}: {owner} has no parameter "
+              f"{shorten(name, 80)}"
               f"{_suggest(name, accepted)}")
 
     # -- values that only the real classes can judge (a dropout of 1.5, a negative decay)
@@ -687,12 +757,13 @@ class _Context:
         fixed = {k: v for k, v in self.fixed.items() if mine(k)}
         first = {k: v[0] for k, v in self.grid.items() if mine(k)}
         base = {kwarg(k): _arg(k, v) for k, v in {**fixed, **first}.items()}
-        what = ", ".join(f"{k} = {v!r}" for k, v in {**fixed, **first}.items())
+        what = ", ".join(f"{k} = {shorten(v, 80)}" for k, v in {**fixed, **first}.items())
         yield ("params" if first else "fixed"), what or "the defaults", base
         for name, values in self.grid.items():
             if mine(name):
                 for v in values[1:]:
-                    yield "params", f"{name} = {v!r}", {**base, kwarg(name): _arg(name, v)}
+                    yield "params", f"{name} = {shorten(v, 80)}", {**base,
+                                                                   kwarg(name): _arg(name, v)}
 
     def probe(self, source: str) -> None:
         """Build each part of the net once per searched value: a value its class refuses
@@ -701,6 +772,7 @@ class _Context:
 
         def refuse(where, what, owner, exc):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = shorten(reason, -200)
             _fail(ParameterTypeError, source, f"{where}: {what} is refused by {owner}: {reason}")
 
         for where, what, kw in self._variants("module__"):
@@ -726,30 +798,30 @@ class _Context:
                 loss(torch.zeros(2, 10), torch.zeros(2, dtype=torch.long))
             except Exception as exc:  # noqa: BLE001
                 refuse(where, what, "criterion CrossEntropyLoss", exc)
-        for prefix in ("iterator_train__", "iterator_valid__"):
-            for where, what, kw in self._variants(prefix):
-                try:
-                    torch.utils.data.DataLoader(range(4), **kw)
-                except Exception as exc:  # noqa: BLE001
-                    refuse(where, what, "DataLoader", exc)
 
 
 def _check_value(name: str, value, default, where: str, source: str) -> None:
     def bad(expected):
-        _fail(ParameterTypeError, source, f"{where}: {name} = {value!r} "
+        _fail(ParameterTypeError, source, f"{where}: {name} = {shorten(value)} "
               f"({type(value).__name__}) has the wrong type: expected {expected}")
 
     if not _finite(value):
-        _fail(ParameterTypeError, source, f"{where}: {name} = {value!r} is not a finite "
+        _fail(ParameterTypeError, source, f"{where}: {name} = {shorten(value)} is not a finite "
               "number: give a finite value")
     leaf = name.rsplit("__", 1)[-1]
     if name == "optimizer":
-        try:
-            resolve_optimizer(value)
-        except KeyError:
-            _fail(ParameterTypeError, source, f"{where}: optimizer {value!r} is not an "
-                  f"optimizer of torch.optim: use e.g. {', '.join(OPTIMIZERS)}")
+        if value not in OPTIMIZERS:
+            try:
+                resolve_optimizer(value)
+                what = "cannot train a net as the search does (one step() per batch)"
+            except KeyError:
+                what = "is not an optimizer of torch.optim"
+            _fail(ParameterTypeError, source, f"{where}: optimizer {shorten(value, 80)} "
+                  f"{what}: use one of {', '.join(OPTIMIZERS)}")
         return
+    if _is_int(value) and not -INT_LIMIT <= value < INT_LIMIT:
+        _fail(ParameterTypeError, source, f"{where}: {name} = {shorten(value, 40)} does not "
+              "fit a 64-bit integer: give a smaller number")
     if name in INTEGER_PARAMS or leaf in INTEGER_PARAMS:
         if value is None and name == "patience":
             return
@@ -767,4 +839,5 @@ def _check_value(name: str, value, default, where: str, source: str) -> None:
     elif isinstance(value, dict):
         bad("a number, a string, true/false, null or a list")
     if name in POSITIVE_PARAMS and not value > 0:
-        _fail(ParameterTypeError, source, f"{where}: {name} must be positive, got {value!r}")
+        _fail(ParameterTypeError, source, f"{where}: {name} must be positive, got "
+              f"{shorten(value)}")

@@ -1,7 +1,9 @@
 """Fixtures of the grid-search tests: one real tiny search, shared by the test modules."""
 from __future__ import annotations
 
+import contextlib
 import http.server
+import socket
 import threading
 
 import pytest
@@ -25,17 +27,32 @@ def no_log():
     return quiet
 
 
-class _Silent(http.server.BaseHTTPRequestHandler):
-    """Accepts the connection and never answers what Dask sends (no HTTP request line)."""
+@pytest.fixture
+def http_port():
+    """The port of a server that accepts connections and never says a word (a slow
+    handshake: the search must keep its --dask-timeout)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
 
-    def log_message(self, *args):
-        pass
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
 
 
 @pytest.fixture
-def http_port():
-    """The port of a local web server that is not a Dask scheduler."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent)
+def web_port():
+    """The port of a plain web server (http.server), not a Dask scheduler."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.BaseHTTPRequestHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]

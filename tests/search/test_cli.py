@@ -86,17 +86,16 @@ def test_output_folder_errors_are_one_line(capsys, tmp_path, grid_file, jobs1):
     (copy / "summary.csv").unlink()
     with read_only(copy):
         rc, _, err = run_main(capsys, "--report", "--out", copy)
-    assert rc == 2 and "cannot write the report into" in one_error_line(err)
+    line = one_error_line(err)
+    assert rc == 2 and "cannot write" in line and "Permission denied" in line, line
 
 
 def test_environment_errors_stop_before_the_lock(capsys, tmp_path, grid_file, monkeypatch,
                                                  http_port):
     pytest.importorskip("dask.distributed")
-    start = time.perf_counter()
     rc, _, err = run_main(capsys, grid_file, "--out", tmp_path / "d1", "--dask",
                           f"tcp://127.0.0.1:{http_port}", "--dask-timeout", "2")
     assert rc == 2 and "did not answer as a Dask scheduler within 2 s" in one_error_line(err)
-    assert time.perf_counter() - start < 30
     rc, _, err = run_main(capsys, grid_file, "--out", tmp_path / "d2", "--dask", "notanaddress")
     assert rc == 2 and "is not a scheduler address" in one_error_line(err)
     from course_utils.config import cuda_available
@@ -146,10 +145,25 @@ assert not loaded, loaded
     assert "4 of 4 configurations already" in done.stdout
 
 
-def test_sigkill_mid_search_then_resume_gives_one_result_each(tmp_path):
+def completed_per_config(out, spec) -> dict[str, int]:
+    """How many COMPLETE trials each configuration has in the folder's study."""
+    import optuna
+
+    study = optuna.load_study(study_name=f"{spec.name}-{spec.fingerprint()}",
+                              storage=S.storage_url(out))
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            cid = t.user_attrs["config_id"]
+            counts[cid] = counts.get(cid, 0) + 1
+    return counts
+
+
+def test_sigkill_mid_search_then_resume_completes_each_configuration_once(tmp_path):
     grid = write_yaml(tmp_path / "tiny.yaml", tiny())
     out = tmp_path / "out"
-    cmd = [PYTHON, "-m", "course_utils.search", str(grid), "--out", str(out), "--no-progress"]
+    cmd = [PYTHON, "-m", "course_utils.search", str(grid), "--out", str(out), "--no-progress",
+           "--heartbeat", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     results = out / S.RESULTS_FILE
@@ -164,19 +178,35 @@ def test_sigkill_mid_search_then_resume_gives_one_result_each(tmp_path):
     proc.stderr.close()
     n_before = len(lines(out))
     assert 1 <= n_before < 4
-    # a kill in the middle of a write leaves a half line: simulate one
+    # a kill in the middle of an export leaves a half line: the study rewrites the export
     with open(results, "ab") as fh:
         fh.write(b'{"key": "half-writ')
     resumed = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "half written" in resumed.stderr
     assert f"{n_before} of 4 configurations already" in resumed.stdout
     recs = lines(out)  # parses every line: the torn one is gone
     keys = [r["key"] for r in recs]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert all(r["status"] == "ok" for r in recs)
     assert all((out / f).exists() for f in S.REPORT_FILES)
+    spec = S.load_grid(grid)
+    assert completed_per_config(out, spec) == {S.config_id(c): 1 for c in spec.configs()}
+
+
+def test_an_interrupt_while_the_grid_is_checked_claims_no_folder(capsys, tmp_path,
+                                                                 monkeypatch, grid_file):
+    """SIGTERM during validation said 'finished configurations are in DIR' for a folder
+    that was never made."""
+    from course_utils.search import cli
+
+    def stopped(*args, **kwargs):
+        raise cli._Terminated()
+
+    monkeypatch.setattr(cli, "load_grid", stopped)
+    rc, _, err = run_main(capsys, grid_file, "--out", tmp_path / "never")
+    assert rc == 143 and "interrupted before the search started: nothing was written" in err
+    assert "finished configurations" not in err and not (tmp_path / "never").exists()
 
 
 def test_sigterm_stops_the_joblib_workers_too(tmp_path):

@@ -2,9 +2,9 @@
 the small AlexNet. Every run here really trains."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -105,17 +105,32 @@ def test_failed_configuration_is_recorded_then_retried(tmp_path):
     assert len(lines(tmp_path)) == 3
 
 
-def test_successive_halving_promotes_the_best_of_each_rung(tmp_path):
-    grid = tiny(max_epochs=2, params={"lr": [1.0e-3, 1.0e-4], "batch_size": [64]},
+def test_successive_halving_is_optunas_pruner_and_costs_fewer_images(tmp_path):
+    import optuna
+
+    grid = tiny(max_epochs=2, params={"lr": [1.0e-3, 1.0e-5], "batch_size": [64]},
                 halving={"factor": 2, "min_epochs": 1})
     frame = S.run_search(grid, tmp_path, halving=True, progress=False, log=quiet)
-    rung0, rung1 = frame[frame["rung"] == 0], frame[frame["rung"] == 1]
-    assert len(rung0) == 2 and len(rung1) == 1
-    assert (rung0["epochs"] == 1).all() and (rung1["epochs"] == 2).all()
-    winner = rung0.sort_values("valid_acc", ascending=False, kind="stable").iloc[0]
-    assert rung1.iloc[0]["lr"] == winner["lr"]
-    import json
-
+    assert len(frame) == 2 and set(frame["status"]) <= {"ok", "pruned"}
+    # the first run has no rival yet and runs to the end (Optuna's asynchronous halving)
+    first = frame.iloc[0]
+    assert first["status"] == "ok" and first["epochs"] == 2 and first["rung"] == 1
+    second = frame.iloc[1]
+    if second["valid_acc"] < first["valid_acc"] or second["status"] == "pruned":
+        # behind the first at the rung of 1 epoch: stopped there
+        assert second["status"] == "pruned" and second["epochs_run"] == 1
+        assert second["rung"] == 0
+    images = int(frame["epochs_run"].sum()) * 64  # the cost, in images processed
+    assert images <= 2 * 2 * 64
+    # a grid of one epoch has one rung: every run is in rung 0 (notebook 06 plots it)
+    one = S.run_search(tiny(params={"lr": [1.0e-3], "batch_size": [64]}), tmp_path / "one",
+                       halving=True, progress=False, report=False, log=quiet)
+    assert list(one["rung"]) == [0] and list(one["status"]) == ["ok"]
+    spec = S.load_grid(grid)
+    study = optuna.load_study(study_name=f"tiny-{spec.fingerprint()}-halving",
+                              storage=S.storage_url(tmp_path))
+    states = sorted(t.state.name for t in study.trials)
+    assert states == sorted({"ok": "COMPLETE", "pruned": "PRUNED"}[s] for s in frame["status"])
     assert json.loads((tmp_path / "best.json").read_text())["epochs"] == 2
 
 
@@ -141,11 +156,9 @@ def test_a_missing_device_stops_the_search_before_anything_is_written(tmp_path, 
 
 def test_dask_pointed_at_a_web_server_fails_in_time(tmp_path, http_port):
     pytest.importorskip("dask.distributed")
-    start = time.perf_counter()
     with pytest.raises(S.DaskError, match=r"did not answer as a Dask scheduler within 2 s"):
         S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:{http_port}",
                      dask_timeout=2, progress=False, log=quiet)
-    assert time.perf_counter() - start < 20
     assert not (tmp_path / "out").exists()  # the folder was never locked
 
 
@@ -178,6 +191,59 @@ def test_dask_nothing_listening_is_one_line(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(S.DaskError, match="Dask scheduler") as info:
-        S.connect_dask(f"tcp://127.0.0.1:{port}", timeout=1)
+    # refused at once by the plain socket probe, not after the handshake's 30 s
+    with pytest.raises(S.DaskError, match="cannot reach the Dask scheduler at .*(Connection "
+                       "refused)") as info:
+        S.connect_dask(f"tcp://127.0.0.1:{port}")
     assert "\n" not in str(info.value)
+
+
+def test_dask_a_server_that_answers_otherwise_is_refused_at_once(tmp_path):
+    """--dask at a non-Dask server took 34 s."""
+    pytest.importorskip("dask.distributed")
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def banner():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            conn.recv(100)
+
+    threading.Thread(target=banner, daemon=True).start()
+    with pytest.raises(S.DaskError, match="is not a Dask scheduler .*SSH-2.0"):
+        S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:"
+                     f"{server.getsockname()[1]}", progress=False, log=quiet)
+    server.close()
+    assert not (tmp_path / "out").exists()
+
+
+def test_dask_pointed_at_a_web_server_is_refused_at_once(tmp_path, web_port):
+    """A web server (the Dask dashboard's port, say) used to hold the search 30 s."""
+    pytest.importorskip("dask.distributed")
+    with pytest.raises(S.DaskError, match="hung up on a blank line: it is not a Dask "
+                                          "scheduler"):
+        S.run_search(tiny(), tmp_path / "out", dask=f"tcp://127.0.0.1:{web_port}",
+                     progress=False, log=quiet)
+    assert not (tmp_path / "out").exists()
+
+
+def test_jobs_are_capped_by_configurations_and_cores(tmp_path):
+    """--jobs 6 on a one-configuration grid on 2 cores started 6 torch workers."""
+    logs: list[str] = []
+    grid = tiny(params={"lr": [1.0e-3], "batch_size": [64]})
+    S.run_search(grid, tmp_path, jobs=6, progress=False, report=False, log=logs.append)
+    assert any(line.startswith("note: --jobs 6 capped to 1: 1 configuration(s) to run")
+               for line in logs), logs
+    assert lines(tmp_path)[0]["pid"] == os.getpid()  # no worker process for one run
+
+
+def test_course_amp_is_checked_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_AMP", "bogus")
+    with pytest.raises(S.SearchError, match="COURSE_AMP='bogus': set it to one of auto"):
+        S.run_search(tiny(), tmp_path / "out", progress=False, log=quiet)
+    assert not (tmp_path / "out").exists()

@@ -41,8 +41,8 @@ def test_report_into_a_read_only_folder_is_one_clear_error(jobs1, tmp_path):
     for name in S.REPORT_FILES:
         (copy / name).unlink()
     with read_only(copy):
-        with pytest.raises(S.OutputFolderError, match="cannot write the report into .*"
-                                                      "run --report --out COPY") as info:
+        with pytest.raises(S.OutputFolderError, match="cannot write .*Permission denied"
+                                                      ) as info:
             S.write_report(copy)
     assert "\n" not in str(info.value)
     assert not any((copy / name).exists() for name in S.REPORT_FILES)
