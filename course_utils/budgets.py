@@ -158,22 +158,28 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      batch_size=128, model=_small(channels=PAPER),
                      settings=dict(channels=PAPER), bounds=dict(test_acc=0.88)),
     },
-    "03": {  # overlapping pooling: z=3,s=2 against z=2,s=2 at 99x99 (last map 2x2, not 1x1),
-             # dropout off and a small training set, long enough that the nets overfit
+    "03": {  # overlapping pooling: z=3,s=2 padded by 1 against z=2,s=2 at 71x71, where every
+             # map a pooling sees is even (16, 8, 4): both poolings reach every cell and give
+             # the same sides (71 -> 16 -> 8 -> 4 -> 2), so the comparison is about overlap
+             # alone; dropout off and a small training set, long enough that the nets overfit
         "smoke": dict(train=1_000, valid=500, test=1_000, epochs=2, seeds=2, variants=2,
-                      batch_size=128, model=_small(channels=NARROW, input_size=99),
-                      settings=dict(channels=NARROW, input_size=99, dropout=0.0),
-                      # each variant's test accuracy, seeds 0-11, bf16 and float32: 0.53-0.68
-                      bounds=dict(test_acc=0.35)),
-        # seeds 0-2 measured: test accuracy 0.882 +- 0.001 (z=3) and 0.878 +- 0.000 (z=2),
-        # train - valid gap 0.111 +- 0.004 and 0.112 +- 0.003; bounds about mean - 4 std
-        "quick": dict(train=8_000, valid=2_000, test=10_000, epochs=20, seeds=3, variants=2,
-                      batch_size=128, model=_small(channels=NARROW, input_size=99),
-                      settings=dict(channels=NARROW, input_size=99, dropout=0.0),
-                      bounds=dict(test_acc=0.87, gap=0.09)),
-        "full": dict(train=10_000, valid=10_000, test=None, epochs=40, seeds=5, variants=2,
-                     batch_size=128, model=_small(channels=PAPER, input_size=99),
-                     settings=dict(channels=PAPER, input_size=99, dropout=0.0),
+                      batch_size=128, model=_small(channels=NARROW, input_size=71, pool_padding=1),
+                      settings=dict(channels=NARROW, input_size=71, dropout=0.0),
+                      # at 99x99 (the former input), each variant's test accuracy over seeds
+                      # 0-11, bf16 and float32: 0.53-0.68; a pipeline check above chance (0.10)
+                      bounds=dict(test_acc=0.30)),
+        # quick: 5 seeds for the paired t-test. Bounds from the 99x99 runs (seeds 0-2: test
+        # accuracy 0.878-0.882, gap 0.111-0.112) and seeds 0-1 at 71x71, measured beside
+        # other work (z=3, p=1: test 0.874 / 0.879, valid 0.887 / 0.891, gap 0.106 / 0.105;
+        # z=2: test 0.874 / 0.878, valid 0.885 / 0.888, gap 0.114 / 0.112), lowered for the
+        # smaller input
+        "quick": dict(train=8_000, valid=2_000, test=10_000, epochs=20, seeds=5, variants=2,
+                      batch_size=128, model=_small(channels=NARROW, input_size=71, pool_padding=1),
+                      settings=dict(channels=NARROW, input_size=71, dropout=0.0),
+                      bounds=dict(test_acc=0.85, gap=0.08)),
+        "full": dict(train=10_000, valid=10_000, test=None, epochs=40, seeds=10, variants=2,
+                     batch_size=128, model=_small(channels=PAPER, input_size=71, pool_padding=1),
+                     settings=dict(channels=PAPER, input_size=71, dropout=0.0),
                      bounds=dict(test_acc=0.86, gap=0.03)),
     },
     "04": {  # the architecture: counted, not trained

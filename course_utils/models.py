@@ -46,7 +46,7 @@ def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
 
 
 def geometry(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
-             conv1_padding: int | None = None) -> list[dict]:
+             conv1_padding: int | None = None, pool_padding: int = 0) -> list[dict]:
     """Walk a square input through AlexNet's convolutions and poolings.
 
     Parameters
@@ -57,6 +57,10 @@ def geometry(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
         The max-pooling window and step (3, 2: the paper's overlapping pooling).
     conv1_padding : int, optional
         Replaces conv1's padding (0), e.g. 2 for torchvision's 224-pixel input.
+    pool_padding : int
+        Padding of every max-pooling (0: the paper's). With 1, a 3x3 stride-2 pooling
+        on an even side ``n`` gives ``n / 2`` and its windows reach every cell, where
+        without padding they miss the last row and column (notebook 03).
 
     Returns
     -------
@@ -75,7 +79,7 @@ def geometry(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
             p = int(conv1_padding)
         layers = [(f"conv{i}", k, s, p)]
         if i in POOL_AFTER:
-            layers.append((f"pool{i}", pool_kernel, pool_stride, 0))
+            layers.append((f"pool{i}", pool_kernel, pool_stride, pool_padding))
         for name, kernel, stride, pad in layers:
             out = output_size(n, kernel, stride, pad)
             if out < 1:
@@ -87,9 +91,10 @@ def geometry(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
     return rows
 
 
-def feature_side(input_size: int, pool_kernel: int = 3, pool_stride: int = 2) -> int:
+def feature_side(input_size: int, pool_kernel: int = 3, pool_stride: int = 2,
+                 pool_padding: int = 0) -> int:
     """Side of the last feature map (after pool5) for an input of ``input_size`` pixels."""
-    return geometry(input_size, pool_kernel, pool_stride)[-1]["out"]
+    return geometry(input_size, pool_kernel, pool_stride, pool_padding=pool_padding)[-1]["out"]
 
 
 class AlexNet(nn.Module):
@@ -109,6 +114,9 @@ class AlexNet(nn.Module):
         two_tower: the original two-GPU net: conv2, conv4 and conv5 grouped in two.
         batchnorm: BatchNorm after conv1 and conv2 instead (the modern replacement).
         pool_kernel, pool_stride: 3, 2 is the paper's overlapping pooling.
+        pool_padding: padding of every max-pooling (0, the paper's; at most half the
+            window, as nn.MaxPool2d requires). 1 lets a 3x3 stride-2 pooling reach every
+            cell of an even-sided map (notebook 03 compares it with 2x2 stride-2 there).
         channels: filters of conv1..conv5.
         activation: "relu" (the paper), "tanh" or "sigmoid".
         init: "he" (He for convolutions, Xavier for linear layers, zero biases)
@@ -127,7 +135,7 @@ class AlexNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5,
                  lrn: bool = False, two_tower: bool = False, batchnorm: bool = False,
-                 pool_kernel: int = 3, pool_stride: int = 2,
+                 pool_kernel: int = 3, pool_stride: int = 2, pool_padding: int = 0,
                  channels: Sequence[int] = PAPER_CHANNELS, activation: str = "relu",
                  init: str = "he", input_size: int = 227, hidden: int = 4096,
                  pixels: str = "normalised", lrn_alpha: float | None = None,
@@ -149,11 +157,15 @@ class AlexNet(nn.Module):
                                      or not isinstance(head_std, (int, float))
                                      or not 0.0 < head_std < float("inf")):
             raise ValueError(f"head_std must be a positive number or None, got {head_std!r}")
+        if not 0 <= pool_padding <= pool_kernel // 2:
+            raise ValueError(f"pool_padding must be between 0 and half the window "
+                             f"({pool_kernel // 2} for pool_kernel={pool_kernel}), "
+                             f"got {pool_padding}")
         groups = 2 if two_tower else 1
         if two_tower and any(c % 2 for c in channels):
             raise ValueError("two_tower needs an even number of filters in every convolution")
         self.input_size = int(input_size)
-        side = feature_side(self.input_size, pool_kernel, pool_stride)
+        side = feature_side(self.input_size, pool_kernel, pool_stride, pool_padding)
         act = ACTIVATIONS[activation]
 
         # "paper": raw pixels (0-255) minus the mean pixel, as the paper fed its net;
@@ -174,7 +186,7 @@ class AlexNet(nn.Module):
             if i <= 2 and batchnorm:
                 layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
             if i in POOL_AFTER:
-                layers[f"pool{i}"] = nn.MaxPool2d(pool_kernel, pool_stride)
+                layers[f"pool{i}"] = nn.MaxPool2d(pool_kernel, pool_stride, pool_padding)
             c_in = c_out
         self.features = nn.Sequential(layers)
         self.flatten = nn.Flatten()

@@ -53,7 +53,8 @@ WRONG = {
     "02-2": lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a / (k + alpha * a ** 2) ** beta,
     "02-3": 7.0,
     "03-1": (14, 14),
-    "03-2": lambda n, z, s, p=0: math.ceil((n + 2 * p - z) / s) + 1,
+    "03-2": lambda n, z, s, p=0: [sum(i * s <= c < i * s + z for i in range((n - z) // s + 1))
+                                  for c in range(n)],  # padding ignored
     "03-3": 67,
     "04-1": 0.5,
     "04-2": [223, 227],
@@ -212,8 +213,11 @@ def test_messages_say_what_is_wrong(capsys):
     line = _checked(capsys, "01-1", lambda z: z[:3])[1]
     assert "returned shape (3,)" in line and "expected (101,)" in line
     assert "write LeakyReLU yourself" in _checked(capsys, "01-3", WRONG["01-3"])[1]
-    line = _checked(capsys, "03-2", lambda n, z, s, p=0: (n + 2 * p - z) / s + 1)[1]
-    assert "returned 1.5, expected a whole number" in line
+    assert "starts p cells before" in _checked(capsys, "03-2", WRONG["03-2"])[1]
+    line = _checked(capsys, "03-2", lambda n, z, s, p=0: [2] * n)[1]
+    assert line.startswith("03-2: on window_count(9, 3, 2), ") and "values differ" in line
+    assert "returned shape (11,)" in _checked(capsys, "03-2",
+                                              lambda n, z, s, p=0: [0] * (n + 2))[1]
     def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
         return nn.LocalResponseNorm(n, alpha, beta, k)(a)
     assert "divides alpha by n" in _checked(capsys, "02-2", torch_lrn)[1]
@@ -296,12 +300,36 @@ def test_reference_lrn_agrees_with_pytorchs(params):
     assert not torch.allclose(x, ref, rtol=1e-2)  # the divisor does something at this scale
 
 
-def test_reference_pool_out_agrees_with_torch():
-    pool_out = _quiet_solution("03-2")
-    for n in (5, 13, 27, 28, 55):
-        for z, s, p in ((3, 2, 0), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0), (4, 3, 1)):
-            side = nn.MaxPool2d(z, s, p)(torch.zeros(1, 1, n, n)).shape[-1]
-            assert pool_out(n, z, s, p) == side, (n, z, s, p)
+def _counts_by_unfold(n, z, s, p):
+    """Each window's cells, by PyTorch's unfold of the cell numbers (padding: -1)."""
+    cells = torch.nn.functional.pad(torch.arange(n, dtype=torch.float), (p, p), value=-1.0)
+    windows = cells.unfold(0, z, s).long().flatten()
+    return torch.bincount(windows[windows >= 0], minlength=n).tolist()
+
+
+def test_reference_window_count_agrees_with_torch():
+    window_count = _quiet_solution("03-2")
+    for n in (5, 8, 9, 13, 28):
+        for z, s, p in ((3, 2, 0), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0), (2, 3, 0)):
+            assert window_count(n, z, s, p) == _counts_by_unfold(n, z, s, p), (n, z, s, p)
+    assert window_count(9, 2, 2)[-1] == 0 and min(window_count(8, 3, 2, 1)) == 1
+
+
+def test_window_count_mistakes_get_their_hint(capsys):
+    def counts(n, z, s, p=0, extra=0, width=0, shift=True):
+        out = [0] * n
+        for i in range((n + 2 * p - z) // s + 1 + extra):
+            start = i * s - (p if shift else 0)
+            for c in range(max(start, 0), min(start + z + width, n)):
+                out[c] += 1
+        return out
+    hints = {"one window too few": dict(extra=-1), "one window too many": dict(extra=1),
+             "not z + 1": dict(width=1), "(cell -p), not at cell 0": dict(shift=False)}
+    for hint, mistake in hints.items():
+        line = _checked(capsys, "03-2", lambda n, z, s, p=0: counts(n, z, s, p, **mistake))[1]
+        assert hint in line, (hint, line)
+    line = _checked(capsys, "03-2", lambda n, z, s, p=0: [min(c, 1) for c in counts(n, z, s, p)])
+    assert "not only whether one reaches it" in line[1]
 
 
 def test_smallest_side_ending_in_2x2_by_building_the_net():

@@ -88,6 +88,43 @@ def test_shape_table_is_the_models_geometry():
         P.alexnet_shape_table(40)
 
 
+def test_padding_lets_windows_start_before_the_map():
+    over = P.pooling_windows(8, 3, 2, 1)
+    assert over.min() == 1 and over.max() == 4  # every cell reached, windows overlap
+    assert over[0, 0] == 1 and over[1, 1] == 4  # the first window holds cells -1, 0, 1
+    assert P.rows_dropped(8, 3, 2) == 1 and P.rows_dropped(8, 3, 2, 1) == 0
+    assert P.rows_dropped(9, 2, 2) == 1 and P.rows_dropped(8, 2, 2) == 0
+    assert P.rows_dropped(7, 2, 3) == 3  # stride above the window: cells 2, 5 and 6 missed
+    with pytest.raises(P.PoolingError):
+        P.pooling_windows(1, 4, 2, 1)
+
+
+@pytest.mark.parametrize("n", [5, 8, 9, 16])
+@pytest.mark.parametrize("z,s,p", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (2, 3, 0)])
+def test_rows_dropped_are_the_rows_max_pooling_ignores(n, z, s, p):
+    """A row no window reaches is one whose values never change MaxPool2d's output."""
+    x = torch.randn(1, 1, n, n)
+    ignored = 0
+    for r in range(n):
+        poked = x.clone()
+        poked[..., r, :] = 100.0
+        ignored += torch.equal(nn.MaxPool2d(z, s, p)(poked), nn.MaxPool2d(z, s, p)(x))
+    assert P.rows_dropped(n, z, s, p) == ignored
+
+
+def test_model_pool_padding_option():
+    net = AlexNetSmall(channels=(4, 4, 4, 4, 4), input_size=71, pool_padding=1)
+    pools = [m for m in net.features if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 3 and all(m.padding == 1 for m in pools)
+    assert net(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 10)
+    sides = {g["layer"]: g["out"] for g in geometry(71, 3, 2, pool_padding=1)}
+    assert (sides["pool1"], sides["pool2"], sides["pool5"]) == (8, 4, 2)
+    assert feature_side(71, 3, 2, 1) == 2 and feature_side(71) == 1  # unpadded: 1x1
+    assert AlexNetSmall(channels=(4,) * 5).features.pool1.padding == 0  # the paper's default
+    with pytest.raises(ValueError, match="pool_padding"):
+        AlexNetSmall(channels=(4,) * 5, pool_kernel=2, pool_stride=2, pool_padding=2)
+
+
 def test_last_map_at_67_is_one_pixel_and_at_99_two_by_two():
     t = P.last_map_table((67, 99))
     assert t.loc[(67, "z=3, s=2"), "sides"] == "67 -> 15 -> 7 -> 3 -> 1"
@@ -102,6 +139,9 @@ def test_last_map_at_67_is_one_pixel_and_at_99_two_by_two():
     # at 99 the four z=3 windows overlap on conv5's middle row and column
     assert t.loc[(99, "z=3, s=2"), "most windows on a cell"] == 4
     assert t.loc[(99, "z=2, s=2"), "share pooled"] == pytest.approx(16 / 25)
+    # z=2 drops the last row and column of every odd map it pools; z=3 drops none there
+    assert t.loc[(99, "z=2, s=2"), "rows dropped (pool1, pool2, pool5)"] == "1, 1, 1"
+    assert t.loc[(99, "z=3, s=2"), "rows dropped (pool1, pool2, pool5)"] == "0, 0, 0"
     for n in (67, 99):
         for z in (3, 2):
             assert t.loc[(n, f"z={z}, s=2"), "last map"] == feature_side(n, z, 2)
@@ -110,11 +150,27 @@ def test_last_map_at_67_is_one_pixel_and_at_99_two_by_two():
 
 
 @pytest.mark.parametrize("name", list(PROFILES))
-def test_the_budget_input_ends_in_a_map_larger_than_one_pixel(name):
+def test_the_budget_input_is_pooled_whole_by_both_schemes(name):
+    """At the budget's input both poolings reach every cell of every map they pool, give
+    the same sides and end in a last map larger than one pixel: only the overlap differs."""
     b = budget("03", name)
-    for z, s in [(3, 2), (2, 2)]:
-        assert feature_side(b["input_size"], z, s) >= 2
-    assert b["dropout"] == 0.0
+    n = b["input_size"]
+    t = P.last_map_table((n,), P.pooling_schemes())
+    assert (t["share pooled"] == 1).all()
+    assert set(t["rows dropped (pool1, pool2, pool5)"]) == {"0, 0, 0"}
+    assert t["sides"].nunique() == 1 and (t["last map"] >= 2).all()
+    over, tile = (t.loc[(n, P._label(*zsp))] for zsp in P.pooling_schemes())
+    assert over["most windows on a cell"] > 1 and tile["most windows on a cell"] == 1
+    for z, s, p in P.pooling_schemes():
+        assert feature_side(n, z, s, p) >= 2
+    assert b["dropout"] == 0.0 and b.model[1]["input_size"] == n
+
+
+def test_the_experiments_variants_are_the_schemes():
+    assert P.pooling_schemes() == [(3, 2, 1), (2, 2, 0)]
+    for name, kwargs in P.pooling_variants().items():
+        z, s, p = (kwargs[f"module__pool_{k}"] for k in ("kernel", "stride", "padding"))
+        assert f"z={z}, s={s}" in name and (p == 0 or f"p={p}" in name)
 
 
 def _runs(test, gap):
@@ -152,8 +208,10 @@ def test_claims_from_paired_differences():
     error, gap, regime = rows.values()
     assert "-0.4" in error["paper"] and "-0.3" in error["paper"]
     # error is 1 - accuracy: 1.5 points more accurate is 1.5 points less error
-    assert error["ours"] == "-1.50 ± 0.50 points of test error (3 paired seed(s))"
+    assert error["ours"] == ("-1.50 ± 0.50 points of test error, -1.50 ± 0.50 points of "
+                             "validation error (3 paired seed(s))")
     assert error["verdict"].startswith("overlapping pooling raises test accuracy (p = 0.03")
+    assert "and raises validation accuracy (p = 0.03" in error["verdict"]
     assert gap["ours"] == "-1.50 ± 0.50 points (3 paired seed(s))"
     assert gap["verdict"].startswith("less overfitting")
     assert regime["verdict"] == "every mean gap >= 0.03: the nets overfit"
@@ -167,6 +225,9 @@ def test_claims_from_paired_differences():
     # a narrower gap where validation accuracy does not move is underfitting
     flat = {r["claim"]: r for r in P.pooling_claims(BETTER.assign(valid_acc=0.8))}
     assert "underfitting" in flat["train - valid gap change from overlapping pooling"]["verdict"]
+    assert "does not change validation accuracy" in \
+        flat["error change from overlapping pooling (points)"]["verdict"]
+    assert "underfitting" in P.pooling_verdict(BETTER.assign(valid_acc=0.8)).splitlines()[2]
     noisy = P.pooling_claims(NOISY)
     assert noisy[0]["verdict"].startswith("overlapping pooling does not change test accuracy")
     assert noisy[1]["verdict"] == "no measurable change in overfitting"
@@ -179,6 +240,7 @@ def test_verdict_covers_every_outcome():
     assert "0.073" in regime and "0.088" in regime and "the nets overfit" in regime
     assert acc.startswith("Overlapping pooling raises test accuracy")
     assert "+1.50 ± 0.50 points, p = 0.03" in acc and "over 3 seed(s)" in acc
+    assert "and raises validation accuracy" in acc
     assert "-1.50 ± 0.50 points" in gap and "less overfitting" in gap
     regime, acc, gap = P.pooling_verdict(NOISY).splitlines()
     assert "no overfitting bound" in regime
@@ -197,7 +259,7 @@ def _bands(n, seed):
     return X, y
 
 
-def test_learning_curves_from_real_runs_at_99():
+def test_learning_curves_from_real_runs_at_the_budgets_input():
     from types import SimpleNamespace
 
     (Xtr, ytr), (Xva, yva) = _bands(48, 0), _bands(32, 1)
@@ -205,7 +267,8 @@ def test_learning_curves_from_real_runs_at_99():
                              X_test=Xva, y_test=yva)
     runs = run_variants(P.pooling_variants(), splits, seeds=[0], epochs=2, batch_size=16,
                         keep_nets=True, module__channels=(4, 4, 4, 4, 4),
-                        module__input_size=99, module__dropout=0.0, module__num_classes=2,
+                        module__input_size=budget("03", "smoke")["input_size"],
+                        module__dropout=0.0, module__num_classes=2,
                         train_acc=True)
     nets = runs.attrs.pop("nets")
     for (variant, _), net in nets.items():  # the experiment's nets end in a 2x2 map

@@ -6,8 +6,9 @@
 * what a pooled unit sees: the windows of neighbouring pooled units overlap
   for z=3, s=2 and tile the map for z=2, s=2 (:func:`pooling_windows`,
   :func:`plot_pooling_windows`, :func:`receptive_field_table`);
-* why the experiment needs an input whose last map is larger than 1x1: what the
-  last pooling sees at each input side (:func:`last_map_table`);
+* why the experiment needs an input whose last map is larger than 1x1 and whose
+  maps both poolings cover entirely: what each pooling sees at each input side
+  (:func:`last_map_table`, :func:`rows_dropped`);
 * the variants of the experiment (:data:`POOLINGS`, :func:`pooling_variants`), the
   seed-by-seed differences on test accuracy and on the train - valid gap
   (:func:`pooling_differences`), the claim rows and the verdict built from them
@@ -31,13 +32,18 @@ from ..models import CONV_GEOMETRY, geometry, output_size
 __all__ = ["PAPER_TOP1_GAIN", "PAPER_TOP5_GAIN", "POOLINGS", "PoolingError",
            "alexnet_shape_table", "conv1_size_table", "last_map_table",
            "learning_curves", "plot_learning_curves", "plot_pooling_windows", "pooling_claims",
-           "pooling_differences", "pooling_variants", "pooling_verdict", "pooling_windows",
-           "receptive_field_table", "side_chain", "window_output"]
+           "pooling_differences", "pooling_schemes", "pooling_variants", "pooling_verdict",
+           "pooling_windows", "receptive_field_table", "rows_dropped", "side_chain",
+           "window_output"]
 
-#: The two poolings the paper compares: name -> AlexNet keyword arguments.
+#: The two poolings the experiment compares: name -> AlexNet keyword arguments. On the
+#: even-sided maps of the budget's input, 2x2 stride-2 windows tile every map and 3x3
+#: stride-2 windows padded by 1 reach every cell too, with the same output side: the
+#: comparison is about overlap alone (the paper's unpadded 3x3 would miss the last row
+#: and column of an even map, as 2x2 misses them on the paper's odd maps).
 POOLINGS = {
-    "overlapping (z=3, s=2)": {"pool_kernel": 3, "pool_stride": 2},
-    "non-overlapping (z=2, s=2)": {"pool_kernel": 2, "pool_stride": 2},
+    "overlapping (z=3, s=2, p=1)": {"pool_kernel": 3, "pool_stride": 2, "pool_padding": 1},
+    "non-overlapping (z=2, s=2)": {"pool_kernel": 2, "pool_stride": 2, "pool_padding": 0},
 }
 #: The paper's figures: overlapping pooling lowers top-1 / top-5 error by these (ImageNet).
 PAPER_TOP1_GAIN, PAPER_TOP5_GAIN = 0.004, 0.003
@@ -68,12 +74,12 @@ def window_output(n: int, kernel: int, stride: int, padding: int = 0) -> dict:
             "unused pixels": span % stride}
 
 
-def alexnet_shape_table(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2
-                        ) -> pd.DataFrame:
+def alexnet_shape_table(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2,
+                        pool_padding: int = 0) -> pd.DataFrame:
     """Layer by layer arithmetic (:func:`window_output`) of AlexNet's conv1..pool5,
     walked by :func:`course_utils.models.geometry`."""
     try:
-        layers = geometry(input_size, pool_kernel, pool_stride)
+        layers = geometry(input_size, pool_kernel, pool_stride, pool_padding=pool_padding)
     except ValueError as exc:
         raise PoolingError(str(exc)) from None
     rows = [{"layer": g["layer"], **window_output(g["in"], g["kernel"], g["stride"],
@@ -81,9 +87,10 @@ def alexnet_shape_table(input_size: int = 227, pool_kernel: int = 3, pool_stride
     return pd.DataFrame(rows).set_index("layer")
 
 
-def side_chain(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2) -> str:
+def side_chain(input_size: int = 227, pool_kernel: int = 3, pool_stride: int = 2,
+               pool_padding: int = 0) -> str:
     """``"227 -> 55 -> 27 -> 13 -> 6"``: the input, conv1 and the three poolings."""
-    t = alexnet_shape_table(input_size, pool_kernel, pool_stride)
+    t = alexnet_shape_table(input_size, pool_kernel, pool_stride, pool_padding)
     sides = [input_size, t.loc["conv1", "out"]] + [t.loc[f"pool{i}", "out"] for i in (1, 2, 5)]
     return " -> ".join(str(int(s)) for s in sides)
 
@@ -114,18 +121,30 @@ def receptive_field_table(poolings=((3, 2), (2, 2))) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("pooling")
 
 
-def pooling_windows(n: int, kernel: int, stride: int) -> np.ndarray:
+def pooling_windows(n: int, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
     """How many pooling windows cover each cell of an ``n`` x ``n`` map (int array).
 
-    0 marks cells that no window reaches; above 1, windows overlap there.
+    0 marks cells that no window reaches; above 1, windows overlap there. With
+    ``padding`` the windows start ``padding`` cells before the map (the padded
+    cells themselves are not counted).
     """
-    _check(n, kernel, stride)
-    cover = np.zeros((n, n), dtype=int)
-    m = output_size(n, kernel, stride)
-    for i in range(m):
-        for j in range(m):
-            cover[i * stride:i * stride + kernel, j * stride:j * stride + kernel] += 1
-    return cover
+    side = _side_cover(n, kernel, stride, padding)
+    return np.outer(side, side)
+
+
+def _side_cover(n: int, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
+    """How many windows cover each of the ``n`` cells along one side."""
+    _check(n, kernel, stride, padding)
+    side = np.zeros(n, dtype=int)
+    for i in range(output_size(n, kernel, stride, padding)):
+        start = i * stride - padding
+        side[max(start, 0):max(start + kernel, 0)] += 1
+    return side
+
+
+def rows_dropped(n: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """Rows (and as many columns) of an ``n``-sided map that no pooling window reaches."""
+    return int((_side_cover(n, kernel, stride, padding) == 0).sum())
 
 
 def plot_pooling_windows(n: int = 9, poolings=((3, 2), (2, 2)), show: int = 2):
@@ -155,20 +174,32 @@ def plot_pooling_windows(n: int = 9, poolings=((3, 2), (2, 2)), show: int = 2):
     return fig
 
 
+def pooling_schemes() -> list[tuple[int, int, int]]:
+    """``(z, s, p)`` of the experiment's poolings, in the order of :data:`POOLINGS`."""
+    return [(kw["pool_kernel"], kw["pool_stride"], kw["pool_padding"])
+            for kw in POOLINGS.values()]
+
+
+def _label(z: int, s: int, p: int = 0) -> str:
+    return f"z={z}, s={s}" + (f", p={p}" if p else "")
+
+
 def pooling_variants() -> dict[str, dict]:
     """``run_variants`` variants for the experiment (``module__`` prefixed)."""
     return {name: {f"module__{k}": v for k, v in kw.items()} for name, kw in POOLINGS.items()}
 
 
 def last_map_table(sizes=(67, 99), poolings=((3, 2), (2, 2))) -> pd.DataFrame:
-    """What the last pooling (pool5) does at each input side, for each pooling.
+    """What the poolings see at each input side, for each pooling: the last (pool5)
+    in detail, and the rows every pooling leaves out.
 
     Parameters
     ----------
     sizes : sequence of int
-        Input sides of the small AlexNet (67 and the experiment's 99).
-    poolings : sequence of (int, int)
-        ``(z, s)`` pairs: window and stride of every max-pooling layer.
+        Input sides of the small AlexNet.
+    poolings : sequence of (int, int) or (int, int, int)
+        ``(z, s)`` or ``(z, s, p)``: window, stride and padding of every max-pooling
+        layer (:func:`pooling_schemes` gives the experiment's).
 
     Returns
     -------
@@ -177,7 +208,8 @@ def last_map_table(sizes=(67, 99), poolings=((3, 2), (2, 2))) -> pd.DataFrame:
         -> pool2 -> pool5, :func:`side_chain`), ``conv5 map`` (the side pool5 pools),
         ``last map`` (pool5's output side), ``conv5 cells pooled`` (cells of the conv5
         map that some pool5 window reaches, out of ``conv5 map`` squared), ``share
-        pooled`` and ``most windows on a cell`` (above 1: the windows overlap).
+        pooled``, ``most windows on a cell`` (above 1: the windows overlap) and ``rows
+        dropped (pool1, pool2, pool5)`` (:func:`rows_dropped` of each pooling's input map).
 
     Raises
     ------
@@ -186,17 +218,20 @@ def last_map_table(sizes=(67, 99), poolings=((3, 2), (2, 2))) -> pd.DataFrame:
     """
     rows = []
     for n in sizes:
-        for z, s in poolings:
-            t = alexnet_shape_table(n, z, s)
+        for z, s, *pad in poolings:
+            p = pad[0] if pad else 0
+            t = alexnet_shape_table(n, z, s, p)
             side = int(t.loc["pool5", "in"])
-            cover = pooling_windows(side, z, s)
+            cover = pooling_windows(side, z, s, p)
             seen = int((cover > 0).sum())
-            rows.append({"input": int(n), "pooling": f"z={z}, s={s}",
-                         "sides": side_chain(n, z, s), "conv5 map": side,
+            dropped = [rows_dropped(int(t.loc[f"pool{i}", "in"]), z, s, p) for i in (1, 2, 5)]
+            rows.append({"input": int(n), "pooling": _label(z, s, p),
+                         "sides": side_chain(n, z, s, p), "conv5 map": side,
                          "last map": int(t.loc["pool5", "out"]),
                          "conv5 cells pooled": f"{seen} of {side * side}",
                          "share pooled": seen / (side * side),
-                         "most windows on a cell": int(cover.max())})
+                         "most windows on a cell": int(cover.max()),
+                         "rows dropped (pool1, pool2, pool5)": ", ".join(map(str, dropped))})
     return pd.DataFrame(rows).set_index(["input", "pooling"])
 
 
@@ -240,8 +275,9 @@ def pooling_claims(runs: pd.DataFrame, gap_bound: float | None = None) -> list[d
     -------
     list of dict
         ``claim``, ``paper``, ``ours`` and ``verdict`` for: the error change from
-        overlapping pooling (points, overlapping minus non-overlapping), the change
-        of the train - valid gap, and whether the nets overfit at all.
+        overlapping pooling (points, overlapping minus non-overlapping) on the test
+        and on the validation images, the change of the train - valid gap (read by
+        :func:`course_utils.experiment.gap_reading`), and whether the nets overfit at all.
     """
     over, tile = _names()
     summary = summarize_runs(runs)
@@ -256,10 +292,13 @@ def pooling_claims(runs: pd.DataFrame, gap_bound: float | None = None) -> list[d
          "paper": f"top-1 {-PAPER_TOP1_GAIN * 100:+.1f}, top-5 {-PAPER_TOP5_GAIN * 100:+.1f} "
                   "(ImageNet)",
          # error = 1 - accuracy: the error change is minus the accuracy change
-         "ours": f"{format_diff(-acc['diff_mean'], acc['diff_std'], digits=2)} of test error "
-                 f"({n} paired seed(s))",
+         "ours": f"{format_diff(-acc['diff_mean'], acc['diff_std'], digits=2)} of test error, "
+                 f"{format_diff(-valid['diff_mean'], valid['diff_std'], digits=2)} of "
+                 f"validation error ({n} paired seed(s))",
          "verdict": f"overlapping pooling {verdict_verb(acc['verdict'], 'raise', 'lower')} "
-                    f"test accuracy ({format_p(acc['p'])})"},
+                    f"test accuracy ({format_p(acc['p'])}) and "
+                    f"{verdict_verb(valid['verdict'], 'raise', 'lower')}"
+                    f" validation accuracy ({format_p(valid['p'])})"},
         {"claim": "train - valid gap change from overlapping pooling",
          "paper": "'slightly more difficult to overfit' (a smaller gap; no figure)",
          "ours": f"{format_diff(gap['diff_mean'], gap['diff_std'], digits=2)} "
@@ -308,12 +347,13 @@ def pooling_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
                    "claim cannot show here.")
     lines.append(regime)
 
-    acc = d.loc[("test_acc", over)]
+    acc, valid = d.loc[("test_acc", over)], d.loc[("valid_acc", over)]
     lines.append(f"Overlapping pooling {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
-                 f"accuracy against non-overlapping pooling ({difference_text(acc, digits=2)}); "
-                 f"the paper reports {PAPER_TOP1_GAIN * 100:.1f} points less top-1 error on "
-                 "ImageNet.")
-    gap, valid = d.loc[("gap", over)], d.loc[("valid_acc", over)]
+                 f"accuracy against non-overlapping pooling ({difference_text(acc, digits=2)}) "
+                 f"and {verdict_verb(valid['verdict'], 'raise', 'lower')}"
+                 f" validation accuracy ({difference_text(valid, digits=2)}); the paper "
+                 f"reports {PAPER_TOP1_GAIN * 100:.1f} points less top-1 error on ImageNet.")
+    gap = d.loc[("gap", over)]
     lines.append(f"Train - valid gap, overlapping minus non-overlapping "
                  f"({difference_text(gap, digits=2)}): {gap_reading(gap, valid)}; the paper "
                  "says overlapping pooling is 'slightly more difficult to overfit'.")
