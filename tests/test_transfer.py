@@ -12,9 +12,10 @@ from course_utils.config import PROFILES, CourseError
 from course_utils.data import Splits
 from course_utils.models import AlexNetSmall
 from course_utils.pretrained import ImageNetWeightsError, TorchvisionAlexNet
+from course_utils.training import dead_unit_share
 from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, MissingWeightsError,
                                                 bound_checks, class_subset,
-                                                dead_share, default_torchvision_path, display_path,
+                                                default_torchvision_path, display_path,
                                                 feature_report, from_torchvision, frozen_verdict,
                                                 layer_features, linear_probe, load_pretrained,
                                                 paper_table, save_weights, trainable_parameters,
@@ -247,18 +248,6 @@ def test_transfer_splits_keep_every_training_image_but_the_validation_hold_out()
     assert len(target.y_test) == 300 and len(target.y_valid) == 40
 
 
-def test_dead_share_is_the_one_dead_unit_share_at_tol_0_99():
-    from course_utils.training import dead_unit_share
-
-    acts = torch.relu(torch.randn(200, 6, generator=torch.Generator().manual_seed(0))) + 0.1
-    acts[:, 0] = 0  # always zero: dead
-    acts[:, 1] = 0
-    acts[0, 1] = 2.0  # zero for 199 of 200 images: dead at tol 0.99, alive at tol 1
-    acts[:100, 2] = 0  # zero for half the images: alive
-    assert dead_share(acts) == dead_unit_share(acts, tol=0.99) == pytest.approx(2 / 6)
-    assert dead_share(acts, tol=1.0) == dead_unit_share(acts)
-
-
 def _blobs(n, classes=5, dims=16, separable=True, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % classes
@@ -421,7 +410,7 @@ def test_references_of_notebook_11(capsys):
     acts[:, [2, 5]] = 0
     acts[:, 7] = 0
     acts[1, 7] = 1.0
-    assert dead(acts) == pytest.approx(dead_share(acts)) == pytest.approx(3 / 12)
+    assert dead(acts) == pytest.approx(dead_unit_share(acts, tol=0.99)) == pytest.approx(3 / 12)
     capsys.readouterr()
     assert not check("11-1", 1 - share)
     assert "still trains" in capsys.readouterr().out
