@@ -330,7 +330,7 @@ def module_class(name: str, cases: Callable[[Callable], list[tuple[str, tuple, t
 
 def _names_used(functions: list, depth: int = 4) -> set[str]:
     """The global and attribute names that ``functions`` use, following the functions they
-    reach through closures and globals (a student's helpers)."""
+    reach through closures, defaults and globals (a student's helpers)."""
     names: set[str] = set()
     seen: set[int] = set()
     todo = [(f, 0) for f in functions]
@@ -341,18 +341,9 @@ def _names_used(functions: list, depth: int = 4) -> set[str]:
         seen.add(id(f))
         for code in _codes(f.__code__):
             names.update(code.co_names)
-        reached = [c.cell_contents for c in (f.__closure__ or ()) if _filled(c)]
-        reached += [f.__globals__.get(n) for n in f.__code__.co_names]
+        reached = [*_bound_values(f), *(f.__globals__.get(n) for n in f.__code__.co_names)]
         todo += [(g, level + 1) for g in reached if isinstance(g, types.FunctionType)]
     return names
-
-
-def _filled(cell) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # an empty cell
-        return False
-    return True
 
 
 def whole_numbers(count: int | None, what: str
