@@ -286,23 +286,46 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     # (08, 09, 12: a net with dropout whose fc6 mostly died in epoch 1, bf16 seed 4; next
     # lowest 0.28), 10: 0.29, 11: 0.297 (frozen); 10 crops minus centre -0.044..+0.034;
     # 12's fc7 agreement 0.47-0.62; 09's |as is - MC| at most 0.07.
-    "08": {  # augmentation: none / crops + flips / + lighting, in the regime it addresses:
-             # a few thousand images, dropout off and enough epochs that the plain net
-             # overfits; the variants interleaved seed by seed, the last epoch scored
+    "08": {  # augmentation: the variants named in `augmentations` (of none / crops + flips /
+             # crops + flips + lighting), in the regime where it can raise validation and test
+             # accuracy: few training images, dropout off, trained until the curves flatten
+             # (the cosine schedule ends at lr 0; `flat_epochs`: the window whose change in
+             # validation accuracy is printed), and a pool5 map larger than 1x1 (`input_size`:
+             # 99 gives 2x2, 131 gives 3x3; 67, the small net's default, gives the 1x1 notebook
+             # 03 rejects). `padding`: pixels of background around the 28x28 image before the
+             # random 28x28 crop; `lighting`: the std of the lighting's alpha (the paper's
+             # 0.1). The variants interleave seed by seed; the last epoch is scored.
+        # smoke: a pipeline check (about 90 updates per run), not the claim; input_size as in
+        # quick so that a rehearsal keeps it. Not yet measured at 99x99 with these filters:
+        # the bound is the other smoke rows' margin above chance
         "smoke": dict(train=1_000, valid=100, test=200, epochs=3, seeds=2, variants=3,
-                      batch_size=32, model=_small(),
-                      # the pipeline check measured with the best epoch restored
-                      settings=dict(channels=PAPER, dropout=0.5, eval_images=500, select="best"),
+                      batch_size=32, model=_small(channels=NARROW, input_size=99),
+                      settings=dict(channels=NARROW, input_size=99, dropout=0.0, padding=2,
+                                    lighting=0.1, eval_images=500, flat_epochs=2,
+                                    select="best",
+                                    augmentations=("none", "crops + flips",
+                                                   "crops + flips + lighting")),
                       bounds=dict(test_acc=0.18)),
-        # quick, measured (bf16, seed 0): test accuracy none 0.858, crops + flips 0.865,
-        # + lighting 0.869; gap (eval-mode train - valid) 0.138, 0.075, 0.074; 27 s a run
-        "quick": dict(train=4_000, valid=2_000, test=10_000, epochs=60, seeds=3, variants=3,
-                      batch_size=128, model=_small(channels=NARROW),
-                      settings=dict(channels=NARROW, dropout=0.0, eval_images=2_000, select="last"),
-                      bounds=dict(test_acc=0.83, gap=0.08)),
-        "full": dict(train=5_000, valid=10_000, test=None, epochs=80, seeds=3, variants=3,
-                     batch_size=128, model=_small(channels=PAPER),
-                     settings=dict(channels=PAPER, dropout=0.0, eval_images=5_000, select="last"),
+        # quick: not yet measured at this row (issue 27). At 4,000 images, 67x67 (pool5 1x1)
+        # and 60 epochs: test accuracy none 0.860, crops + flips 0.861, + lighting 0.862, gap
+        # 0.135, 0.080, 0.078 (the narrower gap from lower training accuracy, 1.000 -> 0.944,
+        # validation accuracy not higher), 27 s a run. Bounds provisional until measured
+        "quick": dict(train=2_000, valid=2_000, test=10_000, epochs=60, seeds=3, variants=3,
+                      batch_size=128, model=_small(channels=NARROW, input_size=99),
+                      settings=dict(channels=NARROW, input_size=99, dropout=0.0, padding=2,
+                                    lighting=0.1, eval_images=2_000, flat_epochs=10,
+                                    select="last",
+                                    augmentations=("none", "crops + flips",
+                                                   "crops + flips + lighting")),
+                      bounds=dict(test_acc=0.80, gap=0.08)),
+        # full: not yet run on a GPU; bounds provisional
+        "full": dict(train=5_000, valid=10_000, test=None, epochs=100, seeds=5, variants=3,
+                     batch_size=128, model=_small(channels=PAPER, input_size=99),
+                     settings=dict(channels=PAPER, input_size=99, dropout=0.0, padding=2,
+                                   lighting=0.1, eval_images=5_000, flat_epochs=10,
+                                   select="last",
+                                   augmentations=("none", "crops + flips",
+                                                  "crops + flips + lighting")),
                      bounds=dict(test_acc=0.83, gap=0.06)),
     },
     "09": {  # dropout in fc6 and fc7, in the regime it addresses: a few thousand images and

@@ -6,7 +6,7 @@ import torch
 from course_utils.config import PROFILES, CourseError
 from course_utils.layers import (AugmentError, BatchAugment, crop, gray_lighting, random_crop,
                                  random_flip)
-from course_utils.lessons.ch08_augmentation import FancyPCA, augmentation_examples
+from course_utils.lessons.ch08_augmentation import FancyPCA
 from course_utils.models import AlexNetSmall, AugmentedAlexNetSmall
 
 
@@ -121,19 +121,6 @@ def test_augmented_model_has_plain_weights_and_augments_only_in_training():
     assert torch.allclose(model(x), plain(x), atol=1e-5)
 
 
-def test_augmentation_examples_are_reproducible():
-    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
-    a = augmentation_examples(x, n=5, seed=1)
-    assert a.shape == (3, 5, 28, 28)
-    assert torch.equal(a, augmentation_examples(x, n=5, seed=1))
-    assert not torch.equal(a, augmentation_examples(x, n=5, seed=2))
-    torch.manual_seed(7)
-    expected = torch.rand(3)
-    torch.manual_seed(7)
-    augmentation_examples(x, n=5, seed=1, lighting=0.5)  # draws from its own generator
-    assert torch.equal(torch.rand(3), expected)
-
-
 def test_gray_lighting_draws_what_a_one_channel_fancy_pca_draws():
     x = torch.rand(5, 1, 6, 6)
     a = gray_lighting(x, 0.35, 0.1, generator=torch.Generator().manual_seed(3))
@@ -167,7 +154,8 @@ def test_paper_table_gives_units_signs_and_verdicts_from_the_seeds():
     assert ours[0].startswith("train - valid gap (eval mode, points): none 12.0")
     assert "change -6.0" in ours[0] and ", lower" in ours[0]
     assert ours[0].endswith("less overfitting: the gap narrowed and validation accuracy rose")
-    assert ours[1].startswith("test accuracy change (points), crops + flips minus none: +1.0 ±")
+    assert ours[1].startswith("change (points), crops + flips minus none: validation +1.0 ±")
+    assert "; test +1.0 ±" in ours[1]
     assert "p = " in ours[1] and "over 3 seed(s)" in ours[1] and ours[1].endswith(", higher")
     assert "inside the noise" in ours[2] and "(grayscale analogue)" in ours[2]
     assert set(out["profile"]) == {"quick"}
@@ -182,18 +170,35 @@ def test_the_differences_include_validation_accuracy_with_t_and_p():
     assert diffs.loc[("valid_acc", "crops + flips"), "verdict"] == "higher"
 
 
+def test_a_budget_that_runs_fewer_variants_compares_what_it_ran():
+    from course_utils.lessons.ch08_augmentation import (augmentation_differences,
+                                                        augmentation_verdict, paper_table)
+
+    runs = _aug_runs(0.02, 0.06, 0.0)
+    two = runs[runs["variant"] != "crops + flips + lighting"]
+    diffs = augmentation_differences(two)
+    assert set(diffs.index.get_level_values("variant")) == {"crops + flips"}
+    assert len(paper_table(two, "quick", "cpu")) == 2
+    assert "Lighting" not in augmentation_verdict(two, gap_bound=0.08)
+    with pytest.raises(AugmentError, match="no pair of variants"):
+        augmentation_differences(runs[runs["variant"] == "none"])
+
+
 def test_the_verdict_follows_the_numbers_either_way():
     from course_utils.lessons.ch08_augmentation import augmentation_verdict
 
     helps = augmentation_verdict(_aug_runs(0.02, 0.06, 0.015), gap_bound=0.08)
     assert "so they overfit" in helps
-    assert "Crops and flips raise test accuracy" in helps
+    assert "Crops and flips raise validation accuracy" in helps
+    assert "and raise test accuracy" in helps
     assert "less overfitting: the gap narrowed and validation accuracy rose" in helps
+    assert "Crops and flips pay here" in helps
     assert "reaches the paper's 'over 1 point'" in helps
     hurts = augmentation_verdict(_aug_runs(-0.02, -0.03, 0.0), gap_bound=0.2)
     assert "below this profile's overfitting bound" in hurts
-    assert "Crops and flips lower test accuracy" in hurts
+    assert "Crops and flips lower validation accuracy" in hurts
     assert "more overfitting: the gap widened and validation accuracy fell" in hurts
+    assert "does not show on validation or test accuracy" in hurts
     assert "does not show here" in hurts
 
 
@@ -203,19 +208,66 @@ def test_a_narrower_gap_without_better_validation_reads_as_underfitting():
     # the gap narrows by 6 points on every seed, validation accuracy does not move
     text = augmentation_verdict(_aug_runs(0.0, 0.06, 0.0), gap_bound=0.08)
     first = text.splitlines()[1]
-    assert first.startswith("Crops and flips do not change test accuracy")
+    assert first.startswith("Crops and flips do not change validation accuracy")
     assert "lower training accuracy (underfitting)" in first
     assert "less overfitting" not in text
+    assert "does not show on validation or test accuracy" in text
+
+
+class _History:
+    """Enough of a skorch history for curve_changes: ``history[:, key]``."""
+
+    def __init__(self, **curves):
+        self.curves = curves
+
+    def __getitem__(self, index):
+        return self.curves[index[1]]
+
+
+class _Net:
+    def __init__(self, **curves):
+        self.history = _History(**curves)
+
+
+def test_curve_changes_say_which_curves_still_rise():
+    from course_utils.lessons.ch08_augmentation import augmentation_verdict, curve_changes
+
+    flat = [0.5] * 8 + [0.80, 0.80, 0.80, 0.80]
+    nets = {}
+    for seed, step in enumerate((0.010, 0.012, 0.011)):
+        rising = [0.5 + step * i for i in range(12)]
+        nets[("none", seed)] = _Net(valid_acc=[v + 0.001 * seed for v in flat])
+        nets[("crops + flips", seed)] = _Net(valid_acc=rising)
+    changes = curve_changes(nets, last=10, keys=("valid_acc",))
+    none, aug = changes.loc[("valid_acc", "none")], changes.loc[("valid_acc", "crops + flips")]
+    assert none["epochs"] == 10 and none["verdict"] == "higher"  # 0.5 -> 0.8 within the window
+    assert aug["change_mean"] == pytest.approx(0.11) and aug["verdict"] == "higher"
+    short = curve_changes(nets, last=3, keys=("valid_acc",))
+    assert short.loc[("valid_acc", "none"), "change_mean"] == pytest.approx(0.0)
+    assert short.loc[("valid_acc", "none"), "verdict"] == "inside the noise"
+    text = augmentation_verdict(_aug_runs(0.02, 0.06, 0.0), 0.08, short)
+    assert "Over the last 3 epochs validation accuracy changed by none +0.0" in text
+    assert "still rising for crops + flips" in text and "had not converged" in text
+    long = curve_changes(nets, last=50, keys=("valid_acc",))  # cut to the runs' length
+    assert set(long["epochs"]) == {11}
+    with pytest.raises(CourseError):
+        curve_changes(nets, last=0)
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_08_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
-    from course_utils.lessons.ch08_augmentation import VARIANTS
+    from course_utils.lessons.ch08_augmentation import VARIANT_NAMES
+    from course_utils.models import feature_side
 
     b = budget("08", profile)
-    assert b.variants == len(VARIANTS) and b.epochs >= 1 and b.batch_size >= 1
+    names = b["augmentations"]
+    assert b.variants == len(names) and set(names) <= set(VARIANT_NAMES)
+    assert b.epochs >= 2 and b.batch_size >= 1 and 1 <= b["flat_epochs"] < b.epochs
     assert b.bounds["test_acc"] > 0.1  # above chance (10 classes)
-    assert {"channels", "dropout", "eval_images"} <= set(b.settings)
+    assert {"channels", "dropout", "eval_images", "input_size", "padding", "lighting",
+            "select"} <= set(b.settings)
+    assert b.model[1]["input_size"] == b["input_size"]  # the cost is the trained net's
+    assert feature_side(b["input_size"]) >= 2  # pool5 larger than 1x1
     if profile != "smoke":  # the claim needs seeds to measure spread, and nets that overfit
         assert b.seeds >= 3 and b.bounds["gap"] > 0.05 and b["dropout"] == 0.0

@@ -68,6 +68,7 @@ WRONG = {
     # --- notebook 08's wrong answers
     "08-1": 81,
     "08-2": 0.1 * 0.353 ** 2,
+    "08-3": lambda x, size, generator=None: x[..., :size, :size],  # one place for every image
     # --- notebook 09's wrong answers
     "09-1": 0.8,
     "09-2": 1240,
@@ -313,6 +314,74 @@ def test_reference_window_count_agrees_with_torch():
         for z, s, p in ((3, 2, 0), (3, 2, 1), (2, 2, 0), (5, 3, 2), (1, 1, 0), (2, 3, 0)):
             assert window_count(n, z, s, p) == _counts_by_unfold(n, z, s, p), (n, z, s, p)
     assert window_count(9, 2, 2)[-1] == 0 and min(window_count(8, 3, 2, 1)) == 1
+
+
+def _crop_with(draw=None, index=None):
+    """A batch crop ``(x, size, generator)`` whose offsets come from ``draw(n, span,
+    generator)`` and whose patches from ``index(x, i, top, left, size)``."""
+    def draw_right(n, span, g):
+        return torch.randint(0, span + 1, (n,), generator=g)
+
+    def index_right(x, i, top, left, size):
+        return x[i, :, top:top + size, left:left + size]
+
+    draw, index = draw or draw_right, index or index_right
+
+    def crop(x, size, generator=None):
+        n, _, h, w = x.shape
+        top, left = draw(n, h - size, generator), draw(n, w - size, generator)
+        return torch.stack([index(x, i, int(top[i]), int(left[i]), size) for i in range(n)])
+    return crop
+
+
+def test_a_batch_random_crop_and_its_usual_mistakes(capsys):
+    assert _checked(capsys, "08-3", _crop_with())[0]
+    rand = lambda n, span, g: (torch.rand(n, generator=g) * (span + 1)).long()  # noqa: E731
+    assert _checked(capsys, "08-3", _crop_with(draw=rand))[0]  # another draw, also uniform
+
+    def channels_last(x, size, generator=None):
+        n, h, w, _ = x.shape
+        top = torch.randint(0, h - size + 1, (n,), generator=generator)
+        left = torch.randint(0, w - size + 1, (n,), generator=generator)
+        return torch.stack([x[i, top[i]:top[i] + size, left[i]:left[i] + size]
+                            for i in range(n)])
+
+    def in_place(x, size, generator=None):
+        out = _crop_with()(x, size, generator).clone()
+        x.zero_()
+        return out
+
+    hints = {
+        "not one for the whole batch": _crop_with(
+            draw=lambda n, span, g: torch.randint(0, span + 1, (1,), generator=g).expand(n)),
+        "never draws high": _crop_with(
+            draw=lambda n, span, g: torch.randint(0, max(span, 1), (n,), generator=g)),
+        "expected (64, 1, 8, 8)": _crop_with(
+            index=lambda x, i, t, left, s: x[i, :, t:t + s - 1, left:left + s - 1]),
+        "channels last": channels_last,
+        "changed its input x": in_place,
+        "draw the offsets from `generator`": _crop_with(
+            draw=lambda n, span, g: torch.randint(0, span + 1, (n,))),
+        "a patch of another image": _crop_with(
+            index=lambda x, i, t, left, s: x[i - 1, :, t:t + s, left:left + s]),
+    }
+    for hint, wrong in hints.items():
+        line = _checked(capsys, "08-3", wrong)[1]
+        assert hint in line, (hint, line)
+
+
+def test_reference_batch_random_crop_cuts_each_image_at_its_own_offsets():
+    crop = _quiet_solution("08-3")
+    x = torch.rand(500, 3, 9, 12, generator=torch.Generator().manual_seed(0))
+    out = crop(x.clone(), 6, torch.Generator().manual_seed(1))
+    assert out.shape == (500, 3, 6, 6)
+    windows = x.unfold(2, 6, 1).unfold(3, 6, 1)  # every 6x6 patch of every image
+    match = (windows == out[:, :, None, None]).flatten(4).all(-1).all(1)  # (500, 4, 7)
+    assert bool(match.flatten(1).any(1).all())  # each output is a patch of its own image
+    seen = match.any(0)
+    assert bool(seen.all())  # every position, the last row and column included
+    again = crop(x.clone(), 6, torch.Generator().manual_seed(1))
+    assert torch.equal(again, out)
 
 
 def test_window_count_mistakes_get_their_hint(capsys):
@@ -590,8 +659,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
-    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "11-3",
-                             "12-2", "12-3"}
+    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "08-3",
+                             "11-3", "12-2", "12-3"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):

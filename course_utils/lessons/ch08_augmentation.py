@@ -5,50 +5,46 @@ transformations computed on the CPU while the GPU trained:
 
 1. **random crops and horizontal flips**: 224x224 patches cut at random from the
    256x256 images, each mirrored with probability 1/2. Scaled to Fashion-MNIST:
-   28x28 patches cut from the image padded to 32x32
-   (:func:`course_utils.layers.random_crop`, :func:`course_utils.layers.random_flip`);
+   28x28 patches cut from the image padded to 32x32;
 2. **"fancy PCA" colour augmentation**: add to every pixel of an image a
    multiple of the principal components of the RGB pixel values, with
    magnitudes proportional to the eigenvalues times a random
    ``alpha ~ N(0, 0.1)`` drawn once per image (:class:`FancyPCA`). With one
    grey channel there is one component, and the same recipe becomes a random
-   brightness shift proportional to the pixels' spread
-   (:func:`course_utils.layers.gray_lighting`).
+   brightness shift proportional to the pixels' spread.
 
-The augmentation layers live in :mod:`course_utils.layers` and work on a batch
-tensor on whatever device it lives on; :class:`course_utils.models.AugmentedAlexNetSmall`
-applies them to each training batch inside the model, which is all skorch needs.
-This module holds the lesson's own pieces: :class:`FancyPCA` for colour photos,
-the variants compared (:data:`VARIANTS`), the claim table and the figures. The
-budget and bounds are ``course_utils.budgets.budget("08")``.
+Notebook 08 writes the crop, the flip and the fancy PCA in its cells and asserts
+that they agree with the package's copies: :func:`course_utils.layers.random_crop`,
+:func:`~course_utils.layers.random_flip` and :func:`~course_utils.layers.gray_lighting`
+(which :class:`course_utils.models.AugmentedAlexNetSmall` applies to each training batch)
+and :class:`FancyPCA` here, for colour photos. This module keeps the rest of the
+lesson's plumbing: the comparisons and their verdicts (:func:`augmentation_differences`,
+:func:`curve_changes`, :func:`augmentation_verdict`, :func:`paper_table`) and the
+figures. The budget, the variants compared and the bounds are
+``course_utils.budgets.budget("08")``.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
+import pandas as pd
 import torch
 
-import pandas as pd
+from ..experiment import (claim_table, difference_text, format_diff, format_mean_std,
+                          gap_reading, paired_table, paired_test, summarize_runs, verdict_verb)
+from ..layers import PAPER_ALPHA_STD, AugmentError, check_batch, to_float
 
-from ..experiment import (claim_table, difference_text, format_mean_std, gap_reading,
-                          paired_table, summarize_runs, verdict_verb)
-from ..data import STD
-from ..layers import (PAPER_ALPHA_STD, AugmentError, BatchAugment, check_batch, gray_lighting,
-                      random_crop, random_flip, to_float)
-
-__all__ = ["COMPARISONS", "VARIANTS", "FancyPCA", "augmentation_differences",
-           "augmentation_examples", "augmentation_verdict", "distinct_patches", "paper_table",
+__all__ = ["COMPARISONS", "VARIANT_NAMES", "FancyPCA", "augmentation_differences",
+           "augmentation_verdict", "curve_changes", "distinct_patches", "paper_table",
            "plot_augmentations", "plot_fancy_pca"]
 
-#: The variants notebook 08 compares: name -> skorch module kwargs for
-#: :class:`~course_utils.models.AugmentedAlexNetSmall`.
-VARIANTS = {
-    "none": dict(module__augment_padding=0, module__augment_flip=False,
-                 module__augment_lighting=0.0),
-    "crops + flips": dict(module__augment_padding=2, module__augment_flip=True,
-                          module__augment_lighting=0.0),
-    "crops + flips + lighting": dict(module__augment_padding=2, module__augment_flip=True,
-                                     module__augment_lighting=PAPER_ALPHA_STD),
-}
+#: The comparisons of the experiment: (variant, baseline it is paired with). Each
+#: ingredient is compared with the variant without it, as the paper added lighting on top
+#: of crops and flips.
+COMPARISONS = (("crops + flips", "none"), ("crops + flips + lighting", "crops + flips"))
+#: The variants the budget's ``augmentations`` setting may name.
+VARIANT_NAMES = ("none", "crops + flips", "crops + flips + lighting")
 
 
 class FancyPCA:
@@ -178,40 +174,6 @@ class FancyPCA:
         return f"FancyPCA(eigenvalues=[{vals}], alpha_std={self.alpha_std}, scale={self.scale!r})"
 
 
-def augmentation_examples(x: torch.Tensor, n: int = 8, padding: int = 2,
-                          lighting: float = 0.0, seed: int = 0) -> torch.Tensor:
-    """What the network sees of each image across ``n`` epochs.
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (M, 1, H, W)
-        The images.
-    n : int
-        Augmented versions per image.
-    padding, lighting : int, float
-        As for :class:`~course_utils.layers.BatchAugment` (flips are on).
-    seed : int
-        Seed of the random crops, flips and shifts, drawn from a generator of their own
-        (the global RNG is not touched).
-
-    Returns
-    -------
-    torch.Tensor, shape (M, n, H, W)
-        Floats in [0, 1].
-    """
-    check_batch(x)
-    BatchAugment(padding, True, lighting)  # the same checks as the model's stage
-    g = torch.Generator().manual_seed(seed)
-    x = to_float(x)
-
-    def one_pass():  # BatchAugment.forward's steps, each drawing from ``g``
-        v = random_crop(x, padding=padding, generator=g) if padding else x
-        v = random_flip(v, generator=g)
-        return gray_lighting(v, STD, lighting, generator=g) if lighting else v
-
-    return torch.stack([one_pass() for _ in range(n)], 1)[:, :, 0]
-
-
 def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
     """How many different training patches one image yields: positions x mirrors.
 
@@ -225,22 +187,26 @@ def distinct_patches(side: int, crop_side: int, flips: bool = True) -> int:
     return (side - crop_side + 1) ** 2 * (2 if flips else 1)
 
 
-#: The comparisons of the experiment: (variant, baseline it is paired with).
-COMPARISONS = (("crops + flips", "none"), ("crops + flips + lighting", "crops + flips"))
+def _comparisons(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """The :data:`COMPARISONS` whose two variants are both in ``runs``."""
+    have = set(runs["variant"])
+    return [(v, b) for v, b in COMPARISONS if v in have and b in have]
 
 
 def augmentation_differences(runs: pd.DataFrame) -> pd.DataFrame:
     """Each ingredient against the variant without it, seed by seed.
 
     Crops and flips are compared with no augmentation; lighting with crops and
-    flips alone (it is added on top of them, as in the paper). Test accuracy, the
-    train - valid gap and validation accuracy (which side of the gap moved) are each
-    judged by the course's paired t-test (:func:`course_utils.experiment.paired_test`).
+    flips alone (it is added on top of them, as in the paper); a comparison whose
+    variants were not both run is left out. Validation accuracy, test accuracy and the
+    train - valid gap are each judged by the course's two-sided paired t-test
+    (:func:`course_utils.experiment.paired_differences` through
+    :func:`~course_utils.experiment.paired_table`).
 
     Parameters
     ----------
     runs : DataFrame
-        :func:`course_utils.experiment.run_variants` over :data:`VARIANTS`.
+        :func:`course_utils.experiment.run_variants` over the budget's variants.
 
     Returns
     -------
@@ -250,10 +216,57 @@ def augmentation_differences(runs: pd.DataFrame) -> pd.DataFrame:
         x100 for points), t, p and the verdict.
     """
     parts = []
-    for variant, baseline in COMPARISONS:
+    for variant, baseline in _comparisons(runs):
         pair = runs[runs["variant"].isin([variant, baseline])]
-        parts.append(paired_table(pair, baseline, ("test_acc", "gap", "valid_acc")))
+        parts.append(paired_table(pair, baseline, ("valid_acc", "test_acc", "gap")))
+    if not parts:
+        raise AugmentError("the runs hold no pair of variants to compare: run two of "
+                           + ", ".join(f"{v!r} and {b!r}" for v, b in COMPARISONS))
     return pd.concat(parts).sort_index(level=0, sort_remaining=False)
+
+
+def curve_changes(nets: Mapping[tuple[str, int], Any], last: int = 10,
+                  keys=("valid_acc", "train_acc_eval")) -> pd.DataFrame:
+    """How much each history curve moved over the last ``last`` epochs, seed by seed.
+
+    For every run, the value at the last epoch minus the value ``last`` epochs
+    earlier (fewer when the run is shorter); per variant the mean and std over seeds
+    and a two-sided paired t-test of "no change" (:func:`course_utils.experiment.paired_test`).
+    A verdict of "higher" says the curve was still rising at the end of training.
+
+    Parameters
+    ----------
+    nets : mapping
+        ``(variant, seed) -> fitted net``, as in ``run_variants(..., keep_nets=True)``.
+    last : int
+        The window, in epochs.
+    keys : sequence of str
+        History columns.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``(key, variant)``: ``epochs`` (the window used), ``seeds``,
+        ``change_mean``, ``change_std`` (fractions), ``t``, ``p``, ``verdict``.
+    """
+    if int(last) < 1:
+        raise AugmentError(f"last must be at least 1 epoch, got {last}")
+    rows = []
+    for key in keys:
+        ends: dict[str, list] = {}
+        for (variant, _seed), net in nets.items():
+            curve = [float(v) for v in net.history[:, key]]
+            window = min(int(last), len(curve) - 1)
+            if window < 1:
+                raise AugmentError(f"{variant!r}: a run of one epoch has no change to measure")
+            ends.setdefault(variant, []).append((curve[-1], curve[-1 - window], window))
+        for variant, pairs in ends.items():
+            end, start, windows = zip(*pairs)
+            d = paired_test(end, start)
+            rows.append({"key": key, "variant": variant, "epochs": min(windows),
+                         "seeds": d["seeds"], "change_mean": d["mean"], "change_std": d["std"],
+                         "t": d["t"], "p": d["p"], "verdict": d["verdict"]})
+    return pd.DataFrame(rows).set_index(["key", "variant"])
 
 
 def _diff(diffs: pd.DataFrame, metric: str, variant: str) -> str:
@@ -265,12 +278,12 @@ def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
 
     Every "ours" figure names its unit and sign: accuracies and gaps in points,
     changes as the variant minus the one without the ingredient (a cut in error
-    is a rise in accuracy).
+    is a rise in accuracy). Claims about a variant that was not run are left out.
 
     Parameters
     ----------
     runs : DataFrame
-        :func:`course_utils.experiment.run_variants` over :data:`VARIANTS`.
+        :func:`course_utils.experiment.run_variants` over the budget's variants.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
 
@@ -281,39 +294,63 @@ def paper_table(runs: pd.DataFrame, profile: str = "", device: str = ""):
     """
     summary = summarize_runs(runs)
     diffs = augmentation_differences(runs)
+    pairs = dict(_comparisons(runs))
     gap = lambda v: format_mean_std(100 * summary.loc[v, "gap_mean"],  # noqa: E731
                                     100 * summary.loc[v, "gap_std"], 1)
-    rows = [
-        {"claim": "without augmentation the net overfits substantially",
-         "paper": "qualitative ('substantial overfitting')",
-         "ours": f"train - valid gap (eval mode, points): none {gap('none')}, "
-                 f"crops + flips {gap('crops + flips')}; "
-                 f"change {_diff(diffs, 'gap', 'crops + flips')}: "
-                 + gap_reading(diffs.loc[("gap", "crops + flips")],
-                               diffs.loc[("valid_acc", "crops + flips")])},
-        {"claim": "crops and flips improve test accuracy",
-         "paper": "needed for the reported results (no figure without them)",
-         "ours": "test accuracy change (points), crops + flips minus none: "
-                 + _diff(diffs, "test_acc", "crops + flips")},
-        {"claim": "fancy PCA lighting lowers top-1 error",
-         "paper": "by over 1 point (ImageNet, colour): +1 point or more of accuracy",
-         "ours": "test accuracy change (points), lighting on top of crops + flips: "
-                 + _diff(diffs, "test_acc", "crops + flips + lighting")
-                 + " (grayscale analogue)"},
-    ]
+    rows = []
+    if "crops + flips" in pairs:
+        rows += [
+            {"claim": "without augmentation the net overfits substantially",
+             "paper": "qualitative ('substantial overfitting')",
+             "ours": f"train - valid gap (eval mode, points): none {gap('none')}, "
+                     f"crops + flips {gap('crops + flips')}; "
+                     f"change {_diff(diffs, 'gap', 'crops + flips')}: "
+                     + gap_reading(diffs.loc[("gap", "crops + flips")],
+                                   diffs.loc[("valid_acc", "crops + flips")])},
+            {"claim": "crops and flips improve accuracy on new images",
+             "paper": "needed for the reported results (no figure without them)",
+             "ours": "change (points), crops + flips minus none: validation "
+                     + _diff(diffs, "valid_acc", "crops + flips") + "; test "
+                     + _diff(diffs, "test_acc", "crops + flips")}]
+    if "crops + flips + lighting" in pairs:
+        rows.append(
+            {"claim": "fancy PCA lighting lowers top-1 error",
+             "paper": "by over 1 point (ImageNet, colour): +1 point or more of accuracy",
+             "ours": "change (points), lighting on top of crops + flips: validation "
+                     + _diff(diffs, "valid_acc", "crops + flips + lighting") + "; test "
+                     + _diff(diffs, "test_acc", "crops + flips + lighting")
+                     + " (grayscale analogue)"})
     return claim_table(rows, profile, device).reset_index()
 
 
-def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> str:
+def _convergence_text(changes: pd.DataFrame) -> str:
+    """One sentence on whether the validation curves had flattened."""
+    valid = changes.loc["valid_acc"]
+    window = int(valid["epochs"].min())
+    moves = "; ".join(f"{v} {format_diff(r['change_mean'], r['change_std'])}"
+                      for v, r in valid.iterrows())
+    rising = [v for v, r in valid.iterrows() if r["verdict"] == "higher"]
+    text = f"Over the last {window} epochs validation accuracy changed by {moves}"
+    if rising:
+        return (text + f": still rising for {', '.join(rising)} (paired t-test), so these "
+                "nets had not converged and a longer budget could change the verdicts.")
+    return text + ": no curve was still rising measurably (paired t-test), so the nets had " \
+        "converged as far as the seeds can tell."
+
+
+def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None,
+                         changes: pd.DataFrame | None = None) -> str:
     """The experiment's conclusion in sentences, chosen from the runs' values.
 
     Parameters
     ----------
     runs : DataFrame
-        :func:`course_utils.experiment.run_variants` over :data:`VARIANTS`.
+        :func:`course_utils.experiment.run_variants` over the budget's variants.
     gap_bound : float, optional
         The budget's overfitting bound: the baseline's mean gap must reach it for
         the regime to count as overfitting.
+    changes : DataFrame, optional
+        :func:`curve_changes` of the runs' nets: adds whether the curves had flattened.
 
     Returns
     -------
@@ -321,31 +358,50 @@ def augmentation_verdict(runs: pd.DataFrame, gap_bound: float | None = None) -> 
     """
     summary = summarize_runs(runs)
     diffs = augmentation_differences(runs)
-    base_gap = float(summary.loc["none", "gap_mean"])
-    overfits = gap_bound is not None and base_gap >= gap_bound
-    plain = summary.loc["none"]
-    lines = [f"Without augmentation the nets reach {100 * plain['train_acc_mean']:.1f}% "
-             f"training accuracy (eval mode) against {100 * plain['valid_acc_mean']:.1f}% "
-             f"validation: a gap of {100 * base_gap:.1f} points"
-             + (", so they overfit, the regime augmentation addresses." if overfits else
-                (". That is below this profile's overfitting bound, so the regime is not "
-                 "one where augmentation can show." if gap_bound is not None else "."))]
-    for variant, baseline in COMPARISONS:
+    pairs = dict(_comparisons(runs))
+    lines = []
+    if "none" in summary.index:
+        plain = summary.loc["none"]
+        base_gap = float(plain["gap_mean"])
+        overfits = gap_bound is not None and base_gap >= gap_bound
+        lines.append(
+            f"Without augmentation the nets reach {100 * plain['train_acc_mean']:.1f}% "
+            f"training accuracy (eval mode) against {100 * plain['valid_acc_mean']:.1f}% "
+            f"validation: a gap of {100 * base_gap:.1f} points"
+            + (", so they overfit, the regime augmentation addresses." if overfits else
+               (". That is below this profile's overfitting bound, so the regime is not "
+                "one where augmentation can show." if gap_bound is not None else ".")))
+    for variant, baseline in pairs.items():
         plural = baseline == "none"  # "crops and flips raise", "lighting raises"
         what = "Crops and flips" if plural else "Lighting, added to crops and flips,"
-        acc, gap, valid = (diffs.loc[(m, variant)] for m in ("test_acc", "gap", "valid_acc"))
+        valid, acc, gap = (diffs.loc[(m, variant)] for m in ("valid_acc", "test_acc", "gap"))
         lines.append(
-            f"{what} {verdict_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
-            f"({difference_text(acc)}); the train - valid gap changes by {difference_text(gap)}, "
-            f"and validation accuracy by {difference_text(valid)}: {gap_reading(gap, valid)}.")
-    light = diffs.loc[("test_acc", "crops + flips + lighting")]
-    if light["verdict"] == "higher" and 100 * light["diff_mean"] >= 1.0:
-        lines.append("The lighting gain reaches the paper's 'over 1 point'.")
-    elif light["verdict"] == "higher":
-        lines.append("The lighting gain is real here but smaller than the paper's 1 point.")
-    else:
-        lines.append("The paper's 1-point lighting gain does not show here: with one grey "
-                     "channel the lighting is a brightness shift only, with no colour axes.")
+            f"{what} {verdict_verb(valid['verdict'], 'raise', 'lower', plural)} validation "
+            f"accuracy ({difference_text(valid)}) and "
+            f"{verdict_verb(acc['verdict'], 'raise', 'lower', plural)} test accuracy "
+            f"({difference_text(acc)}); the train - valid gap changes by "
+            f"{difference_text(gap)}: {gap_reading(gap, valid)}.")
+    if "crops + flips" in pairs:
+        gains = [diffs.loc[(m, "crops + flips"), "verdict"] == "higher"
+                 for m in ("valid_acc", "test_acc")]
+        if all(gains):
+            lines.append("Crops and flips pay here: validation and test accuracy both rose.")
+        else:
+            lines.append("At this budget the gain augmentation is meant to bring does not show "
+                         "on " + ("validation accuracy" if gains[1] else
+                                  "test accuracy" if gains[0] else
+                                  "validation or test accuracy") + ".")
+    if "crops + flips + lighting" in pairs:
+        light = diffs.loc[("test_acc", "crops + flips + lighting")]
+        if light["verdict"] == "higher" and 100 * light["diff_mean"] >= 1.0:
+            lines.append("The lighting gain reaches the paper's 'over 1 point'.")
+        elif light["verdict"] == "higher":
+            lines.append("The lighting gain is real here but smaller than the paper's 1 point.")
+        else:
+            lines.append("The paper's 1-point lighting gain does not show here: with one grey "
+                         "channel the lighting is a brightness shift only, with no colour axes.")
+    if changes is not None:
+        lines.append(_convergence_text(changes))
     return "\n".join(lines)
 
 
@@ -358,7 +414,7 @@ def plot_augmentations(examples: torch.Tensor, originals: torch.Tensor | None = 
     Parameters
     ----------
     examples : torch.Tensor, shape (M, n, H, W)
-        From :func:`augmentation_examples`.
+        Each image's augmented versions, floats in [0, 1].
     originals : torch.Tensor, shape (M, 1, H, W), optional
         Shown in a first column.
     row_labels : sequence of str, optional
