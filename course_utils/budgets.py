@@ -299,29 +299,32 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # quick so that a rehearsal keeps it. Not yet measured at 99x99 with these filters:
         # the bound is the other smoke rows' margin above chance
         "smoke": dict(train=1_000, valid=100, test=200, epochs=3, seeds=2, variants=3,
-                      batch_size=32, model=_small(channels=NARROW, input_size=99),
-                      settings=dict(channels=NARROW, input_size=99, dropout=0.0, padding=2,
+                      batch_size=32, model=_small(channels=NARROW, input_size=99, hidden=1024),
+                      settings=dict(channels=NARROW, input_size=99, hidden=1024, dropout=0.0,
+                                    padding=2,
                                     lighting=0.1, eval_images=500, flat_epochs=2,
                                     select="best",
                                     augmentations=("none", "crops + flips",
                                                    "crops + flips + lighting")),
                       bounds=dict(test_acc=0.18)),
-        # quick: not yet measured at this row (issue 27). At 4,000 images, 67x67 (pool5 1x1)
-        # and 60 epochs: test accuracy none 0.860, crops + flips 0.861, + lighting 0.862, gap
-        # 0.135, 0.080, 0.078 (the narrower gap from lower training accuracy, 1.000 -> 0.944,
-        # validation accuracy not higher), 27 s a run. Bounds provisional until measured
-        "quick": dict(train=2_000, valid=2_000, test=10_000, epochs=60, seeds=3, variants=3,
-                      batch_size=128, model=_small(channels=NARROW, input_size=99),
-                      settings=dict(channels=NARROW, input_size=99, dropout=0.0, padding=2,
-                                    lighting=0.1, eval_images=2_000, flat_epochs=10,
+        # quick, measured (2026-12-05, seeds 0-1, bf16, 2-core CPU, hidden 1,024): at 1,000
+        # images neither 60 nor 120 epochs showed a gain (crops + flips -0.5 valid, +0.5 test
+        # at 120, seed 0); at 500 images and 150 epochs crops + flips raised validation
+        # accuracy by +1.5 +- 0.4 points and test by +1.3 +- 0.9, curves flat, about 60 s a
+        # run. Lighting only in full (its measured effect was inside the noise). Bounds:
+        # pipeline-level until the clean run (test 0.75-0.78 measured)
+        "quick": dict(train=500, valid=2_000, test=10_000, epochs=150, seeds=4, variants=2,
+                      batch_size=128, model=_small(channels=NARROW, input_size=99, hidden=1024),
+                      settings=dict(channels=NARROW, input_size=99, hidden=1024, dropout=0.0,
+                                    padding=2, lighting=0.1, eval_images=500, flat_epochs=20,
                                     select="last",
-                                    augmentations=("none", "crops + flips",
-                                                   "crops + flips + lighting")),
-                      bounds=dict(test_acc=0.80, gap=0.08)),
+                                    augmentations=("none", "crops + flips")),
+                      bounds=dict(test_acc=0.70, gap=0.05)),
         # full: not yet run on a GPU; bounds provisional
         "full": dict(train=5_000, valid=10_000, test=None, epochs=100, seeds=5, variants=3,
-                     batch_size=128, model=_small(channels=PAPER, input_size=99),
-                     settings=dict(channels=PAPER, input_size=99, dropout=0.0, padding=2,
+                     batch_size=128, model=_small(channels=PAPER, input_size=99, hidden=1024),
+                     settings=dict(channels=PAPER, input_size=99, hidden=1024, dropout=0.0,
+                                   padding=2,
                                    lighting=0.1, eval_images=5_000, flat_epochs=10,
                                    select="last",
                                    augmentations=("none", "crops + flips",
