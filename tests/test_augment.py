@@ -265,9 +265,10 @@ def test_budget_08_has_what_the_notebook_reads(profile):
     assert b.variants == len(names) and set(names) <= set(VARIANT_NAMES)
     assert b.epochs >= 2 and b.batch_size >= 1 and 1 <= b["flat_epochs"] < b.epochs
     assert b.bounds["test_acc"] > 0.1  # above chance (10 classes)
-    assert {"channels", "dropout", "eval_images", "input_size", "padding", "lighting",
+    assert {"channels", "hidden", "dropout", "eval_images", "input_size", "padding", "lighting",
             "select"} <= set(b.settings)
     assert b.model[1]["input_size"] == b["input_size"]  # the cost is the trained net's
+    assert b.model[1]["hidden"] == b["hidden"]
     assert feature_side(b["input_size"]) >= 2  # pool5 larger than 1x1
     if profile != "smoke":  # the claim needs seeds to measure spread, and nets that overfit
         assert b.seeds >= 3 and b.bounds["gap"] > 0.05 and b["dropout"] == 0.0
