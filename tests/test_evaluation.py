@@ -1,4 +1,4 @@
-"""Notebook 05's helpers: budget and bounds, measuring, reports, save/load, one-image prediction;
+"""Notebook 05's helpers: budget and bounds, measuring, reports;
 and the classifier the notebook writes out, against make_classifier."""
 import ast
 import json
@@ -19,7 +19,7 @@ from course_utils.lessons.ch05_skorch import (AccuracyBoundError, EvaluationErro
                                               callback_table, check_learning,
                                               check_test_accuracy, classification_table,
                                               confusion_note, gallery_note, measure,
-                                              predict_one, save_and_reload, top_confusions)
+                                              top_confusions)
 from course_utils.plots import format_probability
 from course_utils.models import AlexNetSmall
 from course_utils.training import accuracy, make_classifier
@@ -112,33 +112,6 @@ def test_callback_table_lists_the_course_callbacks():
         assert name in table.index
     assert "monitor=valid_acc" in table.loc["early_stopping", "settings"]
     assert "CosineAnnealingLR" in table.loc["lr_schedule", "settings"]
-
-
-def test_save_and_reload_restores_the_trained_weights(tmp_path):
-    X, y = random_batch(32)
-    net = make_classifier(AlexNetSmall, valid=None, max_epochs=1, batch_size=16, seed=1,
-                          progress=False, verbose=0)
-    net.fit(X, y)
-    # the fresh net is seeded 0, so only load_params can make it equal to the seed-1 net
-    reloaded, path = save_and_reload(net, tmp_path / "saved")
-    assert path.exists()
-    assert np.allclose(reloaded.predict_proba(X), net.predict_proba(X), atol=1e-6)
-    with pytest.raises(EvaluationError, match="do not fit"):
-        save_and_reload(net, tmp_path / "other", module__hidden=64)
-
-
-def test_predict_one_ranks_the_classes():
-    X, y = random_batch(4)
-    net = make_classifier(AlexNetSmall, valid=None, max_epochs=1, progress=False, verbose=0)
-    net.initialize()
-    top = predict_one(net, X[0], CLASSES, top=3)
-    assert len(top) == 3 and list(top.index) == [1, 2, 3]
-    assert list(top["probability"]) == sorted(top["probability"], reverse=True)
-    proba = net.predict_proba(X[:1])[0]
-    assert top.iloc[0]["class"] == CLASSES[int(np.argmax(proba))]
-    assert predict_one(net, X[0, 0], CLASSES).equals(predict_one(net, X[0], CLASSES))
-    with pytest.raises(EvaluationError, match="one image"):
-        predict_one(net, X[:2], CLASSES)
 
 
 def test_top_confusions_count_the_off_diagonal_pairs():

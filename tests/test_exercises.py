@@ -8,7 +8,6 @@ import functools
 import importlib
 import inspect
 import io
-import math
 import pkgutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
 import course_utils
@@ -43,6 +43,17 @@ def _features_pooling_2x2(channels=(96, 256, 384, 384, 256), in_channels=1):
         nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
 
 
+class _StopOnTrainAccuracy(Callback):
+    """05-1 with the training accuracy where the validation accuracy belongs."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.history[-1, "train_acc"] >= self.target:
+            raise KeyboardInterrupt
+
+
 #: A wrong answer of the right type for every exercise.
 WRONG = {
     "00-1": lambda x, mean, std: ((x * std + mean) * 255).clamp(0, 255).to(torch.uint8),  # no round
@@ -60,9 +71,8 @@ WRONG = {
     "04-2": [223, 227],
     "04-3": 0.94,
     "04-4": _features_pooling_2x2,
-    "05-1": 390,
+    "05-1": _StopOnTrainAccuracy,
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
-    "05-3": 5e-4,
     "06-1": 2e-3,
     "06-2": 0.5,
     # --- notebook 08's wrong answers
@@ -545,17 +555,133 @@ def test_importing_the_module_stays_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_references_of_notebook_05(capsys):
-    assert _quiet_solution("05-1") == math.ceil(50_000 / 128)
+def test_references_of_notebook_05():
     smoothed_ce = _quiet_solution("05-2")
     logits, target = torch.randn(8, 10, dtype=torch.float64), torch.randint(0, 10, (8,))
     for eps in (0.0, 0.1, 1.0):
         expected = torch.nn.functional.cross_entropy(logits, target, label_smoothing=eps)
         assert torch.allclose(smoothed_ce(logits, target, eps), expected)
-    assert _quiet_solution("05-3") == pytest.approx(1e-3 * (1 + math.cos(math.pi * 3 / 8)) / 2)
-    # the common mistakes get their own hint
-    assert "one more, smaller batch" in _checked(capsys, "05-1", 390)[1]
-    assert "epoch 4's rate" in _checked(capsys, "05-3", 5e-4)[1]
+
+
+def _logistic_net(callbacks=()):
+    """A skorch net of its own (logistic regression on 200 random points): 8 epochs."""
+    from skorch import NeuralNetClassifier
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(200, 5, generator=g)
+    y = (X[:, 0] + 0.5 * torch.randn(200, generator=g) > 0).long()
+    net = NeuralNetClassifier(nn.Linear, module__in_features=5, module__out_features=2,
+                              criterion=nn.CrossEntropyLoss, optimizer=torch.optim.SGD, lr=0.05,
+                              max_epochs=8, batch_size=200,
+                              train_split=predefined_split(Dataset(X[150:], y[150:])),
+                              callbacks=list(callbacks), verbose=0)
+    torch.manual_seed(0)
+    return net.fit(X[:150], y[:150])
+
+
+def test_the_stopping_callback_stops_in_the_epoch_that_reaches_the_target():
+    from skorch.callbacks import EarlyStopping
+
+    StopAtAccuracy = _quiet_solution("05-1")
+    assert issubclass(StopAtAccuracy, Callback)
+    curve = _logistic_net().history[:, "valid_acc"]
+    assert len(curve) == 8 and max(curve) > curve[0]  # the accuracy rises: a target to reach
+    for target in sorted(set(curve)) + [0.0, max(curve) + 0.01]:
+        due = next((k for k, acc in enumerate(curve, start=1) if acc >= target), len(curve))
+        net = _logistic_net([("stop", StopAtAccuracy(target))])
+        assert len(net.history) == due and net.history[:, "valid_acc"] == curve[:due]
+    # skorch's own EarlyStopping ends training the same way: with KeyboardInterrupt
+    patient = _logistic_net([("es", EarlyStopping(monitor="valid_acc", lower_is_better=False,
+                                                  patience=1, threshold=10.0))])
+    assert len(patient.history) == 2
+    net = _logistic_net([("stop", StopAtAccuracy(1.0))])
+    net.set_params(callbacks__stop__target=0.0)  # its parameter is a skorch parameter
+    assert dict(net.callbacks_)["stop"].target == 0.0
+
+
+class _Stop(Callback):
+    """05-1 answers: ``decide(net, target)`` in on_epoch_end; True stops training."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.decide(net, self.target):
+            raise KeyboardInterrupt
+
+
+def _stop_when(decide, base=_Stop):
+    return type("StopAtAccuracy", (base,), {"decide": staticmethod(decide)})
+
+
+def test_stop_at_accuracy_hints_at_the_usual_mistakes(capsys):
+    class Late(Callback):  # decides at the start of the next epoch
+        def __init__(self, target):
+            self.target = target
+
+        def on_epoch_begin(self, net, **kwargs):
+            if len(net.history) > 1 and net.history[-2, "valid_acc"] >= self.target:
+                raise KeyboardInterrupt
+
+    class NoCallback:
+        def __init__(self, target):
+            self.target = target
+
+        def on_epoch_end(self, net, **kwargs):
+            if net.history[-1, "valid_acc"] >= self.target:
+                raise KeyboardInterrupt
+
+    class Renamed(_Stop):
+        def __init__(self, target):
+            self.goal = target
+
+    class Stateful(_Stop):  # its flag is set in __init__, never reset in initialize
+        def __init__(self, target):
+            self.target, self.done = target, False
+
+        def decide(self, net, target):
+            if self.done or net.history[-1, "valid_acc"] < target:
+                return False
+            self.done = True
+            return True
+
+    class Resets(Stateful):  # the same, reset where skorch resets callbacks
+        def initialize(self):
+            self.done = False
+            return self
+
+    class StopIter(_Stop):
+        def on_epoch_end(self, net, **kwargs):
+            if net.history[-1, "valid_acc"] >= self.target:
+                raise StopIteration
+
+    class NoKwargs(_Stop):
+        def on_epoch_end(self, net):
+            pass
+
+    valid = _stop_when(lambda net, t: net.history[-1, "valid_acc"] >= t)
+    assert _checked(capsys, "05-1", valid)[0] and _checked(capsys, "05-1", Resets)[0]
+    for answer, hint in (
+            (WRONG["05-1"], "reads the training accuracy"),
+            (Late, "one epoch late"),
+            (_stop_when(lambda net, t: net.history[-1, "valid_acc"] > t), "reaching it is enough"),
+            (_stop_when(lambda net, t: False), "never stops training"),
+            (_stop_when(lambda net, t: len(net.history) == 2), "still under the target"),
+            (_stop_when(lambda net, t: net.history[-1, "valid_accuracy"] >= t),
+             'the history\'s "valid_acc"'),
+            (NoCallback, "must subclass skorch.callbacks.Callback"),
+            (Renamed, "keep the argument as self.target"),
+            (Stateful, "keeps state from the first fit"),
+            (StopIter, "end training with KeyboardInterrupt"),
+            (NoKwargs, "**kwargs"),
+            (_stop_when(lambda net, t: dead_unit_share(torch.zeros(1, 1)) > 2),
+             "from the course's package"),
+            (valid(0.5), "not an instance"),
+            (lambda target: valid(target), "expected a class")):
+        result, line = _checked(capsys, "05-1", answer)
+        assert result is False and hint in line, (hint, line)
 
 
 def test_check_and_solution_leave_the_random_state_alone(capsys):
@@ -659,7 +785,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
-    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "08-3",
+    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
+                             "08-3",
                              "11-3", "12-2", "12-3"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():

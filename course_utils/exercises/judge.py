@@ -10,10 +10,11 @@ Two kinds of exercise:
 
 * compute it (``write_it=False``): the reference is a function without arguments
   that computes the answer (a number, a tuple, a list);
-* write it (``write_it=True``): the answer is a function, and the reference is that
-  function. :func:`check` refuses a function of the ``course_utils`` package (a
-  lesson's twin, or one that calls it) other than the exercise's own reference, which
-  :func:`solution` hands out anyway: the exercise asks for the student's own code.
+* write it (``write_it=True``): the answer is a function (or a class: an ``nn.Module``,
+  a skorch ``Callback``), and the reference is that function. :func:`check` refuses a
+  function of the ``course_utils`` package (a lesson's twin, or one that calls it) other
+  than the exercise's own reference, which :func:`solution` hands out anyway: the
+  exercise asks for the student's own code.
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ import torch
 
 from ..config import CourseError
 
-__all__ = ["EXERCISES", "Exercise", "ExerciseError", "Judge", "as_int", "as_number", "check",
-           "call_answer", "describe", "generator", "int_function", "module_class", "number",
-           "package_function", "register", "solution", "tensor_function", "whole_numbers"]
+__all__ = ["EXERCISES", "DeferredExercise", "Exercise", "ExerciseError", "Judge", "as_int",
+           "as_number", "check", "call_answer", "describe", "generator", "int_function",
+           "module_class", "number", "package_function", "register", "solution",
+           "tensor_function", "whole_numbers"]
 
 #: The folder of the ``course_utils`` package: code compiled from a file in it is the
 #: package's, not the student's.
@@ -92,6 +94,25 @@ class Exercise:
     def answer(self) -> Any:
         """The reference answer (computed once)."""
         return _reference_answer(self)
+
+
+class DeferredExercise(Exercise):
+    """An :class:`Exercise` whose reference is imported on first use: ``reference`` is
+    given as a function without arguments that returns it, and reading
+    ``exercise.reference`` calls it (once).
+
+    For a reference whose definition needs a heavy import, such as a subclass of skorch's
+    ``Callback`` (skorch imports pandas): importing this package must not pay for it.
+    """
+
+    @property
+    def reference(self) -> Callable:
+        return self._load_reference()
+
+    @reference.setter
+    def reference(self, load: Callable[[], Callable]) -> None:
+        # the dataclass's __init__ sets the field through here
+        object.__setattr__(self, "_load_reference", functools.cache(load))
 
 
 #: The registry: exercise id -> :class:`Exercise`, in notebook order (filled by the

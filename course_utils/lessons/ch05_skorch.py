@@ -4,8 +4,8 @@ What this adds to :mod:`course_utils.training` and :mod:`course_utils.plots`: th
 budget's sizes and bounds in words (:func:`budget_note`, :func:`check_test_accuracy`),
 the trained net measured with the run layer's definitions (:func:`measure`), a
 table of the callbacks a net runs, sklearn's ``classification_report`` as a
-table, the ``save_params`` / ``load_params`` round trip, and a prediction for a
-single image.
+table, and the figure of a single image's prediction. The notebook writes the
+``save_params`` / ``load_params`` round trip and that prediction itself.
 
 How much 05 trains, and its bounds, are row "05" of :mod:`course_utils.budgets`.
 """
@@ -18,21 +18,17 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..config import CourseError
 from ..experiment import (RunResult, check_bounds, difference_text, paired_differences,
                           train_variant, verdict_verb)
-from ..models import AlexNetSmall
 from ..plots import as_numpy, format_probability, most_confident_mistakes
 from ..search import GRID_DIR, read_results
-from ..training import make_classifier
 
 __all__ = ["AccuracyBoundError", "EvaluationError", "RECIPE_GRID", "budget_note",
            "callback_table", "recipe_ablation", "recipe_note",
            "check_learning", "check_test_accuracy", "classification_table", "confusion_note",
-           "gallery_note", "measure", "plot_prediction", "predict_one", "save_and_reload",
-           "top_confusions"]
+           "gallery_note", "measure", "plot_prediction", "top_confusions"]
 
 
 class AccuracyBoundError(CourseError, AssertionError):
@@ -219,42 +215,6 @@ def gallery_note(y_true, y_pred, proba, classes, n: int = 12) -> str:
     lowest = format_probability(proba[wrong, y_pred[wrong]].min())
     return (f"the gallery's {len(wrong)} mistakes (true -> predicted): {listed}; the net gave "
             f"each wrong class a probability of at least {lowest}")
-
-
-def save_and_reload(net, folder: str | Path, module=AlexNetSmall, **kwargs):
-    """Save ``net``'s parameters with ``save_params``, then build a fresh net and
-    load them with ``load_params``. Returns ``(reloaded net, params file)``.
-
-    ``kwargs`` (e.g. ``module__dropout``) must describe the same architecture.
-    """
-    path = Path(folder) / "params.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    net.save_params(f_params=path)
-    fresh = make_classifier(module, valid=None, max_epochs=1, device=net.device,
-                            progress=False, verbose=0, **kwargs)
-    fresh.initialize()
-    try:
-        fresh.load_params(f_params=path)
-    except RuntimeError as exc:  # shape mismatch: a different architecture
-        raise EvaluationError(f"the saved parameters do not fit this module: {exc}") from None
-    return fresh, path
-
-
-def predict_one(net, image, classes, top: int = 3) -> pd.DataFrame:
-    """Class probabilities for one image of shape (1, 28, 28) or (28, 28),
-    the ``top`` most likely first, unrounded (a confident net gives the runners-up
-    probabilities like 1e-06, which rounding would show as 0)."""
-    x = torch.as_tensor(image)
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise EvaluationError(f"expected one image shaped (1, H, W) or (H, W), got "
-                              f"{tuple(x.shape)}; pass X_test[i], not X_test[i:j]")
-    proba = net.predict_proba(x.unsqueeze(0))[0]
-    order = np.argsort(-proba)[:top]
-    return pd.DataFrame({"class": [classes[i] for i in order],
-                         "probability": proba[order]},
-                        index=pd.Index(range(1, len(order) + 1), name="rank"))
 
 
 def plot_prediction(image, proba_table: pd.DataFrame, true_class: str | None = None,
