@@ -52,6 +52,12 @@ class _StopOnTrainAccuracy(Callback):
     def on_epoch_end(self, net, **kwargs):
         if net.history[-1, "train_acc"] >= self.target:
             raise KeyboardInterrupt
+def _centre_view_only(model, x, crop):
+    """10-3 answered with the centre crop alone (no corners, no flips)."""
+    h, w = x.shape[-2:]
+    top, left = (h - crop) // 2, (w - crop) // 2
+    with torch.no_grad():
+        return torch.softmax(model.eval()(x[..., top:top + crop, left:left + crop]), dim=1)
 
 
 #: A wrong answer of the right type for every exercise.
@@ -85,6 +91,7 @@ WRONG = {
     # --- notebook 10's wrong answers
     "10-1": 50_000,
     "10-2": 4,
+    "10-3": _centre_view_only,
     # --- notebook 11's wrong answers
     "11-1": 0.5,
     "11-2": 90,
@@ -96,6 +103,8 @@ WRONG = {
         torch.fft.fftfreq(w.shape[1])[None, :]))).sum().abs()
         / (torch.fft.fft2(w - w.mean()).abs() ** 2).sum()),  # exp(i theta), not 2 theta
     "12-3": lambda idx, y_query, y_gallery: float((y_gallery[idx[:, 0]] == y_query).float().mean()),
+    # --- notebook 13's wrong answers
+    "13-1": lambda logits, labels, k=5: float((logits.argmax(1) != labels).float().mean()),  # top-1
 }
 IDS = list(EXERCISES)
 NUMBER_IDS = [i for i in IDS if EXERCISES[i].expects.startswith("a number")]
@@ -684,6 +693,57 @@ def test_stop_at_accuracy_hints_at_the_usual_mistakes(capsys):
         assert result is False and hint in line, (hint, line)
 
 
+def test_ten_view_average_hints_at_the_usual_mistakes(capsys):
+    import torch.nn.functional as F
+
+    def average(model, x, crop, flip=(-1,), softmax_last=False, evaluate=True,
+                shift=0, views=True, mean=True):
+        if evaluate:
+            model.eval()
+        h, w = x.shape[-2:]
+        corners = [((h - crop) // 2, (w - crop) // 2), (0, 0), (0, w - crop - shift),
+                   (h - crop - shift, 0), (h - crop - shift, w - crop - shift)]
+        cut = [x[..., t:t + crop, c:c + crop] for t, c in corners]
+        cut += [torch.flip(v, dims=list(flip)) for v in cut] if views else []
+        with torch.no_grad():
+            logits = torch.stack([model(v) for v in cut])
+        if softmax_last:
+            return F.softmax(logits.mean(0), dim=1)
+        probs = F.softmax(logits, dim=2)
+        return probs.mean(0) if mean else probs
+
+    assert _checked(capsys, "10-3", average)[0]
+    for kwargs, hint in ((dict(views=False), "you forgot the flips"),
+                         (dict(softmax_last=True), "not their logits"),
+                         (dict(flip=(-2,)), "not upside down"),
+                         (dict(shift=1), "wrong corner offsets"),
+                         (dict(mean=False), "average over the ten views"),
+                         (dict(evaluate=False), "eval mode")):
+        result, line = _checked(capsys, "10-3", functools.partial(average, **kwargs))
+        assert result is False and hint in line, (kwargs, line)
+    assert "centre crop alone" in _checked(capsys, "10-3", WRONG["10-3"])[1]
+
+
+def test_top_k_error_agrees_with_scikit_learn_and_hints_at_the_usual_mistakes(capsys):
+    from sklearn.metrics import top_k_accuracy_score
+
+    top_k_error = _quiet_solution("13-1")
+    g = torch.Generator().manual_seed(3)
+    for n, classes, k in ((100, 12, 5), (40, 1000, 5), (60, 7, 1), (30, 5, 5)):
+        logits, labels = torch.randn(n, classes, generator=g), torch.randint(0, classes, (n,),
+                                                                                generator=g)
+        expected = 1 - top_k_accuracy_score(labels.numpy(), logits.numpy(), k=k,
+                                            labels=list(range(classes)))
+        assert top_k_error(logits, labels, k) == pytest.approx(expected, abs=1e-6)
+    assert "top-1 error" in _checked(capsys, "13-1", WRONG["13-1"])[1]
+
+    def accuracy(logits, labels, k=5):
+        return (logits.topk(k, 1).indices == labels[:, None]).any(1).float().mean()
+    assert "top-k accuracy" in _checked(capsys, "13-1", accuracy)[1]
+    assert "not a percentage" in _checked(
+        capsys, "13-1", lambda logits, labels, k=5: 100 * (1 - accuracy(logits, labels, k)))[1]
+
+
 def test_check_and_solution_leave_the_random_state_alone(capsys):
     from course_utils.exercises import judge
 
@@ -786,8 +846,7 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
     assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
-                             "08-3",
-                             "11-3", "12-2", "12-3"}
+                             "08-3", "10-3", "11-3", "12-2", "12-3", "13-1"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):
@@ -887,6 +946,14 @@ def test_references_agree_with_the_lessons_copies():
     # torchvision mirrors the image before cutting: the same ten views, another order
     assert len(theirs) == len(ours) == 10
     assert all(any(torch.equal(v, w) for w in ours) for v in theirs)
+    # 10-3's average, on images padded by 2 and cut at their own side, is the lesson's
+    average = _quiet_solution("10-3")
+    torch.manual_seed(0)
+    model = AlexNetSmall(channels=(8, 16, 16, 16, 8)).eval()
+    x8 = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    probs, _ = tta.view_probabilities(model, x8, padding=2)
+    torch.testing.assert_close(average(model, F.pad(x8, (2, 2, 2, 2)), 28), probs.mean(0),
+                               atol=1e-5, rtol=1e-4)
 
     channels = (24, 64, 96, 96, 64)
     frozen = transfer.transfer_model(AlexNetSmall(num_classes=5, channels=channels), "frozen",

@@ -178,6 +178,49 @@ def test_the_agreement_checker_on_small_notebooks(cells, missing):
     assert missing_agreements([_source(c) for c in nb["cells"]], EXPORTS) == missing
 
 
+# --------------------------------------------------------------------------- library code
+# The lesson standard: a notebook shows the library code it teaches in at least four code cells
+# (a def or class, or at least two calls of torch / nn / F / np / skorch / sklearn), one of
+# which defines a function or class; imports-only, check()/solution() and course_result cells
+# do not count. The notebooks that have been brought to the standard are listed here.
+
+LIBRARIES = {"torch", "nn", "F", "np", "skorch", "sklearn"}
+SHOW_LIBRARY_CODE = {"10", "13"}
+
+
+def library_code(src: str) -> tuple[bool, bool]:
+    """``(shows library code, defines a function or class)`` for one code cell."""
+    if re.search(r"\b(course_result|check|solution)\(", src):
+        return False, False
+    tree = _tree(src)
+    defines = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                  for n in tree.body)
+    calls = sum(isinstance(n, ast.Call) and _root(n.func) in LIBRARIES for n in ast.walk(tree))
+    return defines or calls >= 2, defines
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in SHOW_LIBRARY_CODE],
+                         ids=lambda p: p.stem)
+def test_notebooks_show_the_library_code_they_teach(path):
+    kinds = [library_code(_source(c)) for c in _cells(path) if c["cell_type"] == "code"]
+    shown, defining = sum(k[0] for k in kinds), sum(k[1] for k in kinds)
+    assert shown >= 4, f"{path.name}: {shown} code cells show library code, fewer than 4"
+    assert defining >= 1, f"{path.name}: no code cell defines a function or class"
+
+
+@pytest.mark.parametrize("src,kind", [
+    ("import torch\nimport torch.nn.functional as F", (False, False)),
+    ("x = torch.zeros(3)", (False, False)),
+    ("x = torch.zeros(3)\ny = F.softmax(x, dim=0)", (True, False)),
+    ("def f(x):\n    return x", (True, True)),
+    ("answer = None\ncheck('10-3', answer)", (False, False)),
+    ("course_result('10', seeds=1, x=np.mean(a), y=np.std(a))", (False, False)),
+    ("%matplotlib inline\nclass Net(nn.Module):\n    pass", (True, True)),
+])
+def test_the_library_code_counter_on_small_cells(src, kind):
+    assert library_code(src) == kind
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_outputs_hold_no_progress_widgets(path):
     for cell in _cells(path):

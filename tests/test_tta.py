@@ -5,8 +5,8 @@ from torch import nn
 
 from course_utils.config import PROFILES
 from course_utils.layers import AugmentError
-from course_utils.lessons.ch10_ten_crops import (VIEWS, centre_probabilities, ten_crops,
-                                                 tta_accuracies, tta_table, view_probabilities)
+from course_utils.lessons.ch10_ten_crops import (VIEWS, ten_crops, tta_accuracies, tta_table,
+                                                 view_probabilities)
 from course_utils.models import AlexNetSmall
 
 
@@ -70,9 +70,10 @@ def test_tta_table_on_a_real_model_counts_views_and_costs():
     assert list(table["forward passes per image"]) == [1, 2, 5, 10]
     assert table.loc[0, "gain vs centre (points)"] == 0
     assert table.attrs["seconds"]["ten"] > 0
-    probs, _ = centre_probabilities(model, x)
+    with torch.no_grad():
+        probs = torch.softmax(model.eval()(x), 1)
     views, _ = view_probabilities(model, x)
-    assert torch.allclose(probs, views[0], atol=1e-5)
+    assert torch.allclose(probs, views[0], atol=1e-5)  # the centre view is the plain image
 
 
 class _Net:
@@ -95,14 +96,22 @@ def _per_seed(gains):
 
 
 def test_seed_tables_give_one_table_per_net():
-    from course_utils.lessons.ch10_ten_crops import CENTRE, seed_tables
+    from course_utils.lessons.ch10_ten_crops import AUGMENTED, CENTRE, PLAIN, seed_tables
     torch.manual_seed(0)
     x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
-    nets = {("crops + flips", 3): _Net(AlexNetSmall()), ("crops + flips", 4): _Net(AlexNetSmall())}
+    nets = {(AUGMENTED, 3): _Net(AlexNetSmall()), (AUGMENTED, 4): _Net(AlexNetSmall())}
     t = seed_tables(nets, x, torch.arange(4))
     assert sorted(set(t["seed"])) == [3, 4] and len(t) == 8
     assert (t[t["test"] == CENTRE]["gain vs centre (points)"] == 0).all()
     assert (t["ten s"] > 0).all() and (t["centre s"] > 0).all()
+    # two trainings per seed: one table per training, picked by its variant
+    nets[(PLAIN, 3)] = _Net(AlexNetSmall())
+    with pytest.raises(ValueError, match="several nets per seed"):
+        seed_tables(nets, x, torch.arange(4))
+    plain = seed_tables(nets, x, torch.arange(4), variant=PLAIN)
+    assert list(plain["seed"].unique()) == [3] and len(plain) == 4
+    with pytest.raises(ValueError, match="no net of variant"):
+        seed_tables(nets, x, torch.arange(4), variant="lighting")
 
 
 def test_claim_table_verdict_and_allowed_loss_follow_the_seeds():
@@ -142,12 +151,65 @@ def test_the_allowed_loss_is_where_the_paired_t_test_starts_to_say_lower():
         assert allowed_loss(_per_seed(gains), alpha=0.01) > allowed
 
 
+def _trainings(plain_centre, cost, ten_gain, plain_gain):
+    """seed_tables-shaped tables of a plain and an augmented training, per seed: the plain
+    centre crop's accuracy, and the differences given (fractions, one per seed)."""
+    import pandas as pd
+
+    from course_utils.lessons.ch10_ten_crops import AUGMENTED, CENTRE, PLAIN, TEN
+
+    def table(centre, ten):
+        return pd.DataFrame([{"seed": s, "test": test, "accuracy": acc}
+                             for s, (c, t) in enumerate(zip(centre, ten))
+                             for test, acc in ((CENTRE, c), (TEN, t))])
+
+    aug = [c + d for c, d in zip(plain_centre, cost)]
+    return {AUGMENTED: table(aug, [a + g for a, g in zip(aug, ten_gain)]),
+            PLAIN: table(plain_centre, [c + g for c, g in zip(plain_centre, plain_gain)])}
+
+
+def test_the_plain_baseline_is_paired_seed_by_seed_and_read_in_prose():
+    from course_utils.experiment import paired_differences
+    from course_utils.lessons.ch10_ten_crops import (PLAIN_CENTRE, baseline_verdict,
+                                                     training_pairs)
+
+    centre = [0.900, 0.905, 0.902]
+    tables = _trainings(centre, [-0.017, -0.016, -0.018], [0.005, 0.006, 0.004],
+                        [0.001, -0.001, 0.0])
+    pairs = training_pairs(tables)
+    assert set(pairs["variant"]) == {"crops + flips, centre", "crops + flips, 10 crops",
+                                     "plain, centre", "plain, 10 crops"}
+    assert len(pairs) == 12 and set(pairs["seed"]) == {0, 1, 2}
+    diffs = paired_differences(pairs, PLAIN_CENTRE, "accuracy")
+    assert diffs.loc["crops + flips, centre", "diff_mean"] == pytest.approx(-0.017)
+    assert diffs.loc["crops + flips, 10 crops", "diff_mean"] == pytest.approx(-0.012)
+    lines = baseline_verdict(diffs).splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("Training with crops and flips lowers centre-crop test accuracy")
+    assert "-1.70 ± 0.10 points" in lines[0]
+    assert "still below the plain nets' single view" in lines[1]
+    assert "win back 29% of what the training augmentation cost" in lines[1]
+    assert "the ten views do not change test accuracy" in lines[2]
+
+    level = baseline_verdict(paired_differences(training_pairs(_trainings(
+        centre, [-0.017, -0.016, -0.018], [0.012, 0.019, 0.020], [0.004, 0.005, 0.006])),
+        PLAIN_CENTRE, "accuracy")).splitlines()
+    assert "level with the plain nets' single view" in level[1]
+    assert "the ten views raise test accuracy" in level[2]
+    free = baseline_verdict(paired_differences(training_pairs(_trainings(
+        centre, [0.002, -0.003, 0.001], [0.008, 0.009, 0.007], [0.0, 0.0, 0.0])),
+        PLAIN_CENTRE, "accuracy")).splitlines()
+    assert free[0].startswith("Training with crops and flips does not change")
+    assert free[1].startswith("Against the plain nets' single view, the augmented nets' ten "
+                              "views raise test accuracy")
+
+
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_budget_10_has_what_the_notebook_reads(profile):
     from course_utils.budgets import budget
 
     b = budget("10", profile)
-    assert b.variants == 1 and b.bounds["test_acc"] > 0.1
+    assert b.variants == 2 and b.bounds["test_acc"] > 0.1  # crops + flips, and plain
     assert {"channels", "dropout", "padding", "select"} <= set(b.settings)
     if profile == "smoke":
         assert 0 < b.bounds["ten_crop_loss"] < 0.1  # a pipeline bound
@@ -161,7 +223,9 @@ def test_notebook_13_classifies_in_eval_mode_and_cuts_the_ten_views_of_notebook_
     from torch import nn
 
     from course_utils.config import BUILD_DIR
-    from course_utils.lessons.ch13_imagenet_photos import classify, notebook_labels, ten_crop_views
+    from course_utils.lessons.ch13_imagenet_photos import (classify, notebook_labels,
+                                                           ten_crop_probabilities,
+                                                           ten_crop_views)
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5), nn.Dropout(0.5)).train()
@@ -174,5 +238,9 @@ def test_notebook_13_classifies_in_eval_mode_and_cuts_the_ten_views_of_notebook_
     views = ten_crop_views(photo, 224)
     assert views.shape == (10, 3, 224, 224)
     assert torch.equal(views[5], views[0].flip(-1))  # the centre crop's mirror
+    tiny = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, 7)).train()
+    average = ten_crop_probabilities(tiny, photo, 227)
+    assert average.shape == (7,) and torch.allclose(average.sum(), torch.tensor(1.0))
+    assert torch.allclose(average, classify(tiny, ten_crop_views(photo, 227)).mean(0))
     default = inspect.signature(notebook_labels).parameters["example_dir"].default
     assert default == BUILD_DIR / "imagenet"

@@ -1,7 +1,7 @@
 """The exercises' framework: the :class:`Exercise` record, the judges, :func:`check` and
 :func:`solution`.
 
-A chapter module (``ch01`` ... ``ch12``) writes its reference solutions as real
+A chapter module (``ch01`` ... ``ch13``) writes its reference solutions as real
 functions and hands its exercises to :func:`register`; the package imports the
 chapters in notebook order, so :data:`EXERCISES` lists them all. Nothing here
 knows a chapter, and nothing in this package imports the lessons.

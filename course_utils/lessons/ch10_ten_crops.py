@@ -8,7 +8,10 @@ predictions made by the network's softmax layer on the ten patches."
 Scaled to Fashion-MNIST as in notebook 08: the model is trained on random 28x28
 crops of the image padded to 32x32, so the *centre* crop is the plain image and
 the four corner crops are the image shifted by ``padding`` pixels diagonally.
-The budget and bounds are ``course_utils.budgets.budget("10")``.
+A plain-trained baseline (the same net and seeds, no crops or flips in training)
+shows what the training augmentation costs at this budget and how much of it the ten
+views win back (:func:`training_pairs`, :func:`baseline_verdict`). The budget and
+bounds are ``course_utils.budgets.budget("10")``.
 """
 from __future__ import annotations
 
@@ -28,9 +31,10 @@ from ..training import accuracy_from_scores, batched_softmax, predict_proba
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CENTRE", "TEN", "VIEWS", "allowed_loss", "centre_probabilities", "paper_table",
-           "plot_ten_crops", "seed_tables", "ten_crop_gains", "ten_crop_verdict", "ten_crops",
-           "tta_accuracies", "tta_table", "view_probabilities"]
+__all__ = ["AUGMENTED", "CENTRE", "PLAIN", "PLAIN_CENTRE", "TEN", "VIEWS", "allowed_loss",
+           "baseline_verdict", "paper_table", "plot_ten_crops", "seed_tables", "ten_crop_gains",
+           "ten_crop_verdict", "ten_crops", "training_pairs", "tta_accuracies", "tta_table",
+           "view_probabilities"]
 
 #: The ten views, in the order :func:`ten_crops` returns them.
 VIEWS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right",
@@ -108,21 +112,6 @@ def view_probabilities(module: torch.nn.Module, X: torch.Tensor, padding: int = 
     return probs.view(v, n, -1), time.perf_counter() - t0
 
 
-@torch.no_grad()
-def centre_probabilities(module: torch.nn.Module, X: torch.Tensor,
-                         batch_size: int = 256) -> tuple[torch.Tensor, float]:
-    """Softmax outputs for the plain image (the centre crop), in eval mode.
-
-    Returns
-    -------
-    probabilities : torch.Tensor, shape (N, classes)
-    seconds : float
-    """
-    t0 = time.perf_counter()
-    probs = predict_proba(module, X, batch_size)
-    return probs, time.perf_counter() - t0
-
-
 def tta_accuracies(views: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Accuracy of each way of combining the views.
 
@@ -169,7 +158,10 @@ def tta_table(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, padding
     """
     import pandas as pd
 
-    _, t_one = centre_probabilities(module, X)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        predict_proba(module, X)  # the plain image (the centre crop), in eval mode
+    t_one = time.perf_counter() - t0
     views, t_ten = view_probabilities(module, X, padding)
     accs = tta_accuracies(views, y)
     n_views = {"centre crop (1 view)": 1, "centre + flip (2 views)": 2,
@@ -203,7 +195,8 @@ def plot_ten_crops(image: torch.Tensor, padding: int = 2, title: str = "The ten 
     return fig
 
 
-def seed_tables(nets, X: torch.Tensor, y: torch.Tensor, padding: int = 2):
+def seed_tables(nets, X: torch.Tensor, y: torch.Tensor, padding: int = 2,
+                variant: str | None = None):
     """:func:`tta_table` for every seed's net, in one table.
 
     Parameters
@@ -213,7 +206,9 @@ def seed_tables(nets, X: torch.Tensor, y: torch.Tensor, padding: int = 2):
     X, y : torch.Tensor
         Test images and labels.
     padding : int
-        Padding of the crops, as in training.
+        Padding of the crops (the corners' shift; 2 as in notebook 08's training).
+    variant : str, optional
+        Only the nets of this variant (default: all, which must then be one per seed).
 
     Returns
     -------
@@ -225,12 +220,20 @@ def seed_tables(nets, X: torch.Tensor, y: torch.Tensor, padding: int = 2):
     import pandas as pd
 
     parts = []
-    for (_variant, seed), net in nets.items():
+    for (name, seed), net in nets.items():
+        if variant is not None and name != variant:
+            continue
         t = tta_table(net.module_, X, y, padding)
         t.insert(0, "seed", seed)
         t["centre s"], t["ten s"] = t.attrs["seconds"]["centre"], t.attrs["seconds"]["ten"]
         parts.append(t.drop(columns=["profile", "device"]))
-    return pd.concat(parts, ignore_index=True)
+    if not parts:
+        raise ValueError(f"no net of variant {variant!r}: have "
+                         f"{sorted({name for name, _ in nets})}")
+    table = pd.concat(parts, ignore_index=True)
+    if table.duplicated(["seed", "test"]).any():
+        raise ValueError("several nets per seed: pick one training with variant=...")
+    return table
 
 
 TEN, CENTRE = "10 crops (10 views)", "centre crop (1 view)"
@@ -313,3 +316,66 @@ def ten_crop_verdict(per_seed) -> str:
     diff = paired_differences(_pairs(per_seed), "centre", "accuracy").loc["ten"]
     return (f"Averaging the ten views {verdict_verb(diff['verdict'], 'raise', 'lower')} test "
             f"accuracy against the centre crop alone: {difference_text(diff, digits=2)}.")
+
+
+# --------------------------------------------------------------------------- the plain baseline
+#: The two trainings of notebook 10: notebook 08's crops and flips, and none.
+AUGMENTED, PLAIN = "crops + flips", "plain"
+#: The baseline every (training, test) is compared with: the plain nets' single view.
+PLAIN_CENTRE = f"{PLAIN}, centre"
+_SHORT = {CENTRE: "centre", TEN: "10 crops"}
+
+
+def training_pairs(tables) -> "pd.DataFrame":
+    """run_variants-shaped rows for :func:`~course_utils.experiment.paired_differences`.
+
+    Parameters
+    ----------
+    tables : mapping
+        training name -> :func:`seed_tables` of its nets (the same seeds).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``variant`` ("plain, centre", "crops + flips, 10 crops", ...), ``seed`` and
+        ``accuracy``: the centre crop and the ten views of every training, seed by seed.
+    """
+    import pandas as pd
+
+    parts = []
+    for training, per_seed in tables.items():
+        keep = per_seed[per_seed["test"].isin(list(_SHORT))]
+        parts.append(pd.DataFrame({"variant": f"{training}, " + keep["test"].map(_SHORT),
+                                   "seed": keep["seed"], "accuracy": keep["accuracy"]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def baseline_verdict(diffs) -> str:
+    """What training augmentation costs and what the ten views win back, in three sentences.
+
+    ``diffs``: ``paired_differences(training_pairs(...), PLAIN_CENTRE, "accuracy")``,
+    with the rows "crops + flips, centre", "crops + flips, 10 crops" and "plain, 10 crops".
+    """
+    cost = diffs.loc[f"{AUGMENTED}, centre"]
+    back = diffs.loc[f"{AUGMENTED}, 10 crops"]
+    plain_ten = diffs.loc[f"{PLAIN}, 10 crops"]
+    first = (f"Training with crops and flips {verdict_verb(cost['verdict'], 'raise', 'lower')} "
+             f"centre-crop test accuracy against plain training: "
+             f"{difference_text(cost, digits=2)}.")
+    if cost["verdict"] == "lower":
+        loss, gain = -cost["diff_mean"], back["diff_mean"] - cost["diff_mean"]
+        share = (f"the ten views win back {100 * gain / loss:.0f}% of what the training "
+                 "augmentation cost" if gain > 0 else
+                 "the ten views win none of what the training augmentation cost back")
+        level = {"lower": "still below", "inside the noise": "level with",
+                 "higher": "above"}[back["verdict"]]
+        second = (f"With ten views the augmented nets are {level} the plain nets' single view "
+                  f"({difference_text(back, digits=2)}): {share}.")
+    else:
+        second = (f"Against the plain nets' single view, the augmented nets' ten views "
+                  f"{verdict_verb(back['verdict'], 'raise', 'lower', plural=True)} test "
+                  f"accuracy: {difference_text(back, digits=2)}.")
+    third = (f"On the plain nets, which never saw a shifted or mirrored image, the ten views "
+             f"{verdict_verb(plain_ten['verdict'], 'raise', 'lower', plural=True)} test "
+             f"accuracy against their centre crop: {difference_text(plain_ten, digits=2)}.")
+    return "\n".join([first, second, third])

@@ -1,7 +1,10 @@
 """Notebook 13: AlexNet trained on ImageNet, on the colour photos that ship with scikit-image.
 
 Helpers only this notebook needs; the weights, the preprocessing and the labels live in
-:mod:`course_utils.pretrained` and :mod:`course_utils.imagenet_labels`.
+:mod:`course_utils.pretrained` and :mod:`course_utils.imagenet_labels`. The notebook
+writes the top-5 readout and the ten-crop average itself and checks them against
+:meth:`~course_utils.imagenet_labels.ImageNetLabels.top_k` and
+:func:`ten_crop_probabilities`.
 """
 from __future__ import annotations
 
@@ -21,8 +24,7 @@ from .ch10_ten_crops import VIEWS, ten_crops
 
 __all__ = ["EXAMPLE_META_ROWS", "PHOTOS", "choose_weights", "classify",
            "geometry_table", "load_photos", "notebook_labels", "plot_photos",
-           "plot_ten_crops", "ten_crop_probabilities", "ten_crop_table", "ten_crop_views",
-           "top5_table"]
+           "plot_ten_crops", "ten_crop_probabilities", "ten_crop_views"]
 
 #: scikit-image's bundled colour photos (no download): a cat, a cup, a person, a rocket.
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -84,22 +86,13 @@ def classify(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return predict_proba(model, images)
 
 
-def top5_table(probs: dict[str, torch.Tensor], labels: ImageNetLabels):
-    """One row per photo and rank: output index, WNID, ILSVRC2012_ID, name, probability."""
-    import pandas as pd
-
-    tables = [labels.top_k(p, 5).assign(photo=name) for name, p in probs.items()]
-    table = pd.concat(tables, ignore_index=True)
-    return table[["photo"] + [c for c in table.columns if c != "photo"]]
-
-
 def ten_crop_views(image: np.ndarray, size: int) -> torch.Tensor:
     """The paper's ten test views of one photo: (10, 3, size, size) in [0, 1].
 
     The shorter side is resized to 256 and the centre 256x256 square kept; the four
-    corner crops, the centre crop and their mirror images are cut with
-    :func:`course_utils.tta.ten_crops`. For 227 one row and column are trimmed first
-    (256 - 227 is odd, and the centre crop needs an even margin).
+    corner crops, the centre crop and their mirror images are cut with notebook 10's
+    :func:`~course_utils.lessons.ch10_ten_crops.ten_crops`. For 227 one row and column
+    are trimmed first (256 - 227 is odd, and the centre crop needs an even margin).
     """
     square = preprocess(image, crop=256, resize=256)
     if (256 - size) % 2:
@@ -111,23 +104,6 @@ def ten_crop_views(image: np.ndarray, size: int) -> torch.Tensor:
 def ten_crop_probabilities(model: nn.Module, image: np.ndarray, size: int) -> torch.Tensor:
     """Softmax (1000,) averaged over the ten views of :func:`ten_crop_views`."""
     return classify(model, ten_crop_views(image, size)).mean(0)
-
-
-def ten_crop_table(model: nn.Module, photos: dict[str, np.ndarray], centre: dict[str, torch.Tensor],
-                   labels: ImageNetLabels, size: int):
-    """Top-1 of the centre crop (``centre``: probabilities by photo) against the average of
-    the ten views, for each photo in ``photos``."""
-    import pandas as pd
-
-    rows = []
-    for name, image in photos.items():
-        one, ten = centre[name], ten_crop_probabilities(model, image, size)
-        rows.append({"photo": name,
-                     "centre crop: top-1": labels.name(int(one.argmax())),
-                     "probability": round(float(one.max()), 3),
-                     "10 crops: top-1": labels.name(int(ten.argmax())),
-                     "mean probability": round(float(ten.max()), 3)})
-    return pd.DataFrame(rows)
 
 
 def plot_ten_crops(views: torch.Tensor, title: str = "The ten test views"):
