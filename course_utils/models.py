@@ -197,10 +197,7 @@ class AlexNet(nn.Module):
             ("drop7", nn.Dropout(dropout)),
             ("fc8", nn.Linear(hidden, num_classes)),  # plain linear logits
         ]))
-        initialize(self, init)
-        if head_std is not None:
-            nn.init.normal_(self.classifier.fc8.weight, 0.0, float(head_std))
-            nn.init.zeros_(self.classifier.fc8.bias)
+        initialize(self, init, head_std=head_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.flatten(self.features(self.prep(x))))
@@ -217,14 +214,18 @@ class AlexNetSmall(AlexNet):
                          input_size=input_size, hidden=hidden, **kwargs)
 
 
-def initialize(model: nn.Module, scheme: str = "he") -> nn.Module:
+def initialize(model: nn.Module, scheme: str = "he", head_std: float | None = None
+               ) -> nn.Module:
     """(Re-)initialise ``model``'s conv and linear layers in place.
 
     ``"he"``: Kaiming-normal convolutions, Xavier-uniform linear layers, zero biases.
     ``"paper"``: N(0, 0.01) weights; bias 1 in conv2, conv4, conv5, fc6 and fc7, else 0.
+    ``head_std``: then the output layer (the last linear layer, fc8) is drawn again from
+    N(0, head_std), with a zero bias (:class:`AlexNet`'s ``head_std``; notebook 07).
     """
     if scheme not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {scheme!r}")
+    head = None
     for name, module in model.named_modules():
         leaf = name.rsplit(".", 1)[-1]
         if isinstance(module, nn.Conv2d):
@@ -237,10 +238,15 @@ def initialize(model: nn.Module, scheme: str = "he") -> nn.Module:
                 nn.init.xavier_uniform_(module.weight)
             else:
                 nn.init.normal_(module.weight, 0.0, 0.01)
+            head = module
         else:
             continue
         if module.bias is not None:
             nn.init.constant_(module.bias, 1.0 if scheme == "paper" and leaf in _BIAS_ONE else 0.0)
+    if head_std is not None and head is not None:
+        nn.init.normal_(head.weight, 0.0, float(head_std))
+        if head.bias is not None:
+            nn.init.zeros_(head.bias)
     return model
 
 

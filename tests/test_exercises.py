@@ -81,6 +81,10 @@ WRONG = {
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
     "06-1": 2e-3,
     "06-2": 0.5,
+    # --- notebook 07's wrong answers
+    "07-1": lambda model: [(nn.init.normal_(m.weight, 0.0, 0.01), nn.init.ones_(m.bias))
+                           for m in model.modules()
+                           if isinstance(m, (nn.Conv2d, nn.Linear))] and None,  # biases all 1
     # --- notebook 08's wrong answers
     "08-1": 81,
     "08-2": 0.1 * 0.353 ** 2,
@@ -744,6 +748,63 @@ def test_top_k_error_agrees_with_scikit_learn_and_hints_at_the_usual_mistakes(ca
         capsys, "13-1", lambda logits, labels, k=5: 100 * (1 - accuracy(logits, labels, k)))[1]
 
 
+_BIAS_ONE = {"conv2", "conv4", "conv5", "fc6", "fc7"}
+
+
+def _init(weight=lambda w: nn.init.normal_(w, 0.0, 0.01),
+          bias=lambda layer: 1.0 if layer in _BIAS_ONE else 0.0, types=(nn.Conv2d, nn.Linear)):
+    """An answer to 07-1: ``weight`` draws each layer's weights, ``bias`` its constant."""
+    def init_paper(model):
+        for name, m in model.named_modules():
+            if isinstance(m, types):
+                weight(m.weight)
+                nn.init.constant_(m.bias, bias(name.rsplit(".", 1)[-1]))
+        return model
+    return init_paper
+
+
+def test_reference_init_paper_is_the_packages_paper_init():
+    from course_utils.models import initialize
+
+    init_paper = _quiet_solution("07-1")
+    for build in (AlexNetSmall, lambda: AlexNet(hidden=256, two_tower=True)):
+        torch.manual_seed(0)
+        ours = init_paper(build())
+        torch.manual_seed(0)
+        theirs = initialize(build(), "paper")
+        assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), theirs.parameters()))
+
+
+def test_init_paper_hints_at_the_usual_mistakes(capsys):
+    def in_place_without_return(model):  # the tensors' own methods, no return: also right
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, 0.01)
+                m.bias.fill_(1.0 if name.rsplit(".", 1)[-1] in _BIAS_ONE else 0.0)
+
+    assert _checked(capsys, "07-1", _init())[0]
+    assert _checked(capsys, "07-1", in_place_without_return)[0]
+    root3 = 3 ** 0.5
+    for answer, hint in (
+            (_init(weight=lambda w: nn.init.normal_(w, 0.0, 0.1)), "not the variance"),
+            (_init(weight=lambda w: nn.init.normal_(w, 0.01)), "sets the *mean*"),
+            (_init(bias=lambda layer: 1.0), "every bias is 1"),
+            (_init(bias=lambda layer: 0.0), "every bias is 0"),
+            (_init(types=(nn.Conv2d,)), "fully connected layers (nn.Linear"),
+            (_init(types=(nn.Linear,)), "convolutions (nn.Conv2d"),
+            (_init(weight=lambda w: nn.init.uniform_(w, -0.01 * root3, 0.01 * root3)),
+             "not Gaussian"),
+            (_init(weight=lambda w: nn.init.normal_(w, 0.0, 0.001 if w.shape[0] == 10 else 0.01)),
+             "output layer fc8"),
+            (_init(weight=lambda w: nn.init.normal_(w, 0.0, 0.02)), "wrong spread"),
+            (_init(bias=lambda layer: 1.0 if layer in _BIAS_ONE | {"fc8"} else 0.0),
+             "fc8 (1, should be 0)"),
+            (lambda model: model, "kept the weights it had"),
+            (lambda model: nn.Sequential(nn.Linear(2, 2)), "returned another network")):
+        result, line = _checked(capsys, "07-1", answer)
+        assert result is False and hint in line, (hint, line)
+
+
 def test_check_and_solution_leave_the_random_state_alone(capsys):
     from course_utils.exercises import judge
 
@@ -846,7 +907,7 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
     assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
-                             "08-3", "10-3", "11-3", "12-2", "12-3", "13-1"}
+                             "07-1", "08-3", "10-3", "11-3", "12-2", "12-3", "13-1"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):

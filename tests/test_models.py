@@ -105,6 +105,14 @@ def test_head_std_draws_only_the_output_layer_small():
     assert small.classifier.fc8.bias.abs().max().item() == 0.0
     assert default.classifier.fc8.weight.std().item() > 0.02
     assert torch.equal(small.classifier.fc7.weight, default.classifier.fc7.weight)
+    # the same draws through initialize: He and Xavier, then fc8 again from N(0, head_std)
+    torch.manual_seed(1)
+    again = initialize(AlexNetSmall(hidden=512), "he", head_std=0.001)
+    torch.manual_seed(1)
+    plain = initialize(AlexNetSmall(hidden=512), "he")
+    assert again.classifier.fc8.weight.std().item() == pytest.approx(0.001, rel=0.05)
+    assert torch.equal(again.classifier.fc7.weight, plain.classifier.fc7.weight)
+    assert not torch.equal(again.classifier.fc8.weight, plain.classifier.fc8.weight)
     for bad in (0.0, -0.01, float("inf"), True, "0.01"):
         with pytest.raises(ValueError, match="head_std must be a positive number"):
             AlexNetSmall(head_std=bad)

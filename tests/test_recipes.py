@@ -64,7 +64,7 @@ def test_quick_trains_for_real_on_the_cpu_and_says_the_real_run_needs_a_gpu():
     note = plan_note(b, "cpu")
     assert note.startswith("A short real training on the CPU")
     assert f"{math.ceil(b.train / b.batch_size) * b.epochs} steps on {b.train:,}" in note
-    assert "needs a GPU" in note
+    assert "needs a GPU" in note and f"{len(b['recipes'])} recipe(s) x {b.seeds} seed(s)" in note
     assert f"0.8000 >= {b.bounds['test_acc']}" in check_full_result({("paper", 0): 0.8}, b)
     with pytest.raises(RecipeError, match="best mean test accuracy"):
         check_full_result({("paper", 0): b.bounds["test_acc"] - 0.01}, b)
@@ -78,7 +78,7 @@ def test_recipes_are_the_papers_and_adam_cosine():
     assert paper.max_epochs == smoke.epochs and paper.batch_size == smoke.batch_size
     names = dict(paper.callbacks)
     assert "lr_schedule" not in names
-    assert names["lr_plateau"].policy == "ReduceLROnPlateau"
+    assert names["lr_plateau"].policy is torch.optim.lr_scheduler.ReduceLROnPlateau
     assert names["lr_plateau"].monitor == "valid_acc"
     adam = make_recipe("adam_cosine", random_batch(8), smoke, module=AlexNetSmall)
     assert adam.optimizer is torch.optim.Adam and adam.lr == RECIPES["adam_cosine"].lr
@@ -130,6 +130,20 @@ def test_paper_recipe_warms_up_then_holds_the_learning_rate():
     full = make_recipe("paper", random_batch(16), budget("07", "full"), module=AlexNetSmall)
     assert dict(full.callbacks)["lr_warmup"].steps == 200
     assert dict(full.callbacks)["early_stopping"].patience == 6
+
+
+def test_check_results_asks_each_run_for_a_loss_below_a_uniform_guess():
+    b = _budget("quick", train=16, epochs=1, batch_size=16)
+    b = replace(b, bounds={"test_acc": 0.5, "loss_drop": 0.5})
+    net = make_recipe("adam_cosine", random_batch(16, seed=1), b, module=AlexNetSmall, verbose=0,
+                      progress=False, module__head_std=0.001)
+    net.fit(*random_batch(16))
+    net.history.record("train_loss", math.log(10) - 0.6)
+    report = check_results({("adam_cosine", 0): net}, {("adam_cosine", 0): 0.7}, b)
+    assert "ok: adam_cosine (seed 0)'s last training loss 1.703 is at least 0.5 below" in report
+    net.history.record("train_loss", math.log(10) - 0.4)  # fell, but not by the margin
+    with pytest.raises(RecipeError, match="last training loss 1.903"):
+        check_results({("adam_cosine", 0): net}, {("adam_cosine", 0): 0.7}, b)
 
 
 def test_check_pipeline_catches_a_nan_loss():

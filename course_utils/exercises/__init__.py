@@ -18,12 +18,12 @@ imports the lessons; a "write it" exercise refuses the package's own functions
 (:func:`~.judge.package_function`). Heavy imports happen inside the solutions, on
 first use, so importing this package stays fast.
 """
-from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch08, ch09, ch10, ch11, ch12, ch13
+from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12, ch13
 from .ch11 import check_imagenet_transfer
 from .judge import EXERCISES, Exercise, ExerciseError, check, solution
 
 #: The chapter modules, in notebook order; importing each registers its exercises.
-CHAPTERS = (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch08, ch09, ch10, ch11, ch12, ch13)
+CHAPTERS = (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12, ch13)
 
 __all__ = ["EXERCISES", "Exercise", "ExerciseError", "check", "check_imagenet_transfer",
            "solution"]
