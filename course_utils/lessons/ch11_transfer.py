@@ -401,41 +401,22 @@ def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
                    alpha: float = ALPHA, fit: float = 0.9, many_dead: float = 0.25
                    ) -> dict[str, Any]:
     """What the frozen features are worth against training from scratch, decided from the
-    measurements seed by seed (two-sided paired t-tests,
-    :func:`course_utils.experiment.paired_test`).
+    measurements seed by seed (two-sided paired t-tests at level ``alpha``).
 
-    Parameters
-    ----------
-    runs : DataFrame
-        One row per run (``variant``, ``seed``, ``test_acc``, ``train_acc``) with a
-        ``"frozen"`` and a ``"scratch"`` variant, each at its chosen learning rate; a
-        ``"finetune"`` variant, when there is one, is reported too.
-    probes : DataFrame
-        One row per seed: ``seed``, ``probe_acc`` and ``dead_pool5``, ``dead_fc6``,
-        ``dead_fc7`` (:func:`feature_report`).
-    chance : float
-        Chance accuracy of the target task (1 / classes).
-    alpha : float
-        Level of the paired t-tests.
-    fit : float
-        The frozen net *underfits* when its mean eval-mode accuracy on its own
-        training images is below this.
-    many_dead : float
-        A layer has many dead units from this share on.
+    ``runs``: one row per run (``variant``, ``seed``, ``test_acc``, ``train_acc``) with
+    ``"frozen"`` and ``"scratch"``, each at its chosen rate (``"finetune"`` is reported
+    when present); ``probes``: one row per seed from :func:`feature_report`; ``chance``:
+    1 / classes. The frozen net *underfits* below a mean eval-mode training accuracy of
+    ``fit``; a layer has many dead units from the share ``many_dead`` on.
 
-    Returns
-    -------
-    dict
-        ``verdict``: ``"transfers"`` (the frozen net does not lose to scratch),
-        ``"features"`` (the frozen net loses to scratch, and so does a linear probe on
-        the fixed features: they hold less about the new classes than a network learns
-        from the few labels) or ``"head"`` (the probe does not lose to scratch but the
-        frozen net does: its classifier's training is what loses); ``cause``:
-        ``"underfits"`` or ``"fits"`` (the frozen net on its own training images); the
-        paired tests ``frozen_minus_scratch``, ``probe_minus_scratch``,
-        ``probe_minus_frozen`` and ``finetune_minus_scratch`` (None without fine-tune
-        runs); the means and stds ``probe``, ``frozen``, ``scratch``, ``frozen_train``;
-        ``dead``; ``text``, the conclusion in sentences.
+    Returns a dict: ``verdict`` is ``"transfers"`` (the frozen net does not lose to
+    scratch), ``"features"`` (it loses, and so does a linear probe on the fixed features:
+    they hold less about the new classes than a network learns from the few labels) or
+    ``"head"`` (the probe does not lose to scratch, the frozen net does); ``cause``
+    (``"underfits"`` or ``"fits"``); the paired tests ``frozen_minus_scratch``,
+    ``probe_minus_scratch``, ``probe_minus_frozen``, ``finetune_minus_scratch`` (None
+    without fine-tune runs); the (mean, std) of ``probe``, ``frozen``, ``scratch``,
+    ``frozen_train``; ``dead``; ``text``, the conclusion in sentences.
     """
     frozen = _by_seed(runs, "frozen", "test_acc")
     scratch = _by_seed(runs, "scratch", "test_acc")
