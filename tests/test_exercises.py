@@ -99,7 +99,8 @@ WRONG = {
     # --- notebook 11's wrong answers
     "11-1": 0.5,
     "11-2": 90,
-    "11-3": lambda acts, tol=0.99: float((acts == 0).all(dim=0).float().mean()),
+    "11-3": lambda acts, tol=0.99: (acts == 0).all(dim=0),  # only units 0 on every image
+    "11-4": lambda net, prefixes=("features",): [n for n, _ in net.named_parameters()],
     # --- notebook 12's wrong answers
     "12-1": 21 / 121,  # the DC bin counted
     "12-2": lambda w: float((torch.fft.fft2(w - w.mean()).abs() ** 2 * torch.exp(1j * torch.atan2(
@@ -907,7 +908,7 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
     assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
-                             "07-1", "08-3", "10-3", "11-3", "12-2", "12-3", "13-1"}
+                             "07-1", "08-3", "10-3", "11-3", "11-4", "12-2", "12-3", "13-1"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):
@@ -916,21 +917,16 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
 
 
 def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
-    """11-3 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
+    """12-2 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
     from course_utils.lessons.ch12_what_it_learned import (
         neighbour_agreement,
         orientation_index,
     )
-    from course_utils.training import dead_unit_share
-
-    def dead_share(acts, tol=0.99):
-        return dead_unit_share(acts, tol)
 
     def one_index(w):
         return orientation_index(w)[0].item()
 
-    for exercise_id, twin in (("11-3", dead_share), ("12-3", neighbour_agreement),
-                              ("12-2", one_index)):
+    for exercise_id, twin in (("12-3", neighbour_agreement), ("12-2", one_index)):
         exercise = EXERCISES[exercise_id]
         assert exercise.judge(twin, exercise.answer) is None
         result, line = _checked(capsys, exercise_id, twin)
@@ -964,9 +960,9 @@ def test_wrapping_a_package_function_does_not_pass(capsys):
 def test_the_students_own_code_passes_beside_the_packages_names(capsys):
     from course_utils.data import STD  # a constant of the package may be read
 
-    def dead_share(acts, tol=0.99):  # the same name as the lesson's, the student's code
+    def dead_units(acts, tol=0.99):  # the student's code, reading a constant of the package
         zero = (acts == 0).double().mean(dim=0)
-        return float((zero >= tol).double().mean()) + 0.0 * float(STD)
+        return zero >= tol + 0.0 * float(STD)
 
     def agreement(idx, y_query, y_gallery):
         return (y_gallery[idx] == y_query[:, None]).double().mean()
@@ -974,10 +970,10 @@ def test_the_students_own_code_passes_beside_the_packages_names(capsys):
     def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
         # torch's layer, whose name the package's layer shares
         return nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
-    assert _checked(capsys, "11-3", dead_share)[0]
+    assert _checked(capsys, "11-3", dead_units)[0]
     assert _checked(capsys, "12-3", agreement)[0]
     assert _checked(capsys, "02-2", torch_lrn)[0]
-    assert _checked(capsys, "11-3", functools.partial(dead_share, tol=0.99))[0]
+    assert _checked(capsys, "11-3", functools.partial(dead_units, tol=0.99))[0]
 
 
 # ------------------------------------------------------------------- the lessons' copies agree
@@ -1019,14 +1015,16 @@ def test_references_agree_with_the_lessons_copies():
     channels = (24, 64, 96, 96, 64)
     frozen = transfer.transfer_model(AlexNetSmall(num_classes=5, channels=channels), "frozen",
                                      channels=channels)
-    assert _quiet_solution("11-1") == pytest.approx(
-        transfer.trainable_parameters(frozen) / count_parameters(frozen), rel=1e-12)
+    trainable = sum(p.numel() for p in frozen.parameters() if p.requires_grad)
+    assert _quiet_solution("11-1") == pytest.approx(trainable / count_parameters(frozen),
+                                                    rel=1e-12)
     g = torch.Generator().manual_seed(1)
     dead = _quiet_solution("11-3")
     for n, tol in ((200, 0.99), (200, 1.0), (50, 0.75), (7, 0.5)):
         acts = torch.relu(torch.randn(n, 40, generator=g) - 1.5)
         acts[:, :5] = 0
-        assert dead(acts, tol) == pytest.approx(dead_unit_share(acts, tol))  # the package's
+        share = dead(acts, tol).double().mean().item()  # the mask's mean: the package's share
+        assert share == pytest.approx(dead_unit_share(acts, tol))
 
     index, agreement = _quiet_solution("12-2"), _quiet_solution("12-3")
     for shape in ((11, 11), (7, 9), (5, 5)):

@@ -18,9 +18,9 @@ from course_utils.lessons.ch11_transfer import (SOURCE_CLASSES, TARGET_CLASSES, 
                                                 default_torchvision_path, display_path,
                                                 feature_report, from_torchvision, frozen_verdict,
                                                 layer_features, linear_probe, load_pretrained,
-                                                paper_table, save_weights, trainable_parameters,
-                                                transfer_differences, transfer_model,
-                                                transfer_splits, transfer_tasks, transfer_verdict)
+                                                paper_table, save_weights, transfer_differences,
+                                                transfer_model, transfer_splits, transfer_tasks,
+                                                transfer_verdict)
 
 
 def fake_splits(n=400):
@@ -46,6 +46,10 @@ def test_transfer_tasks_split_the_classes_and_take_few_shots():
     assert set(SOURCE_CLASSES).isdisjoint(TARGET_CLASSES)
 
 
+def trainable_parameters(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def test_transfer_model_modes_copy_and_freeze_the_right_layers():
     torch.manual_seed(1)
     source = AlexNetSmall(num_classes=5)
@@ -57,6 +61,7 @@ def test_transfer_model_modes_copy_and_freeze_the_right_layers():
         assert torch.equal(m.classifier.fc7.weight, source.classifier.fc7.weight)
     assert not torch.equal(scratch.features.conv1.weight, source.features.conv1.weight)
     assert not any(p.requires_grad for p in frozen.features.parameters())
+    assert all(p.requires_grad for p in frozen.classifier.parameters())  # fc6-fc8 train
     assert all(p.requires_grad for p in tuned.parameters())
     conv = sum(p.numel() for p in source.features.parameters())
     assert trainable_parameters(tuned) - trainable_parameters(frozen) == conv
@@ -170,20 +175,24 @@ def test_budget_11_has_what_the_notebook_reads(profile):
     b = budget("11", profile)
     code = _notebook_code()
     read = set(re.findall(r"""\bb\[["'](\w+)["']\]""", code))
-    assert {"pretrain", "pretrain_epochs", "pretrain_batch", "shots", "frozen_lr", "dead_tol",
+    assert {"pretrain", "pretrain_epochs", "pretrain_batch", "shots", "lrs", "dead_tol",
             "probe_C"} <= read
     for key in read:
         b[key]  # raises KeyError when the row lacks what the notebook reads
     assert b.train == b["shots"] * len(TARGET_CLASSES) and b.variants == len(MODES)
     assert b.seeds >= 2, "paired differences need at least two seeds"
-    pretrain, check = b.extra
+    pretrain, other_rates = b.extra
     assert pretrain["epochs"] == b["pretrain_epochs"] and pretrain["runs"] == b.seeds  # per seed
-    assert check["runs"] == b.seeds and check["epochs"] == b.epochs and check["train"] == b.train
+    # every mode at every candidate rate: the chosen rate's runs are the claim's
+    assert other_rates["runs"] == b.seeds * b.variants * (len(b["lrs"]) - 1)
+    assert other_rates["epochs"] == b.epochs and other_rates["train"] == b.train
     if b["pretrain"] is not None:
         assert pretrain["train"] == b["pretrain"]
     assert b.bounds["test_acc"] > 0.2 and b.bounds["source_acc"] > 0.2  # above chance (5 classes)
     assert set(b.bounds) <= {"test_acc", "frozen_acc", "source_acc", "probe_acc"}
-    assert 0 < b["dead_tol"] <= 1 and b["frozen_lr"] > 1e-3  # the check uses a larger rate
+    assert 0 < b["dead_tol"] <= 1
+    lrs = b["lrs"]
+    assert 2 <= len(lrs) <= 3 and list(lrs) == sorted(set(lrs)) and 1e-3 in lrs  # Adam's default
     if profile != "smoke":
         assert b.seeds >= 3 and b.test is None and b["pretrain"] is None  # all images
         assert {"frozen_acc", "probe_acc"} <= set(b.bounds)
@@ -315,41 +324,50 @@ def _probes(probe, dead=(0.05, 0.1, 0.05)):
                           "dead_fc6": dead[1], "dead_fc7": dead[2]} for s, p in enumerate(probe)])
 
 
-def test_frozen_verdict_says_the_head_fails_when_the_probe_is_much_better():
+def test_frozen_verdict_says_transfer_loses_when_the_probe_loses_to_scratch_too():
+    runs = _runs({"frozen": [(0.72, 0.80), (0.70, 0.85), (0.75, 0.82)],
+                  "finetune": [(0.89, 1.0), (0.88, 1.0), (0.90, 1.0)],
+                  "scratch": [(0.85, 0.90), (0.84, 0.92), (0.86, 0.90)]})
+    out = frozen_verdict(runs, _probes([0.78, 0.77, 0.80]), chance=0.2)
+    assert (out["verdict"], out["cause"]) == ("features", "underfits")
+    assert out["frozen_minus_scratch"]["verdict"] == "lower"
+    assert out["probe_minus_scratch"]["verdict"] == "lower"
+    assert out["finetune_minus_scratch"]["verdict"] == "higher"
+    text = out["text"]
+    assert "loses to training from scratch here" in text and "carry the information" not in text
+    assert "The likely reason is the source task" in text and "Sandal" in text
+    assert "help where, fixed, they lose" in text and "it underfits" in text
+    assert out["scratch"] == pytest.approx((0.85, 0.01))
+
+
+def test_frozen_verdict_says_the_head_fails_when_the_probe_beats_scratch():
     runs = _runs({"frozen": [(0.45, 0.5), (0.40, 0.55), (0.50, 0.45)],
-                  "frozen, lr 0.01": [(0.75, 0.85), (0.72, 0.8), (0.78, 0.9)]})
-    out = frozen_verdict(runs, _probes([0.78, 0.76, 0.80]), chance=0.2,
-                         retrained="frozen, lr 0.01")
-    assert out["verdict"] == "head" and out["cause"] == "underfits"
+                  "scratch": [(0.80, 0.9), (0.78, 0.9), (0.82, 0.9)]})
+    out = frozen_verdict(runs, _probes([0.84, 0.83, 0.85]), chance=0.2)
+    assert (out["verdict"], out["cause"]) == ("head", "underfits")
+    assert out["probe_minus_scratch"]["verdict"] == "higher"
     assert out["probe_minus_frozen"]["verdict"] == "higher"
-    assert out["check"]["verdict"] == "higher"
-    assert "underfits" in out["text"] and "do not explain it" in out["text"]
-    assert "held the frozen net back" in out["text"]
-    # the same gap with a frozen net that fits its training images: it overfits
-    fits = _runs({"frozen": [(0.45, 1.0), (0.40, 0.98), (0.50, 1.0)]})
-    out = frozen_verdict(fits, _probes([0.78, 0.76, 0.80], dead=(0.0, 0.6, 0.3)), chance=0.2)
-    assert (out["verdict"], out["cause"]) == ("head", "overfits")
-    assert "Many fc units are dead" in out["text"] and out["check"] is None
-
-
-def test_frozen_verdict_says_the_features_fail_when_the_probe_is_poor_too():
-    runs = _runs({"frozen": [(0.30, 0.9), (0.28, 0.8), (0.33, 0.85)]})
-    out = frozen_verdict(runs, _probes([0.38, 0.35, 0.40], dead=(0.5, 0.1, 0.1)), chance=0.2)
-    assert out["verdict"] == "features" and out["cause"] is None
-    assert "do not separate the new classes" in out["text"]
+    assert "carry the information (a linear probe on them beats scratch)" in out["text"]
+    assert out["finetune_minus_scratch"] is None and "Fine-tuning" not in out["text"]
+    # the frozen net fits its images; many dead pool5 units are said
+    fits = _runs({"frozen": [(0.45, 1.0), (0.40, 0.98), (0.50, 1.0)],
+                  "scratch": [(0.80, 0.9), (0.78, 0.9), (0.82, 0.9)]})
+    out = frozen_verdict(fits, _probes([0.84, 0.83, 0.85], dead=(0.5, 0.1, 0.1)), chance=0.2)
+    assert out["cause"] == "fits" and "it fits them" in out["text"]
     assert "Many pool5 units are dead" in out["text"]
 
 
-def test_frozen_verdict_when_the_frozen_net_matches_the_probe():
-    runs = _runs({"frozen": [(0.78, 0.95), (0.74, 0.97), (0.79, 0.96)],
-                  "frozen, lr 0.01": [(0.77, 0.95), (0.76, 0.97), (0.78, 0.96)]})
-    out = frozen_verdict(runs, _probes([0.76, 0.77, 0.78]), chance=0.2,
-                         retrained="frozen, lr 0.01")
-    assert out["verdict"] == "probe level"
-    assert out["probe_minus_frozen"]["verdict"] == "inside the noise"
-    assert out["check"]["verdict"] == "inside the noise"
+def test_frozen_verdict_when_the_frozen_net_matches_scratch():
+    runs = _runs({"frozen": [(0.84, 0.95), (0.80, 0.97), (0.86, 0.96)],
+                  "scratch": [(0.83, 0.95), (0.82, 0.97), (0.85, 0.96)]})
+    out = frozen_verdict(runs, _probes([0.76, 0.77, 0.78]), chance=0.2)
+    assert out["verdict"] == "transfers" and out["cause"] == "fits"
+    assert out["frozen_minus_scratch"]["verdict"] == "inside the noise"
+    assert "as well as training from scratch" in out["text"]
     with pytest.raises(CourseError, match="no runs of 'frozen'"):
         frozen_verdict(runs[runs["variant"] != "frozen"], _probes([0.7]), chance=0.2)
+    with pytest.raises(CourseError, match="no runs of 'scratch'"):
+        frozen_verdict(runs[runs["variant"] != "scratch"], _probes([0.7]), chance=0.2)
 
 
 def _mode_runs(finetune, scratch, frozen=(0.4, 0.45, 0.5)):
@@ -379,7 +397,9 @@ def test_paper_table_shows_the_papers_numbers_ours_and_the_frozen_explanation():
     assert "+3.7 ± 0.6 points, p = " in first["ours"] and "over 3 seed(s)" in first["ours"]
     assert first["verdict"] == "fine-tune minus scratch: higher (the paper: higher)"
     assert "linear probe on pool5 0.780 ± 0.020" in second["ours"]
-    assert second["verdict"].startswith("the features carry it")
+    assert "probe minus scratch -6.0 ± 1.7 points" in second["ours"]
+    assert second["verdict"] == ("frozen features lose to scratch, and so does a linear probe "
+                                 "on them")
     assert set(out["profile"]) == {"quick"}
 
 
@@ -410,9 +430,54 @@ def test_references_of_notebook_11(capsys):
     acts[:, [2, 5]] = 0
     acts[:, 7] = 0
     acts[1, 7] = 1.0
-    assert dead(acts) == pytest.approx(dead_unit_share(acts, tol=0.99)) == pytest.approx(3 / 12)
+    assert dead(acts).tolist() == [u in (2, 5, 7) for u in range(12)]
+    assert dead(acts, 1.0).tolist() == [u in (2, 5) for u in range(12)]
+    for tol in (0.99, 1.0):  # the package's share is the mask's mean
+        assert dead(acts, tol).double().mean().item() == pytest.approx(dead_unit_share(acts, tol))
+    # 11-4 freezes what transfer_model(..., "frozen") freezes, and returns the rest's names
+    freeze = solution("11-4")
+    source = AlexNetSmall(num_classes=5)
+    frozen, tuned = transfer_model(source, "frozen"), transfer_model(source, "finetune")
+    names = freeze(tuned, ("features",))
+    assert [p.requires_grad for p in tuned.parameters()] == \
+        [p.requires_grad for p in frozen.parameters()]
+    assert names == [n for n, p in frozen.named_parameters() if p.requires_grad]
+    assert names and all(n.startswith("classifier.") for n in names)
     capsys.readouterr()
     assert not check("11-1", 1 - share)
     assert "still trains" in capsys.readouterr().out
-    assert not check("11-3", lambda a, tol=0.99: float((a == 0).all(0).float().mean()))
+    assert not check("11-3", lambda a, tol=0.99: (a == 0).all(0))
     assert "counts as dead too" in capsys.readouterr().out
+
+
+def _freeze(weights=True, biases=True, everything=False, returned="trainable"):
+    def freeze(net, prefixes=("features",)):
+        for name, p in net.named_parameters():
+            kind_ok = (weights and not name.endswith("bias")) or (biases and name.endswith("bias"))
+            if everything or (name.startswith(tuple(prefixes)) and kind_ok):
+                p.requires_grad_(False)
+        named = list(net.named_parameters())
+        return {"trainable": [n for n, p in named if p.requires_grad],
+                "all": [n for n, _ in named],
+                "frozen": [n for n, p in named if not p.requires_grad],
+                "net": net}[returned]
+    return freeze
+
+
+@pytest.mark.parametrize("answer,hint", [
+    (_freeze(everything=True), "the head (and every part not named) must keep training"),
+    (_freeze(weights=False, biases=False), "nothing was frozen"),
+    (_freeze(biases=False), "the biases still learn"),
+    (_freeze(returned="all"), "you returned every parameter's name"),
+    (_freeze(returned="frozen"), "you returned the frozen parameters' names"),
+    (_freeze(returned="net"), "return a list of the names"),
+    (lambda net, prefixes=("features",): net.features.requires_grad_(False) and
+     [n for n, p in net.named_parameters() if p.requires_grad], "start with a prefix still learn"),
+])
+def test_exercise_11_4_names_each_common_mistake(capsys, answer, hint):
+    from course_utils.exercises import check
+
+    assert check("11-4", _freeze()) and "correct" in capsys.readouterr().out
+    assert not check("11-4", answer)
+    out = capsys.readouterr().out
+    assert hint in out and out.count("\n") == 1, out

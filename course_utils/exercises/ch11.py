@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from ..config import CourseError
-from .judge import Exercise, generator, number, register, tensor_function
+from .judge import (Exercise, call_answer, describe, generator, number, register,
+                    tensor_function)
 
-__all__ = ["EXERCISES", "check_imagenet_transfer", "dead_share", "frozen_share",
+__all__ = ["EXERCISES", "check_imagenet_transfer", "dead_units", "freeze", "frozen_share",
            "imagenet_transfer_model", "target_steps"]
 
 CHANNELS = (24, 64, 96, 96, 64)  # the quick profile's narrow net
@@ -42,9 +43,16 @@ def target_steps():
     return per_epoch * 30
 
 
-def dead_share(acts, tol=0.99):
-    zero = (acts == 0).float().mean(dim=0)  # per unit: the share of images at 0
-    return float((zero >= tol).float().mean())  # the share of units that are dead
+def dead_units(acts, tol=0.99):
+    zero = (acts == 0).double().mean(dim=0)  # per unit: the share of images at 0
+    return zero >= tol  # True for a dead unit, one value per unit
+
+
+def freeze(net, prefixes=("features",)):
+    for name, p in net.named_parameters():
+        if name.startswith(tuple(prefixes)):  # weights and biases alike
+            p.requires_grad_(False)
+    return [name for name, p in net.named_parameters() if p.requires_grad]
 
 
 # --------------------------------------------------------------------------- test inputs
@@ -57,7 +65,7 @@ def _fc8_share() -> float:
             / sum(p.numel() for p in net.parameters()))
 
 
-def _dead_share_cases(reference):
+def _dead_units_cases(reference):
     def acts(n, units, seed, dead=(), nearly=(), half=()):
         a = torch.relu(torch.randn(n, units, generator=generator(seed)))
         for u in (*dead, *nearly, *half):
@@ -75,23 +83,92 @@ def _dead_share_cases(reference):
               acts(200, 8, 12, dead=(0,), nearly=(3, 5), half=(6,)), {"tol": 1.0}),
              ("a (50, 6) tensor with tol=0.75", acts(50, 6, 13, dead=(2,), half=(4,)),
               {"tol": 0.75}),
+             ("a (4, 6) tensor with tol=0.5, units zero on exactly half the images",
+              acts(4, 6, 15, dead=(0,), half=(1, 3)), {"tol": 0.5}),
              ("a (30, 5) tensor without dead units", acts(30, 5, 14), {})]
-    return [(shown, (a,), kw, torch.tensor(reference(a.clone(), **kw)))
-            for shown, a, kw in cases]
+    return [(shown, (a,), kw, reference(a.clone(), **kw)) for shown, a, kw in cases]
 
 
-def _dead_share_mistakes(args, kwargs):
+def _dead_units_mistakes(args, kwargs):
     a = args[0]
     tol = kwargs.get("tol", 0.99)
     zero = (a == 0).double().mean(dim=0)
-    return [(torch.tensor(float((a == 0).all(dim=0).double().mean())),
+    return [((a == 0).all(dim=0),
              ("a unit active for only a few images counts as dead too: compare the share of "
               "images where it is 0 with tol")),
-            (torch.tensor(float((zero >= tol).sum())),
-             "give the share of units (between 0 and 1), not their number"),
-            (torch.tensor(float(zero.mean())),
-             ("that is the share of zero values; count the units that are 0 for at least "
-              "a share tol of the images"))]
+            (zero > tol, "a unit at 0 on exactly a share tol of the images is dead too (>=)"),
+            (zero < tol, "that marks the live units: True for the dead ones")]
+
+
+# --------------------------------------------------------------------------- freeze
+
+def _freeze_nets():
+    """The fresh networks :func:`freeze` is checked on: (shown, build, prefixes)."""
+    from ..models import AlexNetSmall
+
+    def alexnet():
+        return AlexNetSmall(num_classes=5, channels=(4, 8, 8, 8, 8), hidden=16)
+
+    def mlp():
+        return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+    net = "a fresh AlexNetSmall"
+    return [(f"{net} with prefixes=('features',)", alexnet, ("features",)),
+            (f"{net} with prefixes=('features', 'classifier.fc6')", alexnet,
+             ("features", "classifier.fc6")),
+            (f"{net} with prefixes=('classifier.fc8',)", alexnet, ("classifier.fc8",)),
+            (f"{net} with prefixes=()", alexnet, ()),
+            ("nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)) with "
+             "prefixes=('0',)", mlp, ("0",))]
+
+
+def _frozen_names(net) -> set[str]:
+    return {name for name, p in net.named_parameters() if not p.requires_grad}
+
+
+def _freezing_hint(frozen: set[str], expected: set[str]) -> str:
+    """What is wrong with the parameters the student's function froze."""
+    extra, missing = sorted(frozen - expected), sorted(expected - frozen)
+    if expected and not frozen:
+        return ("nothing was frozen: the parameters whose names start with a prefix still "
+                "require gradients")
+    if extra:
+        return (f"you froze {len(extra)} parameter(s) that no prefix names, e.g. {extra[0]}: "
+                "the head (and every part not named) must keep training")
+    if all(name.endswith("bias") for name in missing):
+        return (f"the biases still learn, e.g. {missing[0]}: a layer's bias is a parameter "
+                "too, freeze every parameter whose name starts with a prefix")
+    return (f"{len(missing)} parameter(s) whose names start with a prefix still learn, e.g. "
+            f"{missing[0]}")
+
+
+def _freeze_judge(answer, reference):
+    if isinstance(answer, nn.Module) or not callable(answer):
+        return f"expected a function freeze(net, prefixes), got {describe(answer)}"
+    for shown, build, prefixes in _freeze_nets():
+        net, ref_net = build(), build()
+        expected = reference()(ref_net, prefixes)
+        out, error = call_answer(answer, (net, prefixes), {}, f"your function, on {shown},")
+        if error:
+            return error
+        if _frozen_names(net) != _frozen_names(ref_net):
+            return f"on {shown}: {_freezing_hint(_frozen_names(net), _frozen_names(ref_net))}"
+        if isinstance(out, nn.Module) or not isinstance(out, (list, tuple)) \
+                or not all(isinstance(n, str) for n in out):
+            got = "the network" if isinstance(out, nn.Module) else describe(out)
+            return (f"on {shown} your function returned {got}: return a list of the names of "
+                    "the parameters that still train")
+        if sorted(out) != sorted(expected):
+            every = [name for name, _ in net.named_parameters()]
+            if sorted(out) == sorted(every):
+                return (f"on {shown} you returned every parameter's name: return only those "
+                        "that still train (requires_grad)")
+            if set(out) == _frozen_names(net):
+                return (f"on {shown} you returned the frozen parameters' names: return those "
+                        "that still train")
+            return (f"on {shown} your function froze the right parameters but returned "
+                    f"{len(out)} name(s) where {len(expected)} parameters still train")
+    return None
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -119,13 +196,18 @@ EXERCISES = register(
                              "last one smaller, then multiply by the epochs")),
             (4, "that is one epoch's steps: the run trains 30 epochs")])),
     Exercise(
-        "11-3", "the share (0-1) of dead units in an (N, units) tensor of post-ReLU "
-        "activations: units that are exactly 0 for at least a share tol of the N images",
-        "a function dead_share(acts, tol=0.99) returning a number",
-        dead_share,
-        tensor_function("dead_share", _dead_share_cases, atol=1e-6,
-                        mistakes=_dead_share_mistakes),
+        "11-3", "which units of an (N, units) tensor of post-ReLU activations are dead: "
+        "exactly 0 for at least a share tol of the N images",
+        "a function dead_units(acts, tol=0.99) returning a boolean tensor of shape (units,)",
+        dead_units,
+        tensor_function("dead_units", _dead_units_cases, atol=0.0,
+                        mistakes=_dead_units_mistakes),
         write_it=True),
+    Exercise(
+        "11-4", "freeze every parameter of net whose name starts with one of prefixes "
+        "(weights and biases), and return the names of the parameters that still train",
+        "a function freeze(net, prefixes=('features',)) returning a list of names",
+        freeze, _freeze_judge, write_it=True),
 )
 
 
@@ -153,7 +235,8 @@ def check_imagenet_transfer(model: nn.Module, num_classes: int) -> str:
     if not convs or not linears:
         raise CourseError("that is not an AlexNet: build it with load_imagenet_alexnet(path)")
     if any(p.requires_grad for m in convs for p in m.parameters()):
-        raise CourseError("the convolutions still learn: freeze them (freeze_features)")
+        raise CourseError("the convolutions still learn: freeze them "
+                          "(net.features.requires_grad_(False))")
     if linears[-1].out_features != num_classes:
         raise CourseError(f"the last layer has {linears[-1].out_features} outputs: replace fc8 "
                           f"by nn.Linear(4096, {num_classes})")

@@ -9,15 +9,16 @@ Notebook 11 pretrains the small AlexNet on five Fashion-MNIST classes
 * ``"finetune"``: start from all pretrained weights (new fc8), train everything;
 * ``"scratch"``: the same network from a random initialisation.
 
-Each seed pretrains its own source network, then trains the three modes from it.
-Why the frozen network does poorly is measured, not guessed: a linear probe
-(:func:`linear_probe`, logistic regression on the pretrained net's pool5 features,
-:func:`layer_features`), the share of dead units
-(:func:`course_utils.training.dead_unit_share`) in pool5 and
-after fc6's and fc7's ReLU (:func:`feature_report`), and :func:`frozen_verdict`,
-which says from these values whether the features or the frozen classifier's
-training is what fails. :func:`transfer_differences` and :func:`paper_table` compare
-fine-tuning with training from scratch seed by seed, as the paper's Table 2 claim.
+Each seed pretrains its own source network, then trains the three modes from it; the
+notebook writes the freezing and the optimizer that gets only the trainable parameters
+itself, and asserts its version of :func:`transfer_model` against this one. What the
+frozen features hold is measured: a linear probe (:func:`linear_probe`, logistic
+regression on the pretrained net's pool5 features, :func:`layer_features`), the share of
+dead units (:func:`course_utils.training.dead_unit_share`) in pool5 and after fc6's and
+fc7's ReLU (:func:`feature_report`). :func:`frozen_verdict` compares the probe and the
+frozen net with training from scratch, seed by seed; :func:`transfer_differences` and
+:func:`paper_table` compare fine-tuning with training from scratch, as the paper's
+Table 2 claim.
 
 :func:`load_pretrained` reads weights from a local file: the course's own
 ``state_dict`` files into a given model, or an ImageNet AlexNet through the course's one
@@ -38,7 +39,7 @@ import torch
 from torch import nn
 
 from ..config import CourseError, Profile, display_path, get_profile, seed_everything
-from ..data import Splits, course_splits, stratified_indices
+from ..data import CLASSES, Splits, course_splits, stratified_indices
 from ..experiment import (ALPHA, bound_table, claim_table, difference_text, format_mean_std,
                           mean_std, paired_differences, paired_test, summarize_runs, verdict_verb)
 from ..models import AlexNetSmall
@@ -51,11 +52,11 @@ from ..exercises.ch11 import check_imagenet_transfer, imagenet_transfer_model  #
 __all__ = ["DEAD_LAYERS", "MODES", "MissingWeightsError", "PAPER_ERRORS",
            "SOURCE_CLASSES", "TARGET_CLASSES", "TORCHVISION_FILE", "TORCHVISION_KEYS",
            "bound_checks", "check_imagenet_transfer", "class_subset",
-           "default_torchvision_path", "display_path", "feature_report", "freeze_features",
-           "from_torchvision", "frozen_verdict", "imagenet_transfer_model", "layer_features",
-           "linear_probe", "load_pretrained", "paper_table", "save_weights",
-           "task_splits", "trainable_parameters", "transfer_differences", "transfer_model",
-           "transfer_splits", "transfer_tasks", "transfer_verdict"]
+           "default_torchvision_path", "display_path", "feature_report", "from_torchvision",
+           "frozen_verdict", "imagenet_transfer_model", "layer_features", "linear_probe",
+           "load_pretrained", "paper_table", "save_weights", "task_splits",
+           "transfer_differences", "transfer_model", "transfer_splits", "transfer_tasks",
+           "transfer_verdict"]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
@@ -192,7 +193,8 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
         The pretrained network (ignored for ``"scratch"``). Its convolutions and
         fc6/fc7 are copied; fc8 is new, sized ``num_classes``.
     mode : {"frozen", "finetune", "scratch"}
-        See :data:`MODES`.
+        See :data:`MODES`. ``"frozen"`` turns off the gradients of ``model.features``
+        (the convolutions' weights and biases).
     num_classes : int
     seed : int
         Seed of the new weights (:func:`course_utils.config.seed_everything`).
@@ -226,20 +228,8 @@ def transfer_model(source: nn.Module | None, mode: str, num_classes: int = len(T
         raise CourseError("the source network does not match AlexNetSmall: "
                                      f"missing {missing[:3]}, unexpected {unexpected[:3]}")
     if mode == "frozen":
-        freeze_features(model)
+        model.features.requires_grad_(False)  # no gradients into conv1-conv5
     return model
-
-
-def freeze_features(model: nn.Module) -> nn.Module:
-    """Stop gradients into the convolutional part (``model.features``); returns ``model``."""
-    for p in model.features.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-def trainable_parameters(model: nn.Module) -> int:
-    """Number of parameters that receive gradients."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # --------------------------------------------------------------------------- weights files
@@ -396,111 +386,111 @@ def _by_seed(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     return rows.set_index("seed")[metric].astype(float)
 
 
+def _source_reason() -> str:
+    """What the source task never asked its convolutions to tell apart, in a sentence."""
+    source = ", ".join(CLASSES[c] for c in SOURCE_CLASSES)
+    target = ", ".join(CLASSES[c] for c in TARGET_CLASSES)
+    return (f"The likely reason is the source task: its classes ({source}) are all garments, "
+            "none of them a shoe or a bag, so its convolutions were never asked for what tells "
+            f"the target classes ({target}) apart, such as sandal from sneaker from ankle "
+            "boot; frozen, they cannot learn it from the target's labels, as a network trained "
+            "from scratch or fine-tuned can.")
+
+
 def frozen_verdict(runs: pd.DataFrame, probes: pd.DataFrame, chance: float,
-                   retrained: str | None = None, alpha: float = ALPHA, fit: float = 0.9,
-                   separates: float = 0.5, many_dead: float = 0.25) -> dict[str, Any]:
-    """Why the frozen network scores what it does, decided from the measurements.
+                   alpha: float = ALPHA, fit: float = 0.9, many_dead: float = 0.25
+                   ) -> dict[str, Any]:
+    """What the frozen features are worth against training from scratch, decided from the
+    measurements seed by seed (two-sided paired t-tests at level ``alpha``).
 
-    Parameters
-    ----------
-    runs : DataFrame
-        One row per run (``variant``, ``seed``, ``test_acc``, ``train_acc``), with a
-        ``"frozen"`` variant.
-    probes : DataFrame
-        One row per seed: ``seed``, ``probe_acc`` and ``dead_pool5``, ``dead_fc6``,
-        ``dead_fc7`` (:func:`feature_report`).
-    chance : float
-        Chance accuracy of the target task (1 / classes).
-    retrained : str, optional
-        A variant of ``runs``: the frozen net trained otherwise (a larger learning
-        rate), compared with ``"frozen"`` seed by seed as a check of the verdict.
-    alpha : float
-        Level of the paired t-tests (:func:`course_utils.experiment.paired_test`).
-    fit : float
-        The frozen net *underfits* when its mean eval-mode accuracy on its own
-        training images is below this.
-    separates : float
-        The features separate the new classes when the probe's mean accuracy is at
-        least this share of the way from chance to 1.
-    many_dead : float
-        A layer has many dead units from this share on.
+    ``runs``: one row per run (``variant``, ``seed``, ``test_acc``, ``train_acc``) with
+    ``"frozen"`` and ``"scratch"``, each at its chosen rate (``"finetune"`` is reported
+    when present); ``probes``: one row per seed from :func:`feature_report`; ``chance``:
+    1 / classes. The frozen net *underfits* below a mean eval-mode training accuracy of
+    ``fit``; a layer has many dead units from the share ``many_dead`` on.
 
-    Returns
-    -------
-    dict
-        ``verdict``: ``"head"`` (the features carry the information, the frozen
-        net's classifier training fails), ``"features"`` (the features do not
-        separate the new classes) or ``"probe level"`` (the frozen net does as well
-        as the probe); ``cause`` (``"underfits"``, ``"overfits"`` or None); the
-        numbers it used; ``text``, the conclusion in sentences.
+    Returns a dict: ``verdict`` is ``"transfers"`` (the frozen net does not lose to
+    scratch), ``"features"`` (it loses, and so does a linear probe on the fixed features:
+    they hold less about the new classes than a network learns from the few labels) or
+    ``"head"`` (the probe does not lose to scratch, the frozen net does); ``cause``
+    (``"underfits"`` or ``"fits"``); the paired tests ``frozen_minus_scratch``,
+    ``probe_minus_scratch``, ``probe_minus_frozen``, ``finetune_minus_scratch`` (None
+    without fine-tune runs); the (mean, std) of ``probe``, ``frozen``, ``scratch``,
+    ``frozen_train``; ``dead``; ``text``, the conclusion in sentences.
     """
     frozen = _by_seed(runs, "frozen", "test_acc")
+    scratch = _by_seed(runs, "scratch", "test_acc")
     frozen_train = _by_seed(runs, "frozen", "train_acc")
     p = probes.set_index("seed")
-    seeds = [s for s in frozen.index if s in p.index]
+    seeds = [s for s in frozen.index if s in p.index and s in scratch.index]
     if not seeds:
-        raise CourseError("the probes and the frozen runs share no seed")
-    probe = p.loc[seeds, "probe_acc"].astype(float)
-    gap = paired_test(probe.values, frozen.loc[seeds].values, alpha)
-    pm, ps = mean_std(probe).values()
-    fm, fs = mean_std(frozen.loc[seeds]).values()
-    tm, ts = mean_std(frozen_train.loc[seeds]).values()
+        raise CourseError("the probes, the frozen and the scratch runs share no seed")
+    probe = p.loc[seeds, "probe_acc"].astype(float).values
+    fr, sc = frozen.loc[seeds].values, scratch.loc[seeds].values
+    frozen_minus_scratch = paired_test(fr, sc, alpha)
+    probe_minus_scratch = paired_test(probe, sc, alpha)
+    probe_minus_frozen = paired_test(probe, fr, alpha)
+    stats = {name: tuple(mean_std(v).values()) for name, v in
+             (("probe", probe), ("frozen", fr), ("scratch", sc),
+              ("frozen_train", frozen_train.loc[seeds].values))}
+    ms = lambda name: format_mean_std(*stats[name])  # noqa: E731
     dead = {k: float(p.loc[seeds, f"dead_{k}"].mean()) for k in DEAD_LAYERS}
-    threshold = chance + separates * (1 - chance)
-    n = gap["seeds"]
-    lines = [f"Linear probe on the pretrained pool5 features: {format_mean_std(pm, ps)}; "
-             f"the frozen net: {format_mean_std(fm, fs)} (target test accuracy, {n} seed(s), "
-             f"chance {chance:.2f}). Probe minus frozen: {difference_text(gap)}."]
-    dead_text = ", ".join(f"{k} {100 * v:.1f}%" for k, v in dead.items())
-    cause = None
-    if pm < threshold:
+    lines = [f"Target test accuracy over {len(seeds)} seed(s) (chance {chance:.2f}): scratch "
+             f"{ms('scratch')}, frozen {ms('frozen')}, linear probe on the pretrained pool5 "
+             f"features {ms('probe')}.",
+             f"Frozen minus scratch: {difference_text(frozen_minus_scratch)}. Probe minus "
+             f"scratch: {difference_text(probe_minus_scratch)}."]
+    if frozen_minus_scratch["verdict"] != "lower":
+        verdict = "transfers"
+        lines.append("The frozen features beat training from scratch here: a classifier on the "
+                     "fixed pretrained features does better than a whole network trained on "
+                     "the few labels." if frozen_minus_scratch["verdict"] == "higher" else
+                     "The frozen net does as well as training from scratch here (inside the "
+                     "noise): fixing the pretrained features costs nothing measurable.")
+    elif probe_minus_scratch["verdict"] == "lower":
         verdict = "features"
-        lines.append(f"The probe stays below {threshold:.2f} (halfway from chance to 1): the "
-                     "frozen features do not separate the new classes well, so no classifier "
-                     "on top of them can do much better.")
-        if dead["pool5"] >= many_dead:
-            lines.append(f"Many pool5 units are dead on the target images ({dead_text}): the "
-                         "source task taught them nothing these classes switch on.")
-        else:
-            lines.append(f"Dead units (zero for nearly every target image): {dead_text}.")
-    elif gap["verdict"] == "higher":
-        verdict = "head"
-        lines.append("The features carry the information (a linear model on them separates "
-                     "the new classes), so what fails is the frozen net's classifier training.")
-        if tm < fit:
-            cause = "underfits"
-            lines.append(f"It underfits: its eval-mode accuracy on its own training images is "
-                         f"{format_mean_std(tm, ts)}, below {fit:.2f}: fc6-fc8 alone do not "
-                         "even fit the few labelled images in this budget.")
-        else:
-            cause = "overfits"
-            lines.append(f"It fits its own training images ({format_mean_std(tm, ts)}) but "
-                         "generalises worse than the linear probe: the three-layer classifier "
-                         "overfits the few labelled images.")
-        fc_dead = max(dead["fc6"], dead["fc7"])
-        if fc_dead >= many_dead:
-            lines.append(f"Many fc units are dead on the target images ({dead_text}): they "
-                         "pass no gradient, which slows the classifier's training.")
-        else:
-            lines.append(f"Few units are dead ({dead_text}): dead units do not explain it.")
+        lines.append("Transfer with frozen features loses to training from scratch here, and so "
+                     "does a linear probe on the same fixed features: the pretrained pool5 "
+                     "features hold less about the new classes than a network learns from "
+                     "their few labels alone.")
+        lines.append(_source_reason())
     else:
-        verdict = "probe level"
-        lines.append("The frozen net does as well as a linear probe on its features: its "
-                     "result is what the frozen features allow, not a failure of its training.")
+        verdict = "head"
+        word = "beats" if probe_minus_scratch["verdict"] == "higher" else "does not lose to"
+        lines.append(f"The fixed features carry the information (a linear probe on them {word} "
+                     "scratch), but the frozen net loses to scratch: its classifier, trained on "
+                     "the few labels, does not get it out.")
+    tm = stats["frozen_train"][0]
+    cause = "underfits" if tm < fit else "fits"
+    lines.append(f"Probe minus frozen: {difference_text(probe_minus_frozen)}. The frozen net's "
+                 f"eval-mode accuracy on its own training images is {ms('frozen_train')}"
+                 + (f", below {fit:.2f}: it underfits, fc6-fc8 do not even fit the few "
+                    "labelled images." if cause == "underfits" else ": it fits them."))
+    dead_text = ", ".join(f"{k} {100 * v:.1f}%" for k, v in dead.items())
+    if dead["pool5"] >= many_dead:
+        lines.append(f"Many pool5 units are dead on the target images ({dead_text}): the "
+                     "source task taught them nothing these classes switch on.")
+    else:
         lines.append(f"Dead units (zero for nearly every target image): {dead_text}.")
-    check = None
-    if retrained is not None:
-        other = _by_seed(runs, retrained, "test_acc")
-        common = [s for s in seeds if s in other.index]
-        check = paired_test(other.loc[common].values, frozen.loc[common].values, alpha)
-        lines.append(f"Check, {retrained}: {format_mean_std(**mean_std(other.loc[common]))}; "
-                     f"it {verdict_verb(check['verdict'], 'raise', 'lower')} the frozen net's "
-                     f"accuracy ({difference_text(check)})"
-                     + (": the classifier's training, not the features, held the frozen net "
-                        "back." if check["verdict"] == "higher" else "."))
-    return {"verdict": verdict, "cause": cause, "probe": (pm, ps), "frozen": (fm, fs),
-            "frozen_train": (tm, ts), "probe_minus_frozen": gap, "dead": dead,
-            "check": check, "text": "\n".join(lines)}
+    finetune_minus_scratch = None
+    if (runs["variant"] == "finetune").any():
+        tuned = _by_seed(runs, "finetune", "test_acc")
+        common = [s for s in seeds if s in tuned.index]
+        finetune_minus_scratch = paired_test(tuned.loc[common].values,
+                                             scratch.loc[common].values, alpha)
+        d = finetune_minus_scratch["verdict"]
+        lines.append(f"Fine-tuning from the same pretrained weights, minus scratch: "
+                     f"{difference_text(finetune_minus_scratch)}" + (
+                         ": as a starting point that may change, the pretrained weights help "
+                         "where, fixed, they lose." if d == "higher" and verdict != "transfers"
+                         else ": the pretrained weights help either way." if d == "higher"
+                         else ": pretraining hurts even as a starting point." if d == "lower"
+                         else "."))
+    return {"verdict": verdict, "cause": cause, **stats, "dead": dead,
+            "frozen_minus_scratch": frozen_minus_scratch,
+            "probe_minus_scratch": probe_minus_scratch,
+            "probe_minus_frozen": probe_minus_frozen,
+            "finetune_minus_scratch": finetune_minus_scratch, "text": "\n".join(lines)}
 
 
 def transfer_differences(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
@@ -522,7 +512,7 @@ def transfer_verdict(runs: pd.DataFrame) -> str:
 def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile: str = "",
                 device: str = ""):
     """The paper's pretrain-then-fine-tune result (Table 2) next to ours, and the
-    frozen-features line with the probe's explanation.
+    frozen-features line: the frozen net and a linear probe against scratch.
 
     Parameters
     ----------
@@ -545,11 +535,10 @@ def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile
     d = transfer_differences(runs).loc["finetune"]
     paper_gain = PAPER_ERRORS["scratch"] - PAPER_ERRORS["finetune"]
     frozen = frozen_verdict(runs, probes, chance)
-    gap = frozen["probe_minus_frozen"]
-    says = {"head": "the features carry it; the frozen classifier's training fails"
-                    + (f" ({frozen['cause']})" if frozen["cause"] else ""),
-            "features": "the features do not separate the new classes",
-            "probe level": "the frozen net reaches what its features allow"}
+    says = {"transfers": "frozen features do not lose to scratch",
+            "features": "frozen features lose to scratch, and so does a linear probe on them",
+            "head": "the features carry it (the probe does not lose to scratch); the frozen "
+                    "net loses it"}
     rows = [
         {"claim": "pretraining on more data, then fine-tuning, beats training on the task alone",
          "paper": f"top-1 error {100 * PAPER_ERRORS['scratch']:.1f}% -> "
@@ -560,9 +549,10 @@ def paper_table(runs: pd.DataFrame, probes: pd.DataFrame, chance: float, profile
          "verdict": f"fine-tune minus scratch: {d['verdict']} (the paper: higher)"},
         {"claim": "frozen features transfer (not in the paper; Donahue et al. 2014, DeCAF)",
          "paper": "-",
-         "ours": f"frozen convolutions {ms('frozen')}; linear probe on pool5 "
-                 f"{format_mean_std(*frozen['probe'])}; probe minus frozen "
-                 f"{difference_text(gap)}",
+         "ours": f"frozen convolutions {ms('frozen')}, linear probe on pool5 "
+                 f"{format_mean_std(*frozen['probe'])}, scratch {ms('scratch')}; frozen minus "
+                 f"scratch {difference_text(frozen['frozen_minus_scratch'])}; probe minus "
+                 f"scratch {difference_text(frozen['probe_minus_scratch'])}",
          "verdict": says[frozen["verdict"]]},
     ]
     return claim_table(rows, profile, device).reset_index()
