@@ -433,35 +433,44 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      bounds=dict(test_acc=0.72, frozen_acc=0.24, source_acc=0.90,
                                  probe_acc=0.64)),
     },
-    "12": {  # what the net learned: one trained net, its filters and features. The net is
-             # notebook 05's checkpoint when it scores at least `checkpoint_acc` on this
-             # row's test images, else one trained here (AlexNetSmall, the paper's 96 conv1
-             # filters). `gallery`: training images searched for neighbours; `folds`:
-             # disjoint folds of the test queries for the agreement's spread.
-             # smoke: checkpoint_acc above what 05's smoke net reaches (0.16-0.44), so smoke
-             # always trains its own net, the pipeline its bounds were measured on
+    "12": {  # what the net learned: one net trained here (AlexNetSmall, the paper's 96 conv1
+             # filters), its filters and features. The training recipe is the row's:
+             # `optimizer` ("sgd", "adam" or "adamw"), `lr`, `momentum` (SGD only),
+             # `weight_decay` (every parameter, as in the paper), conv1's own parameter group
+             # with learning rate lr x `conv1_lr` and weight decay `conv1_weight_decay` (with
+             # SGD, each step shrinks conv1 by its lr x its weight decay: what removes the part
+             # of the random start no gradient reaches), `warmup` (a linear warm-up over this
+             # share of the first epoch), a cosine schedule over `epochs`. `gallery`: training
+             # images searched for neighbours; `folds`: disjoint folds of the test queries for
+             # the agreement's spread.
+             # smoke: the former recipe (Adam 1e-3), whose pipeline bounds were measured. SGD
+             # (lr 0.01, momentum 0.9, weight decay 5e-4) with conv1_lr=10 and a warm-up over
+             # half an epoch ended at chance there (seed 0: test accuracy 0.095, fc7 agreement
+             # 0.14), so conv1's rate is not raised in quick and full.
         "smoke": dict(train=1_000, valid=100, test=200, epochs=3, seeds=1, variants=1,
                       batch_size=32, model=_small(),
                       settings=dict(gallery=300, tsne=200, folds=5, select="best",
-                                    checkpoint_acc=0.6),
+                                    optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
+                                    conv1_lr=1.0, conv1_weight_decay=0.0, warmup=0.0),
                       bounds=dict(test_acc=0.18, agree=0.3)),
-        # quick, measured (seeds 0-2, bf16, 2-core CPU): 4 epochs give test accuracy 0.8928,
-        # 0.8921, 0.8914 (0.892 +- 0.001), fc7 agreement 0.858, 0.863, 0.860 (0.860 +- 0.002;
-        # pixel 0.771), fc7 - pixel +8.7..+9.2 points; 3 epochs gave 0.878 (seed 1) and 0.888
-        # (seed 0), so 4. Bounds: test_acc 0.88 (mean - 17 std, below every 4-epoch seed),
-        # agree 0.85 (mean - 4 std)
-        "quick": dict(train=50_000, valid=5_000, test=None, epochs=4, seeds=1, variants=1,
+        # quick and full: recipe, epochs and bounds NOT YET MEASURED (issue 27); the bounds are
+        # the former recipe's (Adam 1e-3, 4 epochs, seeds 0-2: test accuracy 0.892 +- 0.001,
+        # fc7 agreement 0.860 +- 0.002), under which conv1 kept correlation 0.986 with its
+        # initial kernels (seed 0). conv1_weight_decay chosen so that weight decay alone
+        # leaves about 0.12 (quick) and 0.03 (full) of conv1's random start (the notebook
+        # prints the figure before training)
+        "quick": dict(train=50_000, valid=5_000, test=None, epochs=10, seeds=1, variants=1,
                       batch_size=128, model=_small(),
                       settings=dict(gallery=10_000, tsne=2_000, folds=5, select="last",
-                                    checkpoint_acc=0.88),
+                                    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4,
+                                    conv1_lr=1.0, conv1_weight_decay=1e-2, warmup=0.5),
                       bounds=dict(test_acc=0.88, agree=0.85)),
-        # full: not yet run on a GPU; 20 epochs of the quick recipe on all 50,000 images
-        # (quick's 4 epochs: 0.892 +- 0.001, notebook 05's 8 epochs: 0.908), so bounds at
-        # about quick's hold with room
-        "full": dict(train=None, valid=10_000, test=None, epochs=20, seeds=1, variants=1,
+        # full: not yet run on a GPU; the paper's 90 epochs, on all 50,000 images
+        "full": dict(train=None, valid=10_000, test=None, epochs=90, seeds=1, variants=1,
                      batch_size=128, model=_small(),
                      settings=dict(gallery=50_000, tsne=5_000, folds=5, select="last",
-                                   checkpoint_acc=0.89),
+                                   optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4,
+                                   conv1_lr=1.0, conv1_weight_decay=2e-3, warmup=0.5),
                      bounds=dict(test_acc=0.89, agree=0.85)),
     },
     "13": {  # ImageNet AlexNet on photos: inference only, no training

@@ -58,6 +58,20 @@ def _centre_view_only(model, x, crop):
     top, left = (h - crop) // 2, (w - crop) // 2
     with torch.no_grad():
         return torch.softmax(model.eval()(x[..., top:top + crop, left:left + crop]), dim=1)
+def _capture_fc7_wrong(model, x, keep="output", layer="fc7", eval_mode=True, no_grad=True,
+                       remove=True):
+    """A student's capture_fc7 with one of the usual mistakes."""
+    kept = []
+    module = getattr(model.classifier, layer)
+    handle = module.register_forward_hook(
+        lambda m, inputs, output: kept.append(inputs[0] if keep == "input" else output))
+    if eval_mode:
+        model.eval()
+    with torch.no_grad() if no_grad else contextlib.nullcontext():
+        model(x)
+    if remove:
+        handle.remove()
+    return kept[0]
 
 
 #: A wrong answer of the right type for every exercise.
@@ -110,6 +124,11 @@ WRONG = {
     "12-3": lambda idx, y_query, y_gallery: float((y_gallery[idx[:, 0]] == y_query).float().mean()),
     # --- notebook 13's wrong answers
     "13-1": lambda logits, labels, k=5: float((logits.argmax(1) != labels).float().mean()),  # top-1
+    "12-2": lambda w, cutoff=0.25: float((torch.fft.fft2(w).abs() ** 2)[  # the mean kept
+        (torch.fft.fftfreq(w.shape[0])[:, None] ** 2
+         + torch.fft.fftfreq(w.shape[1])[None, :] ** 2).sqrt() <= cutoff].sum()
+        / (torch.fft.fft2(w).abs() ** 2).sum()),
+    "12-3": lambda model, x: _capture_fc7_wrong(model, x, keep="input"),
 }
 IDS = list(EXERCISES)
 NUMBER_IDS = [i for i in IDS if EXERCISES[i].expects.startswith("a number")]
@@ -922,16 +941,61 @@ def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
         neighbour_agreement,
         orientation_index,
     )
+    """11-3 and 12-2 ask for what a lesson function computes: the judge alone would pass a
+    thin wrapper of it."""
+    from course_utils.lessons.ch12_what_it_learned import low_frequency_share
+    from course_utils.training import dead_unit_share
 
-    def one_index(w):
-        return orientation_index(w)[0].item()
+    def dead_share(acts, tol=0.99):
+        return dead_unit_share(acts, tol)
+
+    def one_share(w, cutoff=0.25):
+        return low_frequency_share(w, cutoff)[0].item()
 
     for exercise_id, twin in (("12-3", neighbour_agreement), ("12-2", one_index)):
+    for exercise_id, twin in (("11-3", dead_share), ("12-2", one_share)):
         exercise = EXERCISES[exercise_id]
         assert exercise.judge(twin, exercise.answer) is None
         result, line = _checked(capsys, exercise_id, twin)
         assert result is False and "from the course's package" in line
         assert "write the function yourself" in line
+
+
+def _low_share_wrong(w, cutoff=0.25, mean=True, power=2, per_axis=False, bins=False):
+    """A student's low_share with one of the usual mistakes."""
+    v = w - w.mean() if mean else w
+    p = torch.fft.fft2(v).abs() ** power
+    h, wd = w.shape
+    fy = torch.fft.fftfreq(h, dtype=w.dtype)[:, None] * (h if bins else 1)
+    fx = torch.fft.fftfreq(wd, dtype=w.dtype)[None, :] * (wd if bins else 1)
+    low = (((fx.abs() <= cutoff) & (fy.abs() <= cutoff)) if per_axis
+           else (fx ** 2 + fy ** 2).sqrt() <= cutoff).expand(h, wd)
+    return 0.0 if p.sum() == 0 else float(p[low].sum() / p.sum())
+
+
+def test_low_share_hints_at_the_usual_mistakes(capsys):
+    for kwargs, hint in (({"mean": False}, "remove the filter's mean"),
+                         ({"power": 1}, "not by the amplitude"),
+                         ({"per_axis": True}, "sqrt(fx^2 + fy^2)"),
+                         ({"bins": True}, "cycles per pixel")):
+        result, line = _checked(capsys, "12-2", functools.partial(_low_share_wrong, **kwargs))
+        assert result is False and hint in line, (kwargs, line)
+    assert _checked(capsys, "12-2", _low_share_wrong)[0]
+
+
+def test_capture_fc7_hints_at_the_usual_mistakes(capsys):
+    for kwargs, hint in (({"remove": False}, "call handle.remove()"),
+                         ({"keep": "input"}, "keep the output"),
+                         ({"eval_mode": False}, "put the model in eval mode"),
+                         ({"no_grad": False}, "torch.no_grad()"),
+                         ({"layer": "act7"}, "after its ReLU"),
+                         ({"layer": "fc6"}, "that is fc6's output"),
+                         ({"layer": "fc8"}, "the logits")):
+        result, line = _checked(capsys, "12-3", functools.partial(_capture_fc7_wrong, **kwargs))
+        assert result is False and hint in line, (kwargs, line)
+    assert _checked(capsys, "12-3", _capture_fc7_wrong)[0]  # none of the mistakes
+    result, line = _checked(capsys, "12-3", lambda model, x: [model(x)])
+    assert result is False and "a list" in line
 
 
 def _helper_calling_the_package(acts, tol=0.99):
@@ -964,14 +1028,26 @@ def test_the_students_own_code_passes_beside_the_packages_names(capsys):
         zero = (acts == 0).double().mean(dim=0)
         return zero >= tol + 0.0 * float(STD)
 
-    def agreement(idx, y_query, y_gallery):
-        return (y_gallery[idx] == y_query[:, None]).double().mean()
+    def capture_fc7(model, x):  # the student's own: detached in the hook, the mode restored
+        kept = {}
+        handle = model.classifier.fc7.register_forward_hook(
+            lambda m, i, o: kept.update(fc7=o.detach()))
+        was_training = model.training
+        model.eval()
+        try:
+            model(x)
+        finally:
+            handle.remove()
+            model.train(was_training)
+        return kept["fc7"]
 
     def torch_lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
         # torch's layer, whose name the package's layer shares
         return nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
     assert _checked(capsys, "11-3", dead_units)[0]
     assert _checked(capsys, "12-3", agreement)[0]
+    assert _checked(capsys, "11-3", dead_share)[0]
+    assert _checked(capsys, "12-3", capture_fc7)[0]
     assert _checked(capsys, "02-2", torch_lrn)[0]
     assert _checked(capsys, "11-3", functools.partial(dead_units, tol=0.99))[0]
 
@@ -1026,15 +1102,18 @@ def test_references_agree_with_the_lessons_copies():
         share = dead(acts, tol).double().mean().item()  # the mask's mean: the package's share
         assert share == pytest.approx(dead_unit_share(acts, tol))
 
-    index, agreement = _quiet_solution("12-2"), _quiet_solution("12-3")
-    for shape in ((11, 11), (7, 9), (5, 5)):
+    share, capture = _quiet_solution("12-2"), _quiet_solution("12-3")
+    for shape, cutoff in (((11, 11), 0.25), ((7, 9), 0.1), ((5, 5), 0.4)):
         w = torch.randn(*shape, generator=g, dtype=torch.float64)
-        assert index(w) == pytest.approx(float(learned.orientation_index(w)[0]), abs=1e-9)
-    idx = torch.randint(0, 30, (40, 5), generator=g)
-    y_query = torch.randint(0, 4, (40,), generator=g)
-    y_gallery = torch.randint(0, 4, (30,), generator=g)
-    assert agreement(idx, y_query, y_gallery) == pytest.approx(
-        learned.neighbour_agreement(idx, y_query, y_gallery))
+        assert share(w, cutoff) == pytest.approx(
+            float(learned.low_frequency_share(w, cutoff)[0]), abs=1e-9)
+    assert share(torch.ones(4, 4, dtype=torch.float64)) == float(
+        learned.low_frequency_share(torch.ones(4, 4))[0]) == 0.0
+    torch.manual_seed(3)
+    net = AlexNetSmall(channels=(8, 16, 16, 16, 8), hidden=24)
+    x = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8, generator=g)
+    assert torch.allclose(capture(net, x), learned.activations(net, x, "fc7"), atol=1e-6)
+    assert not net.classifier.fc7._forward_hooks
     assert f"{learned.LOW_FREQUENCY}" in EXERCISES["12-1"].question
     noise = torch.randn(4000, 11, 11, generator=g, dtype=torch.float64)
     assert _quiet_solution("12-1") == pytest.approx(

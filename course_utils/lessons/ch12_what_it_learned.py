@@ -1,55 +1,50 @@
 """Notebook 12: what AlexNet learned (section 6.1 of the paper): filters, feature maps,
 neighbours, t-SNE.
 
-* A trained net to look into: notebook 05's checkpoint when it is good enough
-  (:func:`load_checkpoint`, scored by :func:`course_utils.training.module_accuracy`), else one
-  trained in the notebook. Its initial weights W0 are rebuilt from the seed
-  (:func:`initial_module`), and :func:`seed_check` tests that the seed is the right one.
-* Figure 3 shows the 96 conv1 kernels: :func:`plot_conv1_filters` draws them (and the
-  change from initialisation, W - W0) on one symmetric colour scale. What they show is
-  measured on each kernel's power spectrum: :func:`orientation_index` (0 for an
-  isotropic kernel, 1 for a single orientation) and :func:`low_frequency_share`;
-  :func:`filter_table` compares trained and initial kernels and :func:`filter_verdict`
-  words the result from the numbers.
-* Feature maps of one image at any layer, through a forward hook
-  (:func:`course_utils.training.capture_outputs`): :func:`feature_maps`, :func:`plot_feature_maps`.
-* Figure 4 finds, for test images, the training images whose last hidden layer
-  (fc7, 4096 values in the paper, 128 in the small net) is closest in Euclidean
-  distance: :func:`penultimate_features`, :func:`nearest_neighbours`,
-  :func:`plot_neighbours`. :func:`neighbour_agreement` puts a number on the paper's
-  observation that those neighbours share the query's class;
-  :func:`agreement_folds` measures it on disjoint folds of the test queries, for fc7
-  and for raw pixels, so that :func:`neighbour_summary` and :func:`neighbour_verdict`
-  can give a spread and a paired difference.
-* A 2-D map of the same features with t-SNE (scikit-learn): :func:`tsne_embedding`,
-  :func:`plot_embedding`.
+The notebook trains its own net (the recipe is the budget row's) and writes the code it
+teaches: the callback that keeps conv1's initial kernels W0, the orientation index, the
+forward hook that reads fc7, the nearest neighbours and their agreement. This module keeps
+the tested copies the notebook checks its code against, and the plumbing:
 
-The budget (with ``gallery``, ``tsne`` and ``checkpoint_acc``) and bounds are
+* conv1's kernels (:func:`conv1_filters`) and what their power spectra show:
+  :func:`orientation_index` (0 for an isotropic kernel, 1 for a single orientation) and
+  :func:`low_frequency_share`; :func:`filter_table` compares the trained kernels W and the
+  change W - W0 with the initial kernels, and :func:`filter_verdict` words the result from
+  the numbers. :func:`plot_conv1_filters` draws kernels on one symmetric colour scale.
+* Any layer's output through a forward hook (:func:`course_utils.training.capture_outputs`):
+  :func:`activations`, :func:`feature_maps`, :func:`plot_feature_maps`, and
+  :func:`penultimate_features` (fc7 after its ReLU: Figure 4's feature space).
+* Figure 4's neighbours: :func:`nearest_neighbours` (Euclidean, as in the paper),
+  :func:`neighbour_agreement`, :func:`plot_neighbours`; :func:`agreement_folds` measures the
+  agreement on disjoint folds of the test queries, for fc7 and for raw pixels, so that
+  :func:`neighbour_summary` and :func:`neighbour_verdict` can give a spread and a paired
+  difference.
+* A 2-D map of the same features with t-SNE (scikit-learn): :func:`tsne_embedding`,
+  :func:`plot_embedding`; and the claim table, :func:`paper_table`.
+
+The budget (the training recipe, ``gallery``, ``tsne``, ``folds``) and bounds are
 ``course_utils.budgets.budget("12")``; its images come from :func:`course_utils.data.splits_for`.
 Verdicts: :func:`course_utils.experiment.unpaired_test` for the filters (trained and initial
 kernels are two samples), :func:`course_utils.experiment.paired_differences` for the folds.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..config import CourseError, display_path, seed_everything
+from ..config import CourseError
 from ..experiment import (ALPHA, claim_table, difference_text, format_mean_std,
                           paired_differences, unpaired_test, verdict_verb)
-from ..models import AlexNetSmall
-from ..training import capture_outputs, find_layer, module_accuracy
+from ..training import capture_outputs, find_layer
 
 __all__ = ["LOW_FREQUENCY", "LayerError", "activations", "agreement_folds",
-           "conv1_filters", "feature_maps", "filter_table", "filter_verdict", "initial_module",
-           "load_checkpoint", "low_frequency_share", "nearest_neighbours",
-           "neighbour_agreement", "neighbour_summary", "neighbour_verdict", "orientation_index",
-           "paper_table", "penultimate_features", "plot_conv1_filters", "plot_embedding",
-           "plot_feature_maps", "plot_neighbours", "seed_check", "tsne_embedding"]
+           "conv1_filters", "feature_maps", "filter_table", "filter_verdict",
+           "low_frequency_share", "nearest_neighbours", "neighbour_agreement",
+           "neighbour_summary", "neighbour_verdict", "orientation_index", "paper_table",
+           "penultimate_features", "plot_conv1_filters", "plot_embedding", "plot_feature_maps",
+           "plot_neighbours", "tsne_embedding"]
 
 #: Spatial frequencies at most this many cycles per pixel count as "low" (half of the
 #: Nyquist frequency, 0.5). Fashion-MNIST's 28 pixels are stretched to 67 before conv1,
@@ -76,90 +71,6 @@ def _layer(model: nn.Module, name: str) -> nn.Module:
 def conv1_filters(model: nn.Module) -> torch.Tensor:
     """The first convolution's kernels, shape (filters, channels, 11, 11), on the CPU."""
     return _layer(model, "conv1").weight.detach().cpu().float().contiguous().clone()
-
-
-# --------------------------------------------------------------------------- the net
-
-def load_checkpoint(path, X_test: torch.Tensor, y_test, min_acc: float, module=AlexNetSmall,
-                    **module_kwargs):
-    """A saved ``state_dict`` of ``module(**module_kwargs)``, if it exists and is good enough.
-
-    Parameters
-    ----------
-    path : path-like
-        The file ``net.save_params(f_params=...)`` (or skorch's ``Checkpoint``) wrote.
-    X_test, y_test : torch.Tensor
-        The images it is scored on.
-    min_acc : float
-        The test accuracy it must reach to be used.
-    module : type
-        The network class the weights belong to.
-
-    Returns
-    -------
-    tuple
-        ``(model or None, test accuracy or None, message)``: the model (in eval mode)
-        when the file exists, loads and scores at least ``min_acc``; the message says
-        in one line what was found and what happens next.
-    """
-    path = Path(path)
-    shown = display_path(path)
-    if not path.exists():
-        return None, None, f"no checkpoint at {shown} (notebook 05 writes it): training a net here"
-    model = module(**module_kwargs).eval()
-    try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None, None, (f"the checkpoint at {shown} does not fit {module.__name__} "
-                            f"({first}): training a net here")
-    acc = module_accuracy(model, X_test, y_test)
-    if acc < min_acc:
-        return None, acc, (f"the checkpoint at {shown} scores {acc:.3f} on the {len(X_test):,} "
-                           f"test images, below this profile's {min_acc}: training a net here")
-    return model, acc, (f"loaded notebook 05's net from {shown}: {acc:.3f} test accuracy on "
-                        f"{len(X_test):,} images (at least {min_acc})")
-
-
-def initial_module(seed: int, module=AlexNetSmall, **module_kwargs) -> nn.Module:
-    """The network exactly as ``make_classifier(module, seed=seed, ...)`` initialises it.
-
-    :class:`course_utils.training.CourseClassifier` calls ``seed_everything(seed)`` and
-    then lets skorch build the module, which draws nothing from the random generators
-    before it; so seeding and building it here gives the same weights W0.
-    """
-    seed_everything(seed)
-    return module(**module_kwargs).eval()
-
-
-def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten().double(), b.flatten().double()
-    a, b = a - a.mean(), b - b.mean()
-    denom = float(a.norm() * b.norm())
-    return float(a @ b) / denom if denom > 0 else 0.0
-
-
-def seed_check(trained: torch.Tensor, seed: int, module=AlexNetSmall, threshold: float = 0.5,
-               **module_kwargs) -> dict:
-    """Was the net with conv1 kernels ``trained`` initialised from ``seed``?
-
-    Training moves the weights away from their initial values but keeps much of
-    them, so the trained kernels correlate strongly with the initial kernels of the
-    right seed and not at all (about ``1/sqrt(n)`` for ``n`` weights) with another
-    seed's. ``seed + 1`` is that control.
-
-    Returns
-    -------
-    dict
-        ``r``: the correlation with the kernels rebuilt from ``seed``; ``r_other``:
-        with those of ``seed + 1``; ``holds``: ``r >= threshold`` and
-        ``|r_other| < threshold / 5``; ``initial``: the kernels rebuilt from ``seed``.
-    """
-    w0 = conv1_filters(initial_module(seed, module, **module_kwargs))
-    other = conv1_filters(initial_module(seed + 1, module, **module_kwargs))
-    r, r_other = _correlation(trained, w0), _correlation(trained, other)
-    return {"seed": int(seed), "r": r, "r_other": r_other,
-            "holds": bool(r >= threshold and abs(r_other) < threshold / 5), "initial": w0}
 
 
 # --------------------------------------------------------------------------- filter spectra
@@ -230,36 +141,30 @@ def low_frequency_share(filters, cutoff: float = LOW_FREQUENCY) -> torch.Tensor:
 _MEASURES = {"orientation index": orientation_index, "low-frequency share": low_frequency_share}
 
 
-def filter_table(trained: torch.Tensor, initial: torch.Tensor, alpha: float = ALPHA,
-                 initial_known: bool = True) -> pd.DataFrame:
+def filter_table(trained: torch.Tensor, initial: torch.Tensor, alpha: float = ALPHA
+                 ) -> pd.DataFrame:
     """The orientation index and low-frequency share of the trained kernels, of the
     initial ones, and of the change ``trained - initial``, compared with the initial.
 
     Parameters
     ----------
     trained, initial : torch.Tensor, shape (N, C, H, W)
-        conv1's kernels after training, and at initialisation (W0, or a fresh
-        initialisation when W0 is not known: the same distribution).
+        conv1's kernels after training (W), and at initialisation (W0).
     alpha : float
         Level of the two-sided Welch t-test (:func:`course_utils.experiment.unpaired_test`:
         the trained and initial kernels are two samples) that says "higher" or "lower"
         (else "inside the noise").
-    initial_known : bool
-        Whether ``initial`` is the net's own W0; if not, the rows of the change
-        W - W0 are left out (it would not be what training changed).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``(measure, kernels)`` with kernels "trained W", "change W - W0" (when
-        W0 is known) and "initial W0": the mean and std over the filters, the difference of means to
-        the initial kernels with its standard error, t, p and verdict, and how many filters
+        Indexed by ``(measure, kernels)`` with kernels "trained W", "change W - W0" and
+        "initial W0": the mean and std over the filters, the difference of means to the
+        initial kernels with its standard error, t, p and verdict, and how many filters
         lie above the initial kernels' 95th percentile (``above init p95``; about 5% of
         the filters by chance).
     """
     sets = {"trained W": trained, "change W - W0": trained - initial, "initial W0": initial}
-    if not initial_known:
-        del sets["change W - W0"]
     rows = []
     for measure, fn in _MEASURES.items():
         ref = fn(initial).numpy()
@@ -285,23 +190,15 @@ def _difference(row: pd.Series, diff: str, spread: str, n: str) -> str:
                            unit="points" if n == "folds" else "", count=n)
 
 
-def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> str:
+def filter_verdict(table: pd.DataFrame) -> str:
     """What the conv1 figure shows, in sentences chosen from :func:`filter_table`'s values.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :func:`filter_table`.
-    initial_known : bool, optional
-        Whether its initial kernels are the net's own W0 (:func:`seed_check`); if not,
-        they are a fresh initialisation, good as a reference distribution but not for
-        W - W0, whose lines are left out. Default: whether the table has W - W0 rows.
 
     Returns
     -------
     str
-        One line on orientation and one on smoothness, for the trained kernels and
-        (when W0 is known) for what training changed.
+        One line on orientation and one on smoothness, for the trained kernels and for
+        what training changed, then one line that says whether conv1 formed oriented
+        filters.
     """
     def ms(measure, kernels):
         row = table.loc[(measure, kernels)]
@@ -313,9 +210,7 @@ def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> st
 
     lines = []
     o, lf = "orientation index", "low-frequency share"
-    if initial_known is None:
-        initial_known = "change W - W0" in set(table.index.get_level_values("kernels"))
-    kinds = ("trained W", "change W - W0") if initial_known else ("trained W",)
+    kinds = ("trained W", "change W - W0")
     subjects = ("the trained conv1 filters", "what training changed (W - W0)")
     for kernels, subject in zip(kinds, subjects):
         lines.append(f"Orientation index of {subject} against the initial filters (noise): "
@@ -328,9 +223,16 @@ def filter_verdict(table: pd.DataFrame, initial_known: bool | None = None) -> st
                      f"cycles/pixel (smoothness) of {subject}: {ms(lf, kernels)} against "
                      f"{ms(lf, 'initial W0')} at initialisation "
                      f"({_difference(table.loc[(lf, kernels)], 'diff vs init', 'se', 'filters')}).")
-    if not initial_known:
-        lines.append("The net's own initial weights are not known, so what training changed "
-                     "(W - W0) is not measured.")
+    if table.loc[(o, "trained W"), "verdict"] == "higher":
+        lines.append("So conv1 formed oriented filters in this run: the trained kernels W "
+                     "themselves are more oriented than their random start.")
+    elif table.loc[(o, "change W - W0"), "verdict"] == "higher":
+        lines.append("So conv1 did not form filters that show in W: what training added "
+                     "(W - W0) is oriented, but W is no more oriented than its random start, "
+                     "which it still carries.")
+    else:
+        lines.append("So conv1 did not form oriented filters in this run: neither W nor what "
+                     "training added (W - W0) is more oriented than noise.")
     return "\n".join(lines)
 
 
@@ -537,7 +439,7 @@ def tsne_embedding(features: torch.Tensor, seed: int = 0, perplexity: float = 30
 
 def plot_conv1_filters(filters, title: str = "conv1 filters (as in the paper's Figure 3)",
                        scale: str = "shared", limit: float | None = None,
-                       cols: int | None = None):
+                       cols: int | None = None, fig=None):
     """Every conv1 kernel as a small image, on a symmetric diverging colour scale
     (white 0, red positive, blue negative).
 
@@ -555,10 +457,13 @@ def plot_conv1_filters(filters, title: str = "conv1 filters (as in the paper's F
         same limit to compare them.
     cols : int, optional
         Kernels per row (default 12 when it divides N, else 8).
+    fig : matplotlib Figure or SubFigure, optional
+        Where to draw (``fig.subfigures(1, 2)`` puts two sets of kernels side by side);
+        default: a new figure.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or SubFigure
     """
     import matplotlib.pyplot as plt
 
@@ -571,7 +476,10 @@ def plot_conv1_filters(filters, title: str = "conv1 filters (as in the paper's F
     n = len(w)
     cols = cols or (12 if n % 12 == 0 else 8)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.8 + 0.7), squeeze=False)
+    own = fig is None
+    if own:
+        fig = plt.figure(figsize=(cols * 0.75, rows * 0.8 + 0.7))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
         for side in ax.spines.values():
@@ -588,7 +496,8 @@ def plot_conv1_filters(filters, title: str = "conv1 filters (as in the paper's F
     how = (f"one colour scale for all, ±{shared:.3g}" if scale == "shared"
            else "each kernel on its own symmetric scale")
     fig.suptitle(f"{title}\n({how}; white = 0)", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     if image is not None and scale == "shared":
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
     return fig
@@ -664,7 +573,7 @@ def plot_embedding(embedding: np.ndarray, y, classes, title: str = "t-SNE of fc7
 # --------------------------------------------------------------------------- the claims
 
 def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery: int,
-                profile: str = "", device: str = ""):
+                profile: str = "", device: str = "", r_init: float | None = None):
     """The paper's section 6.1, measured.
 
     Parameters
@@ -679,6 +588,8 @@ def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery
         Training images searched.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
+    r_init : float, optional
+        The correlation of the trained kernels W with their initial values W0.
 
     Returns
     -------
@@ -697,7 +608,9 @@ def paper_table(filters: pd.DataFrame, neighbours: pd.DataFrame, k: int, gallery
                   f"{format_mean_std(o.loc['initial W0', 'mean'], o.loc['initial W0', 'std'])}"
                   f" at init ({o.loc['trained W', 'verdict']}); low-frequency share "
                   f"{lf.loc['trained W', 'mean']:.3f} vs {lf.loc['initial W0', 'mean']:.3f} "
-                  f"({lf.loc['trained W', 'verdict']})")},
+                  f"({lf.loc['trained W', 'verdict']})"
+                  + ("" if r_init is None else
+                     f"; W correlates {r_init:.3f} with its initial values W0"))},
         {"claim": "images close in the last hidden layer share the query's class",
          "paper": "Figure 4: the 6 nearest training images share the query's class (qualitative)",
          "ours": (f"{format_mean_std(fc7['mean'], fc7['std'])} of the {k} nearest of "
