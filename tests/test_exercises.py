@@ -63,8 +63,8 @@ WRONG = {
     "05-1": 390,
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
     "05-3": 5e-4,
-    "06-1": 2e-3,
-    "06-2": 0.5,
+    "06-1": lambda lrs, dropouts, batch_size: {"lr": list(lrs), "dropout": list(dropouts),
+                                               "batch_size": [batch_size]},  # no module__
     # --- notebook 08's wrong answers
     "08-1": 81,
     "08-2": 0.1 * 0.353 ** 2,
@@ -489,6 +489,74 @@ def test_references_of_notebook_05(capsys):
     assert "epoch 4's rate" in _checked(capsys, "05-3", 5e-4)[1]
 
 
+def test_reference_param_grid_expands_to_the_questions_configurations():
+    from sklearn.model_selection import GridSearchCV, ParameterGrid
+    from skorch import NeuralNetClassifier
+
+    make_param_grid = _quiet_solution("06-1")
+    grid = make_param_grid([1e-4, 1e-3, 1e-2], [0.3, 0.5], 128)
+    points = list(ParameterGrid(grid))
+    assert len(points) == 6 and {p["batch_size"] for p in points} == {128}
+    assert {(p["lr"], p["module__dropout"]) for p in points} == {
+        (lr, d) for lr in (1e-4, 1e-3, 1e-2) for d in (0.3, 0.5)}
+    # skorch takes every key: each point sets the net's lr and batch size and the module's
+    # dropout (the module is built with it)
+    net = NeuralNetClassifier(AlexNetSmall, module__channels=(8, 8, 8, 8, 8), max_epochs=1)
+    GridSearchCV(net, grid)  # a valid estimator and grid
+    for point in points:
+        net.set_params(**point).initialize()
+        assert (net.lr, net.batch_size) == (point["lr"], 128)
+        assert net.module_.classifier.drop6.p == point["module__dropout"]
+
+
+def test_param_grid_mistakes_get_their_hint(capsys):
+    def grid(**changes):
+        def make_param_grid(lrs, dropouts, batch_size):
+            g = {"lr": list(lrs), "module__dropout": list(dropouts),
+                 "batch_size": [batch_size]}
+            for key, value in changes.items():
+                if value is None:
+                    g.pop(key)
+                elif callable(value):
+                    g[key] = value(lrs, dropouts, batch_size)
+            return g
+        return make_param_grid
+
+    def renamed(old, new):
+        def make_param_grid(lrs, dropouts, batch_size):
+            g = grid()(lrs, dropouts, batch_size)
+            g[new] = g.pop(old)
+            return g
+        return make_param_grid
+
+    right_too = [lambda lrs, dropouts, batch_size: [  # a list of grids, tuples as values
+        {"lr": (lr,), "module__dropout": tuple(dropouts), "batch_size": (batch_size,)}
+        for lr in lrs]]
+    for answer in right_too:
+        assert _checked(capsys, "06-1", answer)[0]
+    for answer, hint in (
+            (renamed("module__dropout", "dropout"), "behind the module__ prefix"),
+            (renamed("lr", "optimizer__lr"), "the net's own learning rate, lr"),
+            (renamed("batch_size", "iterator_train__batch_size"), "training loader only"),
+            (renamed("batch_size", "batch"), "is batch_size"),
+            (renamed("module__dropout", "module__p"), "AlexNetSmall's argument is called"),
+            (grid(batch_size=lambda lrs, dropouts, batch_size: batch_size),
+             "a fixed value too (a list of one)"),
+            (grid(batch_size=None), "has no 'batch_size'"),
+            (grid(max_epochs=lambda *a: [10]), "an extra axis"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(dropouts),
+                  module__dropout=lambda lrs, dropouts, batch_size: list(lrs)),
+             "lr takes the learning rates"),
+            (grid(lr=lambda lrs, dropouts, batch_size: [str(v) for v in lrs]),
+             "write it without quotes"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(lrs)[:1]), "every value of lrs"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(lrs) * 2), "repeats configurations"),
+            ({"lr": [1e-4, 1e-3, 1e-2], "module__dropout": [0.3, 0.5], "batch_size": [128]},
+             "builds the grid from its arguments")):
+        result, line = _checked(capsys, "06-1", answer)
+        assert result is False and hint in line, (hint, line)
+
+
 def test_check_and_solution_leave_the_random_state_alone(capsys):
     from course_utils.exercises import judge
 
@@ -590,8 +658,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.neighbour_agreement",
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
-    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "11-3",
-                             "12-2", "12-3"}
+    assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-2", "06-1",
+                             "11-3", "12-2", "12-3"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):
