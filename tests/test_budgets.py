@@ -54,11 +54,29 @@ def test_row_06_quick_is_grids_quick_yaml(monkeypatch):
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()} == {
         k.removeprefix("module__"): tuple(v) if isinstance(v, list) else v
         for k, v in grid["fixed"].items() if k.startswith("module__")}
+    # every stage trains the grid's nets: its epochs on its training images
+    assert all((e["epochs"], e["train"]) == (b.epochs, b.train) for e in b.extra)
     stages = {e["name"]: e for e in b.extra}
-    sk = stages["the same grid through GridSearchCV"]
-    assert (sk["runs"], sk["epochs"], sk["train"]) == (configurations, b.epochs, b.train)
-    rung0 = stages["halving rung 0"]
-    assert (rung0["runs"], rung0["epochs"]) == (configurations, grid["halving"]["min_epochs"])
+    assert stages["GridSearchCV on the best and the worst"]["runs"] == 2
+    repeat = b.settings["repeat_seeds"]
+    assert stages[f"best on {repeat} seeds, runner-up on {repeat - 1} more"]["runs"] == \
+        2 * repeat - 1
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_row_06_counts_the_most_its_extensions_can_add(profile, monkeypatch):
+    """The extension stage is an upper bound: each extension adds at most one value to
+    every axis of more than one value."""
+    from course_utils.lessons.ch06_grid_search import notebook_grid
+
+    monkeypatch.delenv(B.SCALE_ENV, raising=False)
+    b = B.budget("06", profile)
+    spec = notebook_grid(profile)
+    sizes = [len(v) for v in spec.params.values() if len(v) > 1]
+    most = math.prod(n + b.settings["max_extensions"] for n in sizes) - math.prod(sizes)
+    stages = {e["name"]: e for e in b.extra}
+    assert stages["grid extensions (at most)"]["runs"] >= most > 0
+    assert b.variants == len(spec)
 
 
 def test_a_row_reads_as_object_and_mapping():

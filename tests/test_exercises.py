@@ -93,12 +93,12 @@ WRONG = {
     "04-4": _features_pooling_2x2,
     "05-1": _StopOnTrainAccuracy,
     "05-2": lambda logits, target, eps: torch.nn.functional.cross_entropy(logits, target),
-    "06-1": 2e-3,
-    "06-2": 0.5,
     # --- notebook 07's wrong answers
     "07-1": lambda model: [(nn.init.normal_(m.weight, 0.0, 0.01), nn.init.ones_(m.bias))
                            for m in model.modules()
                            if isinstance(m, (nn.Conv2d, nn.Linear))] and None,  # biases all 1
+    "06-1": lambda lrs, dropouts, batch_size: {"lr": list(lrs), "dropout": list(dropouts),
+                                               "batch_size": [batch_size]},  # no module__
     # --- notebook 08's wrong answers
     "08-1": 81,
     "08-2": 0.1 * 0.353 ** 2,
@@ -117,11 +117,6 @@ WRONG = {
     "11-4": lambda net, prefixes=("features",): [n for n, _ in net.named_parameters()],
     # --- notebook 12's wrong answers
     "12-1": 21 / 121,  # the DC bin counted
-    "12-2": lambda w: float((torch.fft.fft2(w - w.mean()).abs() ** 2 * torch.exp(1j * torch.atan2(
-        torch.fft.fftfreq(w.shape[0])[:, None],
-        torch.fft.fftfreq(w.shape[1])[None, :]))).sum().abs()
-        / (torch.fft.fft2(w - w.mean()).abs() ** 2).sum()),  # exp(i theta), not 2 theta
-    "12-3": lambda idx, y_query, y_gallery: float((y_gallery[idx[:, 0]] == y_query).float().mean()),
     # --- notebook 13's wrong answers
     "13-1": lambda logits, labels, k=5: float((logits.argmax(1) != labels).float().mean()),  # top-1
     "12-2": lambda w, cutoff=0.25: float((torch.fft.fft2(w).abs() ** 2)[  # the mean kept
@@ -825,6 +820,74 @@ def test_init_paper_hints_at_the_usual_mistakes(capsys):
         assert result is False and hint in line, (hint, line)
 
 
+def test_reference_param_grid_expands_to_the_questions_configurations():
+    from sklearn.model_selection import GridSearchCV, ParameterGrid
+    from skorch import NeuralNetClassifier
+
+    make_param_grid = _quiet_solution("06-1")
+    grid = make_param_grid([1e-4, 1e-3, 1e-2], [0.3, 0.5], 128)
+    points = list(ParameterGrid(grid))
+    assert len(points) == 6 and {p["batch_size"] for p in points} == {128}
+    assert {(p["lr"], p["module__dropout"]) for p in points} == {
+        (lr, d) for lr in (1e-4, 1e-3, 1e-2) for d in (0.3, 0.5)}
+    # skorch takes every key: each point sets the net's lr and batch size and the module's
+    # dropout (the module is built with it)
+    net = NeuralNetClassifier(AlexNetSmall, module__channels=(8, 8, 8, 8, 8), max_epochs=1)
+    GridSearchCV(net, grid)  # a valid estimator and grid
+    for point in points:
+        net.set_params(**point).initialize()
+        assert (net.lr, net.batch_size) == (point["lr"], 128)
+        assert net.module_.classifier.drop6.p == point["module__dropout"]
+
+
+def test_param_grid_mistakes_get_their_hint(capsys):
+    def grid(**changes):
+        def make_param_grid(lrs, dropouts, batch_size):
+            g = {"lr": list(lrs), "module__dropout": list(dropouts),
+                 "batch_size": [batch_size]}
+            for key, value in changes.items():
+                if value is None:
+                    g.pop(key)
+                elif callable(value):
+                    g[key] = value(lrs, dropouts, batch_size)
+            return g
+        return make_param_grid
+
+    def renamed(old, new):
+        def make_param_grid(lrs, dropouts, batch_size):
+            g = grid()(lrs, dropouts, batch_size)
+            g[new] = g.pop(old)
+            return g
+        return make_param_grid
+
+    right_too = [lambda lrs, dropouts, batch_size: [  # a list of grids, tuples as values
+        {"lr": (lr,), "module__dropout": tuple(dropouts), "batch_size": (batch_size,)}
+        for lr in lrs]]
+    for answer in right_too:
+        assert _checked(capsys, "06-1", answer)[0]
+    for answer, hint in (
+            (renamed("module__dropout", "dropout"), "behind the module__ prefix"),
+            (renamed("lr", "optimizer__lr"), "the net's own learning rate, lr"),
+            (renamed("batch_size", "iterator_train__batch_size"), "training loader only"),
+            (renamed("batch_size", "batch"), "is batch_size"),
+            (renamed("module__dropout", "module__p"), "AlexNetSmall's argument is called"),
+            (grid(batch_size=lambda lrs, dropouts, batch_size: batch_size),
+             "a fixed value too (a list of one)"),
+            (grid(batch_size=None), "has no 'batch_size'"),
+            (grid(max_epochs=lambda *a: [10]), "an extra axis"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(dropouts),
+                  module__dropout=lambda lrs, dropouts, batch_size: list(lrs)),
+             "lr takes the learning rates"),
+            (grid(lr=lambda lrs, dropouts, batch_size: [str(v) for v in lrs]),
+             "write it without quotes"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(lrs)[:1]), "every value of lrs"),
+            (grid(lr=lambda lrs, dropouts, batch_size: list(lrs) * 2), "repeats configurations"),
+            ({"lr": [1e-4, 1e-3, 1e-2], "module__dropout": [0.3, 0.5], "batch_size": [128]},
+             "builds the grid from its arguments")):
+        result, line = _checked(capsys, "06-1", answer)
+        assert result is False and hint in line, (hint, line)
+
+
 def test_check_and_solution_leave_the_random_state_alone(capsys):
     from course_utils.exercises import judge
 
@@ -927,7 +990,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
     assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
-                             "07-1", "08-3", "10-3", "11-3", "11-4", "12-2", "12-3", "13-1"}
+                             "06-1", "07-1", "08-3", "10-3", "11-3", "11-4", "12-2", "12-3",
+                             "13-1"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):
@@ -936,24 +1000,14 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
 
 
 def test_the_refusal_is_what_stops_the_lessons_twins(capsys):
-    """12-2 and 12-3 ask for a lesson function's signature: the judge alone would pass it."""
-    from course_utils.lessons.ch12_what_it_learned import (
-        neighbour_agreement,
-        orientation_index,
-    )
-    """11-3 and 12-2 ask for what a lesson function computes: the judge alone would pass a
-    thin wrapper of it."""
+    """12-2 asks for what a lesson function computes: the judge alone would pass a thin
+    wrapper of it."""
     from course_utils.lessons.ch12_what_it_learned import low_frequency_share
-    from course_utils.training import dead_unit_share
-
-    def dead_share(acts, tol=0.99):
-        return dead_unit_share(acts, tol)
 
     def one_share(w, cutoff=0.25):
         return low_frequency_share(w, cutoff)[0].item()
 
-    for exercise_id, twin in (("12-3", neighbour_agreement), ("12-2", one_index)):
-    for exercise_id, twin in (("11-3", dead_share), ("12-2", one_share)):
+    for exercise_id, twin in (("12-2", one_share),):
         exercise = EXERCISES[exercise_id]
         assert exercise.judge(twin, exercise.answer) is None
         result, line = _checked(capsys, exercise_id, twin)
@@ -1045,8 +1099,6 @@ def test_the_students_own_code_passes_beside_the_packages_names(capsys):
         # torch's layer, whose name the package's layer shares
         return nn.LocalResponseNorm(n, alpha * n, beta, k)(a)
     assert _checked(capsys, "11-3", dead_units)[0]
-    assert _checked(capsys, "12-3", agreement)[0]
-    assert _checked(capsys, "11-3", dead_share)[0]
     assert _checked(capsys, "12-3", capture_fc7)[0]
     assert _checked(capsys, "02-2", torch_lrn)[0]
     assert _checked(capsys, "11-3", functools.partial(dead_units, tol=0.99))[0]

@@ -1,5 +1,5 @@
-"""Notebook 06 (grid search): the grid it runs per profile, the two searches compared,
-the best configurations on more seeds, and the full grid against halving.
+"""Notebook 06 (grid search): the grid it runs per profile, the rule that brackets the
+optimum and the grids that extend it, the two searches compared, the best two on more seeds.
 
 The grid, its sizes and the notebook's bounds are row "06" of the budget table
 (:func:`course_utils.budgets.budget`); the search itself is :mod:`course_utils.search`.
@@ -13,13 +13,12 @@ import pandas as pd
 
 from ..budgets import budget
 from ..config import Profile, get_profile
-from ..experiment import (RESULT_FIELDS, difference_text, format_mean_std, paired_differences,
-                          summarize_runs, verdict_verb)
+from ..experiment import RESULT_FIELDS
 from ..search import GRID_DIR, GridSpec, load_grid, train_config
 from ..search.report import format_params, param_columns
 
-__all__ = ["agreement", "compare_halving", "halving_note", "notebook_grid", "ranking_note",
-           "repeat_best", "sklearn_results", "updates_table"]
+__all__ = ["agreement", "edge_axes", "extension_grids", "notebook_grid", "repeat_best",
+           "sklearn_results"]
 
 
 def notebook_grid(profile: Profile | str | None = None) -> GridSpec:
@@ -28,7 +27,9 @@ def notebook_grid(profile: Profile | str | None = None) -> GridSpec:
     The budget row names the grid file (smoke, quick or reference). Where the row
     gives ``configurations`` (smoke, full), or ``$COURSE_SCALE`` shrinks the budget,
     the grid is cut to the row's configurations, epochs, training and validation
-    images and ``params``; otherwise the grid file runs as it is.
+    images and ``params`` (the first values of each axis: in full, the reference grid's
+    learning rates and batch sizes at its first dropout rate); otherwise the grid file
+    runs as it is.
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     b = budget("06", prof)
@@ -38,19 +39,6 @@ def notebook_grid(profile: Profile | str | None = None) -> GridSpec:
                             max_epochs=b.epochs, train_size=b.train, valid_size=b.valid,
                             params=b.settings.get("params"))
     return spec
-
-
-def updates_table(spec: GridSpec, train_images: int) -> pd.DataFrame:
-    """Optimizer steps per epoch and in all for each batch size of ``spec``, at its
-    ``max_epochs``: a step per batch, the last (smaller) batch included."""
-    sizes = spec.params.get("batch_size") or [spec.fixed.get("batch_size")]
-    rows = []
-    for bs in sizes:
-        steps = math.ceil(train_images / int(bs))
-        rows.append({"batch_size": int(bs), "images per epoch": train_images,
-                     "steps per epoch": steps, "epochs": spec.max_epochs,
-                     "updates in all": steps * spec.max_epochs})
-    return pd.DataFrame(rows).set_index("batch_size")
 
 
 def sklearn_results(search) -> pd.DataFrame:
@@ -71,14 +59,17 @@ def _key(row, params) -> tuple:
 
 
 def agreement(sk: pd.DataFrame, tool: pd.DataFrame, params: list[str]):
-    """GridSearchCV's table beside the search tool's, configuration by configuration.
+    """GridSearchCV's table beside the search tool's, configuration by configuration
+    (GridSearchCV may have searched a few of the tool's configurations only).
 
     Returns
     -------
     table : pandas.DataFrame
-        The parameters, each search's ``valid_acc`` and rank, and their difference.
+        The parameters, each search's ``valid_acc`` and rank (the tool's among all its
+        configurations), and their difference.
     verdict : str
-        Whether both scored every configuration alike and picked the same best.
+        Whether both scored every configuration GridSearchCV trained alike, and else
+        whether they still put them in the same order.
     """
     ok = tool[tool["status"] == "ok"].sort_values("valid_acc", ascending=False, kind="stable")
     ours = {_key(r, params): (float(r["valid_acc"]), i + 1)
@@ -94,18 +85,19 @@ def agreement(sk: pd.DataFrame, tool: pd.DataFrame, params: list[str]):
     table = pd.DataFrame(rows)
     missing = int(table["search tool valid_acc"].isna().sum())
     worst = float(table["difference"].abs().max()) if len(table) else float("nan")
-    same_best = bool(len(table)) and table.iloc[0]["search tool rank"] == 1
     if missing:
         verdict = (f"the searches differ: {missing} configuration(s) of GridSearchCV's grid "
                    "are missing from the tool's results")
     elif worst == 0.0:
-        verdict = (f"both searches agree: the same validation accuracy for all {len(table)} "
-                   "configurations (same seed, same data, same net), so the same best "
-                   "configuration")
+        verdict = (f"both searches agree: the same validation accuracy for each of the "
+                   f"{len(table)} configurations both trained (same seed, same images, same "
+                   "net)")
     else:
+        order = table.sort_values("GridSearchCV rank", kind="stable")["search tool rank"]
+        same_order = bool(order.is_monotonic_increasing)
         verdict = (f"the searches differ by up to {worst:.4f} in validation accuracy; "
-                   + ("they still pick the same best configuration" if same_best
-                      else "they pick different best configurations"))
+                   + ("they still put the configurations in the same order" if same_order
+                      else "they put the configurations in different orders"))
     return table, verdict
 
 
@@ -163,81 +155,61 @@ def _plain(v):
     return v
 
 
-def ranking_note(runs: pd.DataFrame) -> str:
-    """Best against runner-up over the seeds both ran: means, and whether the grid's
-    order holds up under the course's paired t-test or is inside the noise."""
-    summ = summarize_runs(runs, metrics=("valid_acc",))
-    diff = paired_differences(runs, baseline="runner-up", metric="valid_acc").loc["best"]
-    b, r = summ.loc["best"], summ.loc["runner-up"]
-    head = (f"valid_acc over {int(diff['seeds'])} seeds: best "
-            f"{format_mean_std(b['valid_acc_mean'], b['valid_acc_std'], 4)}, runner-up "
-            f"{format_mean_std(r['valid_acc_mean'], r['valid_acc_std'], 4)}; best minus "
-            f"runner-up {difference_text(diff, digits=2)}")
-    verb = verdict_verb(diff["verdict"], "beat", "trail", same="cannot be told apart from")
-    return f"{head}\nover the seeds, the grid's best {verb} the runner-up"
+# --------------------------------------------------------------------------- bracketing
 
+def edge_axes(summary: pd.DataFrame, params: dict, limits: dict | None = None) -> dict:
+    """The numeric axes of ``params`` whose best value (the first row of ``summary`` that
+    finished) is the lowest or the highest searched, each with the value one step beyond:
+    the ratio of the two outermost values once more (whole numbers stay whole), or None
+    where that step leaves ``limits`` (axis -> (low, high)). An axis of one value, or of
+    values that are not positive numbers, is not searched and never listed.
 
-def compare_halving(full, halving, train_images: int):
-    """Full grid against successive halving: the best configuration of each, where the
-    halving winner ranks in the full grid, and the compute each used (images processed,
-    epochs run, train seconds).
-
-    Parameters
-    ----------
-    full, halving : pandas.DataFrame
-        What :func:`course_utils.search.run_search` returned for each.
-    train_images : int
-        Training images per epoch.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per search.
+    The notebook writes the same rule in a cell and asserts that both agree.
     """
-    def best_of(df):
-        ok = df[df["status"] == "ok"]
-        top = ok[ok["epochs"] == ok["epochs"].max()]
-        return top.sort_values("valid_acc", ascending=False, kind="stable").iloc[0]
-
-    params = param_columns(full)
-    fb, hb = best_of(full), best_of(halving)
-    ranked = full[full["status"] == "ok"].sort_values("valid_acc", ascending=False,
-                                                      kind="stable").reset_index(drop=True)
-    match = ranked[(ranked[params] == hb[params]).all(axis=1)]
-    rank = int(match.index[0]) + 1 if len(match) else None
-    full_epochs = float(full["epochs_run"].fillna(0).sum())
-    full_secs = float(full["train_seconds"].fillna(0).sum())
-    rows = []
-    for label, df, b in (("full grid", full, fb), ("successive halving", halving, hb)):
-        epochs = float(df["epochs_run"].fillna(0).sum())
-        secs = float(df["train_seconds"].fillna(0).sum())
-        rows.append({"search": label, "runs": len(df),
-                     "best": format_params({p: _plain(b[p]) for p in params}),
-                     "best valid_acc": round(float(b["valid_acc"]), 4),
-                     "rank in full grid": 1 if label == "full grid" else rank,
-                     "images processed": int(epochs * train_images),
-                     "compute (images) vs full":
-                         round(epochs / full_epochs, 3) if full_epochs else None,
-                     "train seconds": round(secs, 1),
-                     "compute (seconds) vs full":
-                         round(secs / full_secs, 3) if full_secs else None})
-    return pd.DataFrame(rows).set_index("search")
+    limits = limits or {}
+    best = summary[summary["status"] == "ok"].iloc[0]
+    edges = {}
+    for axis, values in params.items():
+        values = sorted(values)
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                      for v in values)
+        if len(values) < 2 or not numeric:
+            continue  # one value, or not a positive number: nothing to bracket
+        if best[axis] == values[0]:  # the lowest: one step lower
+            step = values[0] * values[0] / values[1]
+        elif best[axis] == values[-1]:  # the highest: one step higher
+            step = values[-1] * values[-1] / values[-2]
+        else:
+            continue  # inside: bracketed on this axis
+        step = round(step) if all(isinstance(v, int) for v in values) else float(f"{step:.2g}")
+        low, high = limits.get(axis, (0, math.inf))
+        edges[axis] = step if low <= step <= high else None
+    return edges
 
 
-def halving_note(table: pd.DataFrame, configurations: int) -> str:
-    """What the comparison says, from its numbers: where halving's winner ranks in the
-    full grid and at what share of the images processed."""
-    h = table.loc["successive halving"]
-    share = h["compute (images) vs full"]
-    rank = h["rank in full grid"]
-    cost = (f"{share:.0%} of the full grid's images processed"
-            if share is not None and share < 1 else "as many images as the full grid")
-    if rank == 1:
-        found = "found the full grid's best configuration"
-    elif rank is not None and rank <= max(2, math.ceil(configurations / 4)):
-        found = (f"found the full grid's number {rank} of {configurations}: the same best "
-                 "region, not the same winner")
-    else:
-        found = (f"ended with the full grid's number {rank} of {configurations}: its short "
-                 "first rung dropped the best region")
-    return f"successive halving {found}, with {cost}"
+def extension_grids(spec: GridSpec, new_values: dict, name: str) -> list[GridSpec]:
+    """The configurations that extending ``spec``'s axes by ``new_values`` (axis -> values)
+    adds, as rectangular grids of their own, none of ``spec``'s configurations among them.
+
+    Axis by axis in grid order, an extended axis gives one grid: its new values, the axes
+    before it at their old values, those after it at their extended ones. Together they
+    hold every configuration of the extended grid that ``spec`` lacks, each once; each
+    runs in a search folder of its own (named ``{name}-1``, ``{name}-2``, ...), so what
+    ``spec``'s search trained is not trained again.
+    """
+    unknown = set(new_values) - set(spec.params)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} are not axes of the grid {spec.name!r}: "
+                         f"extend {list(spec.params)}")
+    new = {axis: [v for v in new_values.get(axis, []) if v not in values]
+           for axis, values in spec.params.items()}
+    grids = []
+    axes = list(spec.params)
+    for i, axis in enumerate(axes):
+        if not new[axis]:
+            continue
+        params = {other: (list(spec.params[other]) if j < i else new[axis] if j == i
+                          else [*spec.params[other], *new[other]])
+                  for j, other in enumerate(axes)}
+        grids.append(spec.with_(name=f"{name}-{len(grids) + 1}", params=params))
+    return grids

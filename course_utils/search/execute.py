@@ -315,7 +315,7 @@ def run_config(task: dict) -> dict:
                               on_net=on_net)
         record.update(status="ok", valid_acc=result.valid_acc, train_acc=result.train_acc,
                       gap=result.gap, best_epoch=result.best_epoch,
-                      epochs_run=result.epochs_run,
+                      epochs_run=result.epochs_run, valid_history=_valid_history(nets[-1]),
                       train_seconds=round(result.train_seconds, 3))
     except Exception as exc:  # noqa: BLE001 -- sklearn's error_score: record and go on
         if type(exc).__name__ == "TrialPruned" and nets:
@@ -325,6 +325,7 @@ def run_config(task: dict) -> dict:
             best, acc = best_epoch(net)
             record.update(status="pruned", valid_acc=acc, best_epoch=best,
                           epochs_run=len(net.history), epochs=len(net.history),
+                          valid_history=_valid_history(net),
                           train_seconds=round(train_seconds(net), 3))
             record["key"] = f"{record['id']}@{len(net.history)}"
         else:
@@ -347,6 +348,11 @@ def run_config(task: dict) -> dict:
                   pid=os.getpid(), versions=library_versions(),
                   finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return record
+
+
+def _valid_history(net) -> list[float]:
+    """The validation accuracy after each epoch of ``net``'s history."""
+    return [float(v) for v in net.history[:, "valid_acc"]]
 
 
 # --------------------------------------------------------------------------- executors

@@ -67,6 +67,7 @@ RESULT_KEYS = (
     "gap",            # train_acc - valid_acc
     "best_epoch",
     "epochs_run",     # fewer than epochs when early stopping ended the run
+    "valid_history",  # valid_acc after each epoch run (the net's history), in epoch order
     "train_seconds",  # skorch's wall time of all epochs
     "device",
     "error",          # the first line of the error of a failed run

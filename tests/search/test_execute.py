@@ -23,6 +23,9 @@ def test_tiny_grid_trains_every_configuration(jobs1):
     for r in recs:
         assert list(r) == list(S.RESULT_KEYS)
         assert 0.0 <= r["valid_acc"] <= 1.0 and r["best_epoch"] == 1
+        # the validation accuracy of every epoch run: the best of them is the record's
+        assert len(r["valid_history"]) == r["epochs_run"]
+        assert max(r["valid_history"]) == r["valid_acc"]
         # the run layer's metrics: eval-mode accuracy on a fixed training sample
         assert 0.0 <= r["train_acc"] <= 1.0
         assert r["gap"] == pytest.approx(r["train_acc"] - r["valid_acc"])
@@ -46,6 +49,7 @@ def test_valid_acc_is_the_best_epoch_of_the_same_net(jobs1, tmp_path):
                       checkpoint_root=tmp_path)
     net.fit(splits.X_train, splits.y_train)
     assert best_epoch(net) == (rec["best_epoch"], rec["valid_acc"])
+    assert rec["valid_history"] == list(net.history[:, "valid_acc"])
 
 
 def test_rerun_skips_finished_configurations(jobs1):

@@ -8,6 +8,7 @@ from search_helpers import quiet, tiny, write_yaml
 
 from course_utils import CourseError
 from course_utils import search as S
+from course_utils.budgets import budget
 from course_utils.lessons.ch06_grid_search import notebook_grid
 
 BAD = [
@@ -183,12 +184,15 @@ def test_shipped_grids_are_valid():
     assert len(ref) == 45 and ref.params["module__dropout"] == [0.5, 0.3, 0.2]
     assert ref.params["batch_size"] == [128, 256, 512, 1024, 2048]
     assert len(S.load_grid("smoke")) >= 4
-    smoke = notebook_grid("smoke")
-    assert len(smoke) == 2 and smoke.max_epochs == 1
-    assert (smoke.train_size, smoke.valid_size) == (384, 200)
+    for profile in ("smoke", "full"):  # cut to the budget row's sizes
+        b, cut = budget("06", profile), notebook_grid(profile)
+        assert len(cut) == b.settings["configurations"] == b.variants
+        assert (cut.train_size, cut.valid_size, cut.max_epochs) == (b.train, b.valid, b.epochs)
+    # full: the reference grid's learning rates and batch sizes, at its first dropout rate
     full, ref_full = notebook_grid("full"), S.load_grid("reference", "full")
-    assert full.params == ref_full.params and len(full) == 45  # every configuration
-    assert (full.train_size, full.max_epochs) == (15_000, 8)  # on a GPU-sitting budget
+    assert full.params == {"lr": ref_full.params["lr"],
+                           "batch_size": ref_full.params["batch_size"],
+                           "module__dropout": ref_full.params["module__dropout"][:1]}
     assert notebook_grid("quick").fingerprint() == S.load_grid("quick").fingerprint()
 
 
