@@ -4,6 +4,8 @@ Both share one definition: five convolutions with max-pooling after the first,
 second and fifth, then three fully connected layers. Options switch on the
 paper's ingredients one at a time (LRN, the two-tower grouping, overlapping
 pooling, its initialisation), so each notebook can test one claim.
+:class:`ClassifierOnly` is the classifier alone (fc6-fc8 on the pixels), where notebook 09
+tests dropout.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from torch import nn
 from .layers import PAPER_LRN_ALPHA, BatchAugment, InputAdapter, LocalResponseNorm, course_alpha
 
 __all__ = ["ACTIVATIONS", "AlexNet", "AlexNetSmall", "AugmentedAlexNetSmall", "CONV_GEOMETRY",
-           "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER", "SMALL_CNN_INITS", "SmallCNN",
-           "V2_CHANNELS", "count_parameters", "feature_side", "geometry", "initialize",
-           "layer_parameters", "model_flops", "output_size"]
+           "ClassifierOnly", "INITS", "PAPER_CHANNELS", "PIXEL_SCALES", "POOL_AFTER",
+           "SMALL_CNN_INITS", "SmallCNN", "V2_CHANNELS", "count_parameters", "feature_side",
+           "geometry", "initialize", "layer_parameters", "model_flops", "output_size"]
 
 #: Filters per convolution in the paper (both towers together).
 PAPER_CHANNELS = (96, 256, 384, 384, 256)
@@ -212,6 +214,45 @@ class AlexNetSmall(AlexNet):
                  input_size: int = 67, hidden: int = 128, **kwargs):
         super().__init__(in_channels=in_channels, num_classes=num_classes, dropout=dropout,
                          input_size=input_size, hidden=hidden, **kwargs)
+
+
+class ClassifierOnly(nn.Module):
+    """AlexNet's classifier alone, on the pixels: fc6 - ReLU - dropout - fc7 - ReLU - dropout
+    - fc8, with fc6 reading the 28 x 28 = 784 normalised pixel values.
+
+    The paper's fc6 reads 9,216 values (pool5's 6 x 6 x 256) and holds most of the net's
+    parameters; the small AlexNet's fc6 reads pool5's 1 x 1 x 64 (or 256). Notebook 09
+    trains this net to test dropout where the paper put it: in fully connected layers
+    that read many inputs and can learn a few thousand images by heart. The layers are
+    named as in :class:`AlexNet` (``classifier.fc6`` ... ``classifier.fc8``) and start
+    from its ``"he"`` initialisation (Xavier-uniform weights, zero biases).
+
+    Args:
+        hidden: width of fc6 and fc7 (the paper's 4096).
+        dropout: dropout rate after fc6 and fc7 (the paper's 0.5).
+        num_classes: size of the output layer.
+        input_size: side of the square input (28 for Fashion-MNIST); fc6 reads its square.
+    """
+
+    def __init__(self, hidden: int = 4096, dropout: float = 0.5, num_classes: int = 10,
+                 input_size: int = 28):
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        pixels = int(input_size) ** 2
+        self.prep = InputAdapter(int(input_size), channels_last=False)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc6", nn.Linear(pixels, hidden)), ("act6", nn.ReLU()),
+            ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(hidden, hidden)), ("act7", nn.ReLU()),
+            ("drop7", nn.Dropout(dropout)),
+            ("fc8", nn.Linear(hidden, num_classes)),
+        ]))
+        initialize(self, "he")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.prep(x)))
 
 
 def initialize(model: nn.Module, scheme: str = "he", head_std: float | None = None

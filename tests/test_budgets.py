@@ -160,6 +160,22 @@ def test_estimates_grow_with_the_work():
     assert B.estimate_seconds(big, "h100") < B.estimate_seconds(big, "cpu")
 
 
+def test_a_stage_that_trains_another_network_is_costed_with_it(monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.delenv(B.SCALE_ENV, raising=False)
+    b = B.budget("09", "quick")
+    (stage,) = b.extra
+    assert stage["model"][0] != b.model[0]
+    alone = replace(b, extra=())
+    as_main = replace(b, extra=({**stage, "model": b.model},))
+    for device in ("cpu", "h100"):
+        extra = B.estimate_seconds(b, device) - B.estimate_seconds(alone, device)
+        assert extra > 0
+        assert extra != pytest.approx(B.estimate_seconds(as_main, device)
+                                      - B.estimate_seconds(alone, device))
+
+
 def test_readme_profile_table_matches_the_budget_table(monkeypatch):
     monkeypatch.delenv(B.SCALE_ENV, raising=False)
     readme = (ROOT / "README.md").read_text()

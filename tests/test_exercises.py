@@ -106,6 +106,7 @@ WRONG = {
     # --- notebook 09's wrong answers
     "09-1": 0.8,
     "09-2": 1240,
+    "09-3": lambda x, p, training: (x * (torch.rand_like(x) >= p) / (1 - p)) if training else x,
     # --- notebook 10's wrong answers
     "10-1": 50_000,
     "10-2": 4,
@@ -571,6 +572,51 @@ def test_feature_extractor_hints_at_the_usual_mistakes(capsys):
     assert result is False and "course_utils.models.AlexNetSmall" in line
 
 
+def _dropout(train, test=lambda x, p: x * (1 - p)):
+    """A paper_dropout(x, p, training) made of a training rule and a test-time rule."""
+    return lambda x, p, training: train(x, p) if training else test(x, p)
+
+
+def test_the_papers_dropout_and_its_usual_mistakes(capsys):
+    from course_utils.layers import PaperDropout
+
+    def mask(x, keep):
+        return torch.rand_like(x) < keep
+    right = {"rand >= p": _dropout(lambda x, p: x * (torch.rand_like(x) >= p)),
+             "bernoulli": _dropout(lambda x, p: x * torch.bernoulli(torch.full_like(x, 1 - p))),
+             "F.dropout undone": _dropout(
+                 lambda x, p: nn.functional.dropout(x, p, True) * (1 - p))}
+    for name, answer in right.items():
+        assert _checked(capsys, "09-3", answer)[0], name
+    hints = {
+        "that is inverted dropout": _dropout(lambda x, p: x * mask(x, 1 - p) / (1 - p),
+                                             lambda x, p: x),
+        "does not scale the kept units": _dropout(lambda x, p: x * mask(x, 1 - p) * p),
+        "belongs to test time": _dropout(lambda x, p: x * mask(x, 1 - p) * (1 - p)),
+        "multiplies every output by 1 - p": _dropout(lambda x, p: x * mask(x, 1 - p),
+                                                     lambda x, p: x),
+        "not by p": _dropout(lambda x, p: x * mask(x, 1 - p), lambda x, p: x * p),
+        "keeps a unit with probability p": _dropout(lambda x, p: x * mask(x, p)),
+        "nothing was dropped": _dropout(lambda x, p: x),
+        "no unit is dropped": _dropout(lambda x, p: x * mask(x, 1 - p),
+                                       lambda x, p: x * mask(x, 1 - p) * (1 - p)),
+        "draw one random number per value": _dropout(
+            lambda x, p: x * (torch.rand(x.shape[-1]) >= p)),
+        "draw a new random mask on every call": _dropout(
+            lambda x, p: x * (torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+                              >= p)),
+        "must not depend on the values": _dropout(lambda x, p: x.clamp(min=0) * mask(x, 1 - p)),
+        "with p = 0 nothing is dropped": _dropout(
+            lambda x, p: x * mask(x, 1 - p) if p else x * mask(x, 0.5),
+            lambda x, p: x * (1 - p)),
+    }
+    for hint, wrong in hints.items():
+        result, line = _checked(capsys, "09-3", wrong)
+        assert result is False and hint in line, (hint, line)
+    result, line = _checked(capsys, "09-3", _dropout(lambda x, p: PaperDropout(p).train()(x)))
+    assert result is False and "course_utils.layers.PaperDropout" in line
+
+
 def test_check_and_solution_are_the_packages_public_api():
     assert course_utils.check is check and course_utils.solution is solution
     assert {"check", "solution"} <= set(course_utils.__all__)
@@ -990,8 +1036,8 @@ def test_no_function_of_the_package_passes_a_write_it_exercise(capsys):
             "course_utils.lessons.ch12_what_it_learned.orientation_index",
             "course_utils.layers.LocalResponseNorm"} <= set(exported)
     assert set(WRITE_IT) == {"00-1", "01-1", "01-3", "02-2", "03-2", "04-4", "05-1", "05-2",
-                             "06-1", "07-1", "08-3", "10-3", "11-3", "11-4", "12-2", "12-3",
-                             "13-1"}
+                             "06-1", "07-1", "08-3", "09-3", "10-3", "11-3", "11-4", "12-2",
+                             "12-3", "13-1"}
     for exercise_id in WRITE_IT:
         for name, f in exported.items():
             for answer in (f, functools.partial(f), lambda *a, _f=f, **k: _f(*a, **k)):

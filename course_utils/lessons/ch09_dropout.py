@@ -7,6 +7,9 @@ outputs by 0.5". PyTorch's :class:`torch.nn.Dropout` is *inverted* dropout: it
 divides the kept outputs by ``1 - p`` during training instead, so the expected
 activation is already right and evaluation uses the layer as is.
 :class:`course_utils.layers.PaperDropout` is the paper's version, for comparison.
+The notebook writes the dropout layer and the net it tests (AlexNet's classifier
+alone, :class:`course_utils.models.ClassifierOnly`) in its cells; this module keeps
+the plumbing.
 
 The runs come from :func:`course_utils.experiment.run_variants` over
 :func:`rate_variants` (one variant per rate, named by :func:`variant_name`), the nets
@@ -29,73 +32,13 @@ from ..layers import PaperDropout
 from ..training import accuracy_from_scores, batched_softmax
 
 __all__ = ["convergence_table", "dropout_layers", "dropout_verdict", "epochs_to_reach",
-           "expectation_table", "mc_agreement", "mc_probabilities", "mean_output", "paper_table",
-           "rate_variants", "scaled_probabilities", "scaling_table", "variant_name"]
+           "mc_agreement", "mc_probabilities", "paper_table", "rate_variants",
+           "scaled_probabilities", "scaling_table", "variant_name"]
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
     """Every ``nn.Dropout`` and :class:`~course_utils.layers.PaperDropout` of ``model``."""
     return [m for m in model.modules() if isinstance(m, (nn.Dropout, PaperDropout))]
-
-
-@torch.no_grad()
-def mean_output(layer: nn.Module, x: torch.Tensor, training: bool, passes: int = 200) -> float:
-    """Mean output of ``layer`` for ``x``.
-
-    Parameters
-    ----------
-    layer : nn.Module
-        A dropout layer; left in eval mode afterwards.
-    x : torch.Tensor
-        Activations.
-    training : bool
-        Training mode (averaged over ``passes`` random masks) or eval mode (one pass).
-    passes : int
-
-    Returns
-    -------
-    float
-    """
-    layer.train(training)
-    n = passes if training else 1
-    total = sum(float(layer(x).mean()) for _ in range(n)) / n
-    layer.eval()
-    return total
-
-
-def expectation_table(p: float = 0.5, seed: int = 0, passes: int = 200):
-    """Training-mode average against test-time output, for inverted and paper dropout.
-
-    Both see the same random positive activations; only matching columns give the
-    network at test time the inputs it was trained on.
-
-    Parameters
-    ----------
-    p : float
-        Dropout rate.
-    seed : int
-        Seed of the activations (their own generator) and of the masks
-        (:func:`course_utils.config.seed_everything`: ``nn.Dropout`` takes no generator).
-    passes : int
-        Masks averaged in training mode.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    import pandas as pd
-
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(256, 128, generator=g) * 2
-    rows = []
-    for name, layer in (("inverted (torch.nn.Dropout)", nn.Dropout(p)),
-                        ("paper (PaperDropout)", PaperDropout(p))):
-        seed_everything(seed)
-        train_mean = mean_output(layer, x, True, passes)
-        rows.append({"dropout": name, "input mean": round(float(x.mean()), 3),
-                     "training: mean output": round(train_mean, 3),
-                     "test: output as is": round(mean_output(layer, x, False), 3)})
-    return pd.DataFrame(rows)
 
 
 def scaled_probabilities(module: nn.Module, X: torch.Tensor, scale: float) -> torch.Tensor:
@@ -309,21 +252,54 @@ def _ratio_text(conv, rate: float) -> str:
     return f"{text}x" + (f" ({missed} seed(s) did not reach it)" if missed else "")
 
 
-def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: str = ""):
-    """The paper's three dropout statements next to our measurements (mean ± std over seeds).
+#: The run metrics compared seed by seed, p = rate minus p = 0: the eval-mode gap, then
+#: its two sides' validation half (accuracy and loss), then test accuracy.
+COMPARED = ("gap", "valid_acc", "valid_loss", "test_acc")
+
+
+def _compare(runs, rate: float):
+    """Summary and paired differences (p = ``rate`` minus p = 0) of one experiment's runs;
+    ``runs`` needs a ``valid_loss`` column (the notebook adds it from skorch's history)."""
+    base, name = variant_name(0.0), variant_name(rate)
+    if "valid_loss" not in runs.columns:
+        raise CourseError("the runs need a valid_loss column: add the scored epoch's "
+                          "valid_loss from each net's history")
+    pair = runs[runs["variant"].isin([base, name])]
+    summary = summarize_runs(pair, ("test_acc", "valid_acc", "valid_loss", "train_acc", "gap"))
+    diffs = paired_table(pair, base, COMPARED)
+    return summary, {m: diffs.loc[(m, name)] for m in COMPARED}
+
+
+def _loss_text(d) -> str:
+    return difference_text(d, scale=1.0, digits=3, unit="")
+
+
+def _points(summary, variant: str, metric: str) -> str:
+    return format_mean_std(100 * summary.loc[variant, f"{metric}_mean"],
+                           100 * summary.loc[variant, f"{metric}_std"], 1)
+
+
+def paper_table(runs, conv, mc, contrast=None, rate: float = 0.5, profile: str = "",
+                device: str = "", contrast_fc6: int | None = None):
+    """The paper's dropout statements next to our measurements (mean ± std over seeds).
 
     Parameters
     ----------
     runs : pandas.DataFrame
-        ``run_variants(rate_variants(...))``'s table.
+        ``run_variants(rate_variants(...))``'s table for AlexNet's classifier alone, with
+        a ``valid_loss`` column.
     conv : pandas.DataFrame
         From :func:`convergence_table`.
     mc : pandas.DataFrame
         From :func:`mc_agreement`.
+    contrast : pandas.DataFrame, optional
+        The same table for today's small AlexNet (also with ``valid_loss``).
     rate : float
         The paper's rate, compared with no dropout.
     profile, device : str
         Where ours was measured; empty: the current profile and device.
+    contrast_fc6 : int, optional
+        How many values the contrast net's fc6 reads.
 
     Returns
     -------
@@ -331,22 +307,25 @@ def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: st
         One row per claim.
     """
     base, name = variant_name(0.0), variant_name(rate)
-    summary = summarize_runs(runs)
-    pair = runs[runs["variant"].isin([base, name])]
-    diffs = paired_table(pair, base, ("test_acc", "gap", "valid_acc"))
-    gap = lambda v: format_mean_std(100 * summary.loc[v, "gap_mean"],  # noqa: E731
-                                    100 * summary.loc[v, "gap_std"], 1)
-    d = lambda m: difference_text(diffs.loc[(m, name)])  # noqa: E731
+    summary, d = _compare(runs, rate)
     rules = mc.groupby("test-time rule", sort=False)["accuracy"]
     acc = {k: format_mean_std(**mean_std(v)) for k, v in rules}
     as_is, scaled, mc_rule = list(acc)
+    vl = {v: format_mean_std(summary.loc[v, "valid_loss_mean"], summary.loc[v, "valid_loss_std"])
+          for v in (base, name)}
     rows = [
         {"claim": "without dropout the net overfits substantially", "paper": "qualitative",
-         "ours": f"train - valid gap (eval mode, points): p=0 {gap(base)}, p={rate:g} {gap(name)}; "
-                 f"change {d('gap')}: "
-                 + gap_reading(diffs.loc[("gap", name)], diffs.loc[("valid_acc", name)])},
+         "ours": f"classifier alone, p=0: train - valid gap {_points(summary, base, 'gap')} "
+                 f"points (eval mode), validation loss {vl[base]}"},
+        {"claim": "dropout in fc6 and fc7 reduces overfitting",
+         "paper": "needed against substantial overfitting",
+         "ours": f"p={rate:g} minus p=0: gap {difference_text(d['gap'])}; validation accuracy "
+                 f"{difference_text(d['valid_acc'])}; validation loss "
+                 f"{_loss_text(d['valid_loss'])} ({vl[base]} -> {vl[name]}): "
+                 + gap_reading(d["gap"], d["valid_acc"])},
         {"claim": "dropout improves test accuracy", "paper": "needed for the reported results",
-         "ours": f"test accuracy change (points), p={rate:g} minus p=0: {d('test_acc')}"},
+         "ours": f"test accuracy change (points), p={rate:g} minus p=0: "
+                 f"{difference_text(d['test_acc'])}"},
         {"claim": "dropout roughly doubles the iterations to converge", "paper": "about 2x",
          "ours": f"{_ratio_text(conv, rate)} the iterations of p=0 to reach its eval-mode "
                  "training loss at a quarter of the budget"},
@@ -355,35 +334,50 @@ def paper_table(runs, conv, mc, rate: float = 0.5, profile: str = "", device: st
          "ours": f"inverted dropout, test accuracy: as is {acc[as_is]}, extra x{1 - rate:g} "
                  f"{acc[scaled]}, MC average {acc[mc_rule]}"},
     ]
+    if contrast is not None:
+        c_summary, c = _compare(contrast, rate)
+        reads = f"fc6 reads {contrast_fc6} values" if contrast_fc6 else "the small AlexNet"
+        rows.append({
+            "claim": f"(contrast) the same dropout in today's small AlexNet ({reads})",
+            "paper": "fc6 reads 9,216 values",
+            "ours": "eval-mode training accuracy (%): "
+                    f"p=0 {_points(c_summary, base, 'train_acc')}, "
+                    f"p={rate:g} {_points(c_summary, name, 'train_acc')}; gap "
+                    f"{difference_text(c['gap'])}; validation accuracy "
+                    f"{difference_text(c['valid_acc'])}: {gap_reading(c['gap'], c['valid_acc'])}"})
     return claim_table(rows, profile, device).reset_index()
 
 
-def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = None) -> str:
+def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = None,
+                    contrast=None, contrast_fc6: int | None = None) -> str:
     """The experiment's conclusion in sentences, chosen from the runs' values.
 
     Parameters
     ----------
-    runs, conv : pandas.DataFrame
+    runs, conv, contrast : pandas.DataFrame
         As for :func:`paper_table`.
     rate : float
     gap_bound : float, optional
         The budget's overfitting bound for the run without dropout.
+    contrast_fc6 : int, optional
+        How many values the contrast net's fc6 reads.
 
     Returns
     -------
     str
     """
     base, name = variant_name(0.0), variant_name(rate)
-    summary = summarize_runs(runs)
-    diffs = paired_table(runs[runs["variant"].isin([base, name])], base,
-                         ("test_acc", "gap", "valid_acc"))
+    summary, d = _compare(runs, rate)
     g0 = float(summary.loc[base, "gap_mean"])
-    lines = [f"Without dropout the train - valid gap is {100 * g0:.1f} points (eval mode)"
+    lines = [f"AlexNet's classifier alone, without dropout: train - valid gap {100 * g0:.1f} "
+             "points (eval mode)"
              + (", so the nets overfit." if gap_bound is not None and g0 >= gap_bound else ".")]
-    acc, gap, valid = (diffs.loc[(m, name)] for m in ("test_acc", "gap", "valid_acc"))
-    lines.append(f"Dropout at p={rate:g} {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
-                 f"accuracy ({difference_text(acc)}); the gap changes by {difference_text(gap)}, "
-                 f"and validation accuracy by {difference_text(valid)}: {gap_reading(gap, valid)}.")
+    gap, valid, loss, acc = (d[m] for m in COMPARED)
+    lines.append(f"Dropout at p={rate:g}, minus none: the gap {difference_text(gap)}; validation "
+                 f"accuracy {difference_text(valid)}; validation loss {_loss_text(loss)}. "
+                 f"So: {gap_reading(gap, valid)}.")
+    lines.append(f"It {verdict_verb(acc['verdict'], 'raise', 'lower')} test "
+                 f"accuracy ({difference_text(acc)}).")
     r = conv[conv["variant"] == name]["x iterations of no dropout"]
     if r.isna().any():
         lines.append(f"It needs more than {conv.attrs['max_ratio']:.1f}x the iterations of the "
@@ -395,4 +389,13 @@ def dropout_verdict(runs, conv, rate: float = 0.5, gap_bound: float | None = Non
                  "less than the paper's 2x" if m < 1.5 else "more than the paper's 2x")
         lines.append(f"It needs {m:.2f}x the iterations to reach the same eval-mode training "
                      f"loss: {where}.")
+    if contrast is not None:
+        c_summary, c = _compare(contrast, rate)
+        reads = f" (fc6 reads {contrast_fc6} values)" if contrast_fc6 else ""
+        t0, t1 = (float(c_summary.loc[v, "train_acc_mean"]) for v in (base, name))
+        lines.append(f"In today's small AlexNet{reads}, the same dropout minus none: the gap "
+                     f"{difference_text(c['gap'])}; validation accuracy "
+                     f"{difference_text(c['valid_acc'])}. So: "
+                     f"{gap_reading(c['gap'], c['valid_acc'])}; eval-mode training accuracy is "
+                     f"{t0:.3f} without dropout and {t1:.3f} with it.")
     return "\n".join(lines)
