@@ -490,24 +490,25 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                                     optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0,
                                     conv1_lr=1.0, conv1_weight_decay=0.0, warmup=0.0),
                       bounds=dict(test_acc=0.18, agree=0.3)),
-        # quick and full: recipe, epochs and bounds NOT YET MEASURED (issue 27); the bounds are
-        # the former recipe's (Adam 1e-3, 4 epochs, seeds 0-2: test accuracy 0.892 +- 0.001,
-        # fc7 agreement 0.860 +- 0.002), under which conv1 kept correlation 0.986 with its
-        # initial kernels (seed 0). conv1_weight_decay chosen so that weight decay alone
-        # leaves about 0.12 (quick) and 0.03 (full) of conv1's random start (the notebook
-        # prints the figure before training)
-        "quick": dict(train=50_000, valid=5_000, test=None, epochs=10, seeds=1, variants=1,
+        # quick: the measured recipe (Adam 1e-3, 4 epochs, seeds 0-2: test accuracy 0.892 +-
+        # 0.001, fc7 agreement 0.860 +- 0.002), under which conv1 kept correlation 0.986 with
+        # its initial kernels (seed 0), plus a decoupled weight decay (AdamW) on conv1 alone:
+        # 2.0 x lr 1e-3 over the cosine run leaves about 0.14 of the part of conv1's start
+        # that no gradient reaches (the notebook prints the figure); weight_decay 0 keeps the
+        # rest of the net on plain Adam. Bounds: the former recipe's, until measured
+        "quick": dict(train=50_000, valid=5_000, test=None, epochs=4, seeds=1, variants=1,
                       batch_size=128, model=_small(),
                       settings=dict(gallery=10_000, tsne=2_000, folds=5, select="last",
-                                    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4,
-                                    conv1_lr=1.0, conv1_weight_decay=1e-2, warmup=0.5),
+                                    optimizer="adamw", lr=1e-3, momentum=0.0, weight_decay=0.0,
+                                    conv1_lr=1.0, conv1_weight_decay=2.0, warmup=0.0),
                       bounds=dict(test_acc=0.88, agree=0.85)),
-        # full: not yet run on a GPU; the paper's 90 epochs, on all 50,000 images
-        "full": dict(train=None, valid=10_000, test=None, epochs=90, seeds=1, variants=1,
+        # full: not yet run on a GPU; quick's recipe for 20 epochs on all 50,000 images,
+        # conv1's decoupled weight decay scaled to leave about the same share (0.13)
+        "full": dict(train=None, valid=10_000, test=None, epochs=20, seeds=1, variants=1,
                      batch_size=128, model=_small(),
                      settings=dict(gallery=50_000, tsne=5_000, folds=5, select="last",
-                                   optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4,
-                                   conv1_lr=1.0, conv1_weight_decay=2e-3, warmup=0.5),
+                                   optimizer="adamw", lr=1e-3, momentum=0.0, weight_decay=0.0,
+                                   conv1_lr=1.0, conv1_weight_decay=0.5, warmup=0.0),
                      bounds=dict(test_acc=0.89, agree=0.85)),
     },
     "13": {  # ImageNet AlexNet on photos: inference only, no training
