@@ -277,17 +277,19 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                       settings=dict(full_training=False, recipes=("paper", "adam_cosine"),
                                     head_std=0.001, first_steps=2, warmup_steps=1,
                                     plateau_patience=1, early_stopping_patience=None)),
-        # quick: 4 runs x 2 epochs x 5,000 images at about 104 images/s, about 6.5 min of
-        # training. Bounds: pipeline-level until the run measures them (chance is 0.10; a
-        # uniform guess's loss ln 10 = 2.30)
-        "quick": dict(train=5_000, valid=1_000, test=2_000, epochs=2, seeds=2, variants=2,
+        # quick, measured (2026-12-05, the notebook at 5,000 images): 48-53 training images/s
+        # (not the 102-108 measured before), 958 s in all; test accuracy after 2 epochs paper
+        # 0.7525 / 0.7415, adam_cosine 0.7745 / 0.7750 (seeds 0 / 1). Hence 2,500 images:
+        # 4 runs x 2 epochs x 2,500 at about 50 images/s, about 7 min. Bounds: pipeline-level
+        # (chance is 0.10; a uniform guess's loss ln 10 = 2.30)
+        "quick": dict(train=2_500, valid=1_000, test=2_000, epochs=2, seeds=2, variants=2,
                       batch_size=64, model=("AlexNet", {}),
                       settings=dict(full_training=False, recipes=("paper", "adam_cosine"),
                                     head_std=0.001, first_steps=20, warmup_steps=50,
                                     plateau_patience=1, early_stopping_patience=None),
                       extra=[dict(name="first steps from the default init", runs=1, epochs=1,
                                   train=20 * 64)],
-                      bounds=dict(test_acc=0.60, test_acc_floor=0.30, loss_drop=0.5)),
+                      bounds=dict(test_acc=0.50, test_acc_floor=0.30, loss_drop=0.5)),
         "full": dict(train=None, valid=10_000, test=None, epochs=20, seeds=3, variants=2,
                      batch_size=128, model=("AlexNet", {}),
                      settings=dict(full_training=True, recipes=("paper", "adam_cosine"),
