@@ -446,26 +446,28 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # 0.367), probe 0.782 +- 0.020. Bounds, checked on every seed: test_acc, frozen_acc and
         # probe_acc about mean - 4 std (scratch for test_acc), source_acc 12 std below. All of
         # these at Adam's default rate 1e-3; frozen at 1e-2 (the old check): 0.739 +- 0.035.
-        # `lrs` (every mode at each, one rate per mode chosen on validation): not yet measured
+        # `lrs` (every mode at each, one rate per mode chosen on validation), measured
+        # (2026-12-05, 1e-3..1e-2, 5 seeds): frozen chose 1e-2 and scratch 1e-3, both at an
+        # edge of the candidates, hence one step further on each side (3e-4, 3e-2)
         "quick": dict(train=100, valid=500, test=None, epochs=30, seeds=5, variants=3,
                       batch_size=32, model=_small(channels=NARROW),
                       settings=dict(pretrain=None, pretrain_epochs=5, pretrain_batch=128,
-                                    shots=20, lrs=(1e-3, 3e-3, 1e-2), dead_tol=0.99,
+                                    shots=20, lrs=(3e-4, 1e-3, 3e-3, 1e-2, 3e-2), dead_tol=0.99,
                                     probe_C=1.0),
                       extra=[dict(name="pretrain (one per seed)", runs=5, epochs=5,
                                   train=25_000),
-                             dict(name="the other candidate rates (lrs)", runs=30, epochs=30,
+                             dict(name="the other candidate rates (lrs)", runs=60, epochs=30,
                                   train=100)],
                       bounds=dict(test_acc=0.72, frozen_acc=0.24, source_acc=0.90,
                                   probe_acc=0.64)),
         "full": dict(train=100, valid=2_000, test=None, epochs=40, seeds=5, variants=3,
                      batch_size=32, model=_small(),
                      settings=dict(pretrain=None, pretrain_epochs=8, pretrain_batch=128,
-                                   shots=20, lrs=(1e-3, 3e-3, 1e-2), dead_tol=0.99,
+                                   shots=20, lrs=(3e-4, 1e-3, 3e-3, 1e-2, 3e-2), dead_tol=0.99,
                                    probe_C=1.0),
                      extra=[dict(name="pretrain (one per seed)", runs=5, epochs=8,
                                  train=25_000),
-                            dict(name="the other candidate rates (lrs)", runs=30, epochs=40,
+                            dict(name="the other candidate rates (lrs)", runs=60, epochs=40,
                                  train=100)],
                      # not yet run on a GPU: quick's bounds (the paper-width net, pretrained
                      # and trained longer, is not expected to do worse)
