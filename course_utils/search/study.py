@@ -58,7 +58,12 @@ def storage_url(out: str | os.PathLike, storage: str | None = None) -> str:
 
 
 def _optuna():
-    import optuna
+    with warnings.catch_warnings():
+        # optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns (with
+        # the absolute path of its file) that it falls back to text bars: the search prints
+        # its own plain-text bar and needs no widget
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna").propagate = False
