@@ -234,15 +234,15 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # AlexNet on 10,000 training images x 8 epochs. Bounds provisional (not yet measured):
         # to be set from the first clean quick run's seeds
         "quick": dict(train=10_000, valid=10_000, test=None, epochs=8, seeds=1, variants=6,
-                      batch_size=64, model=_small(channels=NARROW),
+                      batch_size=32, model=_small(channels=NARROW),
                       settings=dict(grid="quick", max_extensions=2,
-                                    limits={"batch_size": (16, 1024)}, repeat_seeds=5,
+                                    limits={"batch_size": (8, 1024)}, repeat_seeds=3,
                                     resume=False),
                       extra=[dict(name="grid extensions (at most)", runs=14, epochs=8,
                                   train=10_000),
                              dict(name="GridSearchCV on the best and the worst", runs=2,
                                   epochs=8, train=10_000),
-                             dict(name="best on 5 seeds, runner-up on 4 more", runs=9,
+                             dict(name="best on 3 seeds, runner-up on 2 more", runs=5,
                                   epochs=8, train=10_000)],
                       bounds=dict(valid_acc=0.84, test_acc=0.83)),
         # full: the reference grid's 3 learning rates x 5 batch sizes at dropout 0.5 (its
